@@ -1,0 +1,623 @@
+"""The study description: a TOML file turned into frozen dataclasses.
+
+A study names where the walk network comes from, the input layers (compounds, one station
+layer per service type, optional candidate sites), the travel profiles and the service types.
+:func:`load_study` checks every key and every referenced file and raises one
+:class:`~coverage.errors.StudyError` listing all problems, each with its key path
+(``services.party_station.minutes[1]: expected a positive number, got "ten"``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from coverage.errors import Problem, StudyError
+
+__all__ = [
+    "COORD_SYSTEMS",
+    "DEFAULT_MINUTES",
+    "DEFAULT_PROFILES",
+    "CompoundEstimation",
+    "LayerSpec",
+    "NetworkSource",
+    "Profile",
+    "Service",
+    "Study",
+    "load_study",
+    "study_from_dict",
+]
+
+COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
+DEFAULT_MINUTES: tuple[float, ...] = (5.0, 10.0, 15.0)
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Where one input layer lives and how to read it.
+
+    Attributes
+    ----------
+    path
+        The file (absolute, resolved against the study file's folder).
+    coords
+        Coordinate system of CSV/XLSX coordinates: ``"wgs84"``, ``"gcj02"`` or ``"bd09"``.
+        Geo files carry their own CRS; for them this must stay ``"wgs84"`` unless the file's
+        coordinates are known to be GCJ-02/BD-09 numbers stored under EPSG:4326.
+    layer
+        Layer name inside a GeoPackage (or sheet name of an XLSX file).
+    id_column, name_column, households_column, capacity_column
+        Column names to use instead of the automatic detection.
+    encoding
+        Text encoding of a CSV or a Shapefile's .dbf, when it cannot be detected.
+    """
+
+    path: Path
+    coords: str = "wgs84"
+    layer: str | None = None
+    id_column: str | None = None
+    name_column: str | None = None
+    households_column: str | None = None
+    capacity_column: str | None = None
+    encoding: str | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A travel profile: walking speed and per-way-type slowdowns.
+
+    Attributes
+    ----------
+    name
+        Profile key, e.g. ``"adult"``.
+    speed_kmh
+        Walking speed on level ways in km/h.
+    factors
+        Time multipliers by OSM ``highway`` value (``{"steps": 2.0}`` makes steps take twice
+        as long). Values must be >= 1 is not required, but must be > 0.
+    """
+
+    name: str
+    speed_kmh: float
+    factors: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def speed_m_per_min(self) -> float:
+        """Walking speed in metres per minute."""
+        return self.speed_kmh * 1000.0 / 60.0
+
+
+DEFAULT_PROFILES: Mapping[str, Profile] = {
+    "adult": Profile("adult", 4.5, {"steps": 1.5}),
+    "elderly": Profile("elderly", 3.0, {"steps": 2.5}),
+}
+
+
+@dataclass(frozen=True)
+class Service:
+    """One service type (party-mass station, rest point, meal point, grid station ...).
+
+    Attributes
+    ----------
+    key
+        Identifier used in outputs, e.g. ``"party_station"``.
+    label_zh, label_en
+        Labels shown to users.
+    stations
+        The station layer.
+    minutes
+        Walk-time thresholds in minutes, strictly increasing.
+    profile
+        Name of the travel profile to use.
+    weight_column
+        Compound column holding the demand weight (default ``households``).
+    capacity
+        Households one station can serve; ``None`` for no limit.
+    """
+
+    key: str
+    label_zh: str
+    label_en: str
+    stations: LayerSpec
+    minutes: tuple[float, ...] = DEFAULT_MINUTES
+    profile: str = "adult"
+    weight_column: str = "households"
+    capacity: float | None = None
+
+
+@dataclass(frozen=True)
+class NetworkSource:
+    """Where the walk network comes from: exactly one of the attributes is set.
+
+    Attributes
+    ----------
+    place
+        A place name geocoded by Nominatim through osmnx, e.g. ``"贵池区, 池州市, 安徽省"``.
+    bbox
+        ``(west, south, east, north)`` in WGS-84 degrees.
+    polygon
+        A polygon file (GeoJSON, GeoPackage ...) whose union is the study area.
+    osm_file
+        An ``.osm``, ``.osm.bz2`` or ``.osm.pbf`` file, read offline.
+    """
+
+    place: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    polygon: Path | None = None
+    osm_file: Path | None = None
+
+    def describe(self) -> str:
+        """Return a short human-readable description of the source."""
+        if self.place is not None:
+            return f"place {self.place!r}"
+        if self.bbox is not None:
+            return "bbox " + ",".join(f"{v:g}" for v in self.bbox)
+        if self.polygon is not None:
+            return f"polygon {self.polygon}"
+        return f"file {self.osm_file}"
+
+
+@dataclass(frozen=True)
+class CompoundEstimation:
+    """How compounds and households are derived from OSM when no compound layer is given.
+
+    Attributes
+    ----------
+    default_levels
+        Storeys assumed for a residential building without ``building:levels``.
+    floor_area_per_household_m2
+        Gross floor area per household in square metres.
+    cluster_distance_m
+        Residential buildings closer than this (outside any residential polygon) form one
+        derived compound.
+    """
+
+    default_levels: float = 6.0
+    floor_area_per_household_m2: float = 100.0
+    cluster_distance_m: float = 30.0
+
+
+@dataclass(frozen=True)
+class Study:
+    """A whole study, as read from a TOML file.
+
+    Attributes
+    ----------
+    name
+        Study name shown in reports.
+    path
+        The study file itself (``None`` when built from a dict).
+    network
+        Where the walk network comes from.
+    compounds
+        The compound layer; ``None`` derives compounds from OSM.
+    candidates
+        Optional candidate sites for new stations.
+    profiles
+        Travel profiles by name (always contains ``adult`` and ``elderly``).
+    services
+        Service types by key, in file order.
+    max_snap_m
+        Points farther than this from any walkable way are reported ``far_from_network``.
+    estimation
+        Settings for deriving compounds and households from OSM.
+    language
+        ``"zh"`` (default) or ``"en"`` for user-facing text.
+    cache_dir
+        Where network caches live (default ``data/processed`` under the current folder).
+    """
+
+    name: str
+    network: NetworkSource
+    services: Mapping[str, Service]
+    path: Path | None = None
+    compounds: LayerSpec | None = None
+    candidates: LayerSpec | None = None
+    profiles: Mapping[str, Profile] = field(default_factory=lambda: dict(DEFAULT_PROFILES))
+    max_snap_m: float = 300.0
+    estimation: CompoundEstimation = field(default_factory=CompoundEstimation)
+    language: str = "zh"
+    cache_dir: Path | None = None
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and check a study file.
+
+    Parameters
+    ----------
+    path
+        The TOML study file.
+
+    Returns
+    -------
+    Study
+        The study, with every file path resolved against the study file's folder.
+
+    Raises
+    ------
+    StudyError
+        Listing every problem: unreadable TOML, unknown keys, wrong types, missing files.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StudyError(
+            Problem(str(path), "study file not found; check the path (研究配置文件不存在)")
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise StudyError(
+            Problem(str(path), f"not UTF-8 text ({exc.reason}); save the file as UTF-8")
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise StudyError(Problem(str(path), f"not valid TOML: {exc}")) from None
+    return study_from_dict(data, base_dir=path.parent, source=str(path))
+
+
+def study_from_dict(
+    data: Mapping[str, Any], *, base_dir: str | Path = ".", source: str = "<study>"
+) -> Study:
+    """Build a :class:`Study` from a parsed TOML mapping.
+
+    Parameters
+    ----------
+    data
+        The parsed TOML document.
+    base_dir
+        Folder that relative file paths are resolved against.
+    source
+        Name of the study file used in error messages.
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    StudyError
+        Listing every problem found.
+    """
+    checker = _Checker(source, Path(base_dir))
+    study = checker.study(data)
+    if checker.problems:
+        raise StudyError(checker.problems, header=f"{source}: the study file has problems:")
+    assert study is not None
+    return study
+
+
+# --------------------------------------------------------------------------------------------
+# checking
+
+
+_MISSING = object()
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+class _Checker:
+    """Collects problems while walking the TOML tree."""
+
+    def __init__(self, source: str, base_dir: Path) -> None:
+        self.source = source
+        self.base_dir = base_dir
+        self.problems: list[Problem] = []
+
+    # -- primitives -----------------------------------------------------------------------
+    def add(self, key: str, message: str) -> None:
+        self.problems.append(Problem(self.source, message, key=key))
+
+    def table(self, data: Any, key: str, allowed: set[str]) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            self.add(key, f"expected a table, got {_fmt(data)}")
+            return {}
+        for k in data:
+            if k not in allowed:
+                hint = ", ".join(sorted(allowed))
+                self.add(f"{key}.{k}" if key else k, f"unknown key; allowed keys here: {hint}")
+        return data
+
+    def string(
+        self,
+        data: Mapping[str, Any],
+        key: str,
+        name: str,
+        *,
+        required: bool = False,
+        default: str | None = None,
+        choices: tuple[str, ...] | None = None,
+    ) -> str | None:
+        value = data.get(name, _MISSING)
+        path = f"{key}.{name}" if key else name
+        if value is _MISSING:
+            if required:
+                self.add(path, "required key is missing")
+            return default
+        if not isinstance(value, str) or not value.strip():
+            self.add(path, f"expected a non-empty string, got {_fmt(value)}")
+            return default
+        if choices is not None and value not in choices:
+            self.add(path, f"expected one of {', '.join(choices)}, got {_fmt(value)}")
+            return default
+        return value
+
+    def number(self, value: Any, path: str, *, positive: bool = True) -> float | None:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if ok and math.isfinite(value) and (value > 0 or not positive):
+            return float(value)
+        kind = "a positive number" if positive else "a number"
+        self.add(path, f"expected {kind}, got {_fmt(value)}")
+        return None
+
+    def opt_number(
+        self, data: Mapping[str, Any], key: str, name: str, default: float | None
+    ) -> float | None:
+        if name not in data:
+            return default
+        got = self.number(data[name], f"{key}.{name}" if key else name)
+        return default if got is None else got
+
+    def file(self, value: Any, path: str, *, must_exist: bool = True) -> Path | None:
+        if not isinstance(value, str) or not value.strip():
+            self.add(path, f"expected a file path, got {_fmt(value)}")
+            return None
+        p = Path(value).expanduser()
+        if not p.is_absolute():
+            p = self.base_dir / p
+        if must_exist and not p.exists():
+            self.add(path, f"file not found: {p} (paths are relative to the study file)")
+            return None
+        return p
+
+    # -- sections ---------------------------------------------------------------------------
+    def layer(self, data: Any, key: str) -> LayerSpec | None:
+        if isinstance(data, str):  # shorthand: just a path
+            data = {"path": data}
+        allowed = {
+            "path",
+            "coords",
+            "layer",
+            "id_column",
+            "name_column",
+            "households_column",
+            "capacity_column",
+            "encoding",
+        }
+        t = self.table(data, key, allowed)
+        if not t:
+            return None
+        if "path" not in t:
+            self.add(f"{key}.path", "required key is missing")
+            return None
+        p = self.file(t["path"], f"{key}.path")
+        coords = self.string(t, key, "coords", default="wgs84", choices=COORD_SYSTEMS)
+        opts = {k: self.string(t, key, k) for k in allowed - {"path", "coords"}}
+        if p is None:
+            return None
+        return LayerSpec(path=p, coords=coords or "wgs84", **opts)
+
+    def network(self, data: Any) -> NetworkSource | None:
+        t = self.table(data, "network", {"place", "bbox", "polygon", "osm_file"})
+        given = [k for k in ("place", "bbox", "polygon", "osm_file") if k in t]
+        if len(given) != 1:
+            msg = "give exactly one of place, bbox, polygon, osm_file" + (
+                f" (got {', '.join(given)})" if given else ""
+            )
+            self.add("network", msg)
+            return None
+        k = given[0]
+        if k == "place":
+            place = self.string(t, "network", "place")
+            return NetworkSource(place=place) if place else None
+        if k == "bbox":
+            return self._bbox(t["bbox"])
+        p = self.file(t[k], f"network.{k}")
+        if p is None:
+            return None
+        if k == "osm_file" and not p.name.lower().endswith(
+            (".osm", ".osm.bz2", ".osm.pbf", ".pbf", ".xml", ".osm.xml")
+        ):
+            self.add("network.osm_file", "expected an .osm, .osm.bz2 or .osm.pbf file")
+            return None
+        return NetworkSource(polygon=p) if k == "polygon" else NetworkSource(osm_file=p)
+
+    def _bbox(self, value: Any) -> NetworkSource | None:
+        path = "network.bbox"
+        if not isinstance(value, list) or len(value) != 4:
+            self.add(path, f"expected [west, south, east, north] in degrees, got {_fmt(value)}")
+            return None
+        nums = [self.number(v, f"{path}[{i}]", positive=False) for i, v in enumerate(value)]
+        if any(n is None for n in nums):
+            return None
+        w, s, e, n = (float(v) for v in nums)  # type: ignore[arg-type]
+        if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
+            self.add(
+                path,
+                "expected west < east within [-180, 180] and south < north within "
+                f"[-90, 90], got {value}",
+            )
+            return None
+        return NetworkSource(bbox=(w, s, e, n))
+
+    def profiles(self, data: Any) -> dict[str, Profile]:
+        out = dict(DEFAULT_PROFILES)
+        if data is _MISSING:
+            return out
+        if not isinstance(data, dict):
+            self.add("profiles", f"expected a table, got {_fmt(data)}")
+            return out
+        for name, value in data.items():
+            key = f"profiles.{name}"
+            factors: dict[str, float] = {}
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                speed = self.number(value, key)
+                base = DEFAULT_PROFILES.get(name)
+                factors = dict(base.factors) if base else {}
+            else:
+                t = self.table(value, key, {"speed_kmh", "factors"})
+                if not t:
+                    continue
+                if "speed_kmh" not in t:
+                    self.add(f"{key}.speed_kmh", "required key is missing")
+                    continue
+                speed = self.number(t["speed_kmh"], f"{key}.speed_kmh")
+                ft = t.get("factors", {})
+                if not isinstance(ft, dict):
+                    self.add(f"{key}.factors", f"expected a table, got {_fmt(ft)}")
+                else:
+                    for hw, f in ft.items():
+                        got = self.number(f, f"{key}.factors.{hw}")
+                        if got is not None:
+                            factors[hw] = got
+            if speed is not None:
+                out[name] = Profile(name, speed, factors)
+        return out
+
+    def service(self, key_name: str, data: Any, profiles: Mapping[str, Profile]) -> Service | None:
+        key = f"services.{key_name}"
+        allowed = {
+            "label_zh",
+            "label_en",
+            "stations",
+            "minutes",
+            "profile",
+            "weight_column",
+            "capacity",
+        }
+        t = self.table(data, key, allowed)
+        if not t:
+            return None
+        label_zh = self.string(t, key, "label_zh", default=key_name)
+        label_en = self.string(t, key, "label_en", default=key_name)
+        stations = None
+        if "stations" not in t:
+            self.add(f"{key}.stations", "required key is missing (the station layer file)")
+        else:
+            stations = self.layer(t["stations"], f"{key}.stations")
+        minutes: tuple[float, ...] = DEFAULT_MINUTES
+        if "minutes" in t:
+            raw = t["minutes"]
+            if not isinstance(raw, list) or not raw:
+                self.add(f"{key}.minutes", f"expected a non-empty list of minutes, got {_fmt(raw)}")
+            else:
+                vals = [self.number(v, f"{key}.minutes[{i}]") for i, v in enumerate(raw)]
+                if all(v is not None for v in vals):
+                    fv = tuple(float(v) for v in vals)  # type: ignore[arg-type]
+                    if any(b <= a for a, b in itertools.pairwise(fv)):
+                        self.add(
+                            f"{key}.minutes",
+                            f"thresholds must be strictly increasing, got {list(raw)}",
+                        )
+                    else:
+                        minutes = fv
+        profile = self.string(t, key, "profile", default="adult") or "adult"
+        if profile not in profiles:
+            self.add(
+                f"{key}.profile",
+                f"unknown travel profile {_fmt(profile)}; defined: {', '.join(profiles)}",
+            )
+        weight = self.string(t, key, "weight_column", default="households") or "households"
+        capacity = self.opt_number(t, key, "capacity", None)
+        if stations is None:
+            return None
+        return Service(
+            key_name,
+            label_zh or key_name,
+            label_en or key_name,
+            stations,
+            minutes,
+            profile,
+            weight,
+            capacity,
+        )
+
+    def study(self, data: Mapping[str, Any]) -> Study | None:
+        top = self.table(
+            dict(data),
+            "",
+            {
+                "name",
+                "language",
+                "network",
+                "compounds",
+                "candidates",
+                "profiles",
+                "services",
+                "max_snap_m",
+                "estimation",
+                "cache_dir",
+            },
+        )
+        name = self.string(top, "", "name", required=True, default="") or ""
+        language = self.string(top, "", "language", default="zh", choices=("zh", "en")) or "zh"
+        network = None
+        if "network" not in top:
+            self.add("network", "required table is missing (place, bbox, polygon or osm_file)")
+        else:
+            network = self.network(top["network"])
+        compounds = self.layer(top["compounds"], "compounds") if "compounds" in top else None
+        candidates = self.layer(top["candidates"], "candidates") if "candidates" in top else None
+        profiles = self.profiles(top.get("profiles", _MISSING))
+        services: dict[str, Service] = {}
+        raw_services = top.get("services", _MISSING)
+        if raw_services is _MISSING:
+            self.add("services", "required table is missing: define at least one service type")
+        elif not isinstance(raw_services, dict) or not raw_services:
+            self.add("services", f"expected a table of service types, got {_fmt(raw_services)}")
+        else:
+            for k, v in raw_services.items():
+                s = self.service(k, v, profiles)
+                if s is not None:
+                    services[k] = s
+        max_snap = self.opt_number(top, "", "max_snap_m", 300.0) or 300.0
+        est = CompoundEstimation()
+        if "estimation" in top:
+            et = self.table(
+                top["estimation"],
+                "estimation",
+                {"default_levels", "floor_area_per_household_m2", "cluster_distance_m"},
+            )
+            est = CompoundEstimation(
+                default_levels=self.opt_number(
+                    et, "estimation", "default_levels", est.default_levels
+                )
+                or est.default_levels,
+                floor_area_per_household_m2=self.opt_number(
+                    et, "estimation", "floor_area_per_household_m2", est.floor_area_per_household_m2
+                )
+                or est.floor_area_per_household_m2,
+                cluster_distance_m=self.opt_number(
+                    et, "estimation", "cluster_distance_m", est.cluster_distance_m
+                )
+                or est.cluster_distance_m,
+            )
+        cache_dir = None
+        if "cache_dir" in top:
+            cache_dir = self.file(top["cache_dir"], "cache_dir", must_exist=False)
+        if network is None:
+            return None
+        return Study(
+            name=name,
+            network=network,
+            services=services,
+            path=None if self.source == "<study>" else Path(self.source),
+            compounds=compounds,
+            candidates=candidates,
+            profiles=profiles,
+            max_snap_m=max_snap,
+            estimation=est,
+            language=language,
+            cache_dir=cache_dir,
+        )
