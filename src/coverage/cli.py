@@ -1,0 +1,276 @@
+"""The ``coverage-planner`` command: a thin layer over the library.
+
+Exit codes: 0 success, 2 bad input (study file or layers; a readable message, no traceback),
+1 other expected failures (network download, solver), anything else is a bug and shows a
+traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from coverage import __version__
+from coverage.errors import CoverageError, InputError
+
+log = logging.getLogger("coverage")
+
+DEMO_NOTE_ZH = "示例数据：站点位置与户数均为演示用途，不代表真实情况。"
+DEMO_NOTE_EN = (
+    "Illustrative sample: station locations and household counts are for demonstration only."
+)
+
+
+class _Ctx:
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+
+    def t(self, zh: str, en: str) -> str:
+        return en if self.lang == "en" else zh
+
+
+def _fail(exc: CoverageError) -> NoReturn:
+    click.echo(str(exc), err=True)
+    sys.exit(2 if isinstance(exc, InputError) else 1)
+
+
+@contextmanager
+def _step(ctx: _Ctx, zh: str, en: str) -> Iterator[None]:
+    """Show a step on stderr with its duration."""
+    click.echo(f"… {ctx.t(zh, en)}", err=True)
+    t0 = time.perf_counter()
+    yield
+    click.echo(f"  {ctx.t('完成', 'done')} ({time.perf_counter() - t0:.1f} s)", err=True)
+
+
+def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn expected library errors into a message and an exit code."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CoverageError as exc:
+            _fail(exc)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="coverage-planner")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default="zh",
+    show_default=True,
+    help="Language of messages / 输出语言.",
+)
+@click.pass_context
+def main(click_ctx: click.Context, verbose: int, quiet: bool, lang: str) -> None:
+    """15分钟便民服务圈规划工具 / Plan 15-minute community service circles.
+
+    覆盖分析、缺口识别与站点选址 (walk-time coverage, gaps and station siting) on
+    OpenStreetMap walk networks.
+    """
+    level = (
+        logging.ERROR if quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("coverage")
+    root.handlers = [h for h in root.handlers if isinstance(h, logging.NullHandler)]
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(True)
+    click_ctx.obj = _Ctx(lang)
+
+
+def _load(study_file: Path) -> Any:
+    from coverage.config import load_study
+
+    return load_study(study_file)
+
+
+@main.command()
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.pass_obj
+@_guard
+def validate(ctx: _Ctx, study_file: Path) -> None:
+    """检查研究文件及其输入图层 / Check a study file and its input layers."""
+    from coverage import pipeline
+
+    study = _load(study_file)
+    data = pipeline.load_inputs(study)
+    click.echo(ctx.t(f"研究: {study.name}", f"Study: {study.name}"))
+    click.echo(
+        ctx.t(
+            f"路网来源: {study.network.describe()}", f"Network source: {study.network.describe()}"
+        )
+    )
+    hh = float(data.compounds["households"].sum())
+    click.echo(
+        ctx.t(
+            f"小区: {len(data.compounds)} 个，{hh:,.0f} 户",
+            f"Compounds: {len(data.compounds)}, {hh:,.0f} households",
+        )
+    )
+    for key, service in study.services.items():
+        n = len(data.stations[key])
+        click.echo(ctx.t(f"{service.label_zh}: {n} 个站点", f"{service.label_en}: {n} stations"))
+    if data.candidates is not None:
+        click.echo(
+            ctx.t(f"候选站址: {len(data.candidates)}", f"Candidate sites: {len(data.candidates)}")
+        )
+    click.echo(ctx.t("检查通过。", "All inputs are valid."))
+
+
+def _network_line(ctx: _Ctx, summary: dict[str, Any]) -> str:
+    return ctx.t(
+        f"路网: {summary['nodes']:,} 节点, {summary['edges']:,} 边, "
+        f"{summary['km']:,.1f} km 步行道路, {summary['components']} 个连通分量, "
+        f"最大分量占节点 {summary['largest_share']:.1%}",
+        f"Network: {summary['nodes']:,} nodes, {summary['edges']:,} edges, "
+        f"{summary['km']:,.1f} km of walkable way, {summary['components']} components, "
+        f"{summary['largest_share']:.1%} of nodes in the largest",
+    )
+
+
+@main.command()
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder for nodes.parquet and edges.parquet.",
+)
+@click.option("--refresh", is_flag=True, help="Rebuild the network even when cached.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Cache folder (default: the study's cache_dir or ./data/processed).",
+)
+@click.pass_obj
+@_guard
+def network(
+    ctx: _Ctx, study_file: Path, out_dir: Path, refresh: bool, cache_dir: Path | None
+) -> None:
+    """构建步行路网并导出 / Build (or load from cache) the walk network and write it out."""
+    from coverage import network as netmod
+    from coverage import pipeline
+
+    study = _load(study_file)
+    with _step(ctx, "读取步行路网", "loading the walk network"):
+        net = pipeline.network_for_study(study, cache_dir=cache_dir, refresh=refresh)
+    netmod.write_network_tables(net, out_dir)
+    source = ctx.t("缓存", "cache") if net.meta.get("from_cache") else ctx.t("新建", "built")
+    click.echo(f"{_network_line(ctx, netmod.network_summary(net))} [{source}]")
+
+
+def _run_analysis(
+    ctx: _Ctx, study_file: Path, out_dir: Path, *, refresh: bool, cache_dir: Path | None
+) -> Any:
+    from coverage import network as netmod
+    from coverage import pipeline
+
+    study = _load(study_file)
+    with _step(ctx, "读取步行路网", "loading the walk network"):
+        net = pipeline.network_for_study(study, cache_dir=cache_dir, refresh=refresh)
+    click.echo(_network_line(ctx, netmod.network_summary(net)))
+    with _step(ctx, "读取并检查输入图层", "reading and checking the input layers"):
+        data = pipeline.load_inputs(study, network=net)
+    hh = float(data.compounds["households"].sum())
+    click.echo(
+        ctx.t(
+            f"小区: {len(data.compounds)} 个，{hh:,.0f} 户",
+            f"Compounds: {len(data.compounds)}, {hh:,.0f} households",
+        )
+    )
+    with _step(ctx, "计算步行时间与覆盖", "computing walk times and coverage"):
+        analysis = pipeline.analyze(study, net, data)
+    files = pipeline.write_analysis(analysis, out_dir)
+    for key, service in study.services.items():
+        label = ctx.t(service.label_zh, service.label_en)
+        parts = []
+        for t, v in analysis.summary[key]["thresholds"].items():
+            parts.append(f"{t} min {v['share_covered']:.1%}")
+        n_gaps = len(analysis.services[key].gaps)
+        click.echo(
+            ctx.t(
+                f"{label}: 户数覆盖率 " + ", ".join(parts) + f"; 缺口小区 {n_gaps} 个",
+                f"{label}: households covered "
+                + ", ".join(parts)
+                + f"; {n_gaps} compounds in gaps",
+            )
+        )
+    click.echo(ctx.t("已写出: ", "Written: ") + ", ".join(str(f) for f in files))
+    return analysis
+
+
+@main.command()
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder."
+)
+@click.option("--refresh", is_flag=True, help="Rebuild the network even when cached.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Cache folder (default: the study's cache_dir or ./data/processed).",
+)
+@click.pass_obj
+@_guard
+def analyze(
+    ctx: _Ctx, study_file: Path, out_dir: Path, refresh: bool, cache_dir: Path | None
+) -> None:
+    """步行时间、覆盖率与缺口 / Walk times, coverage and gaps for every service type."""
+    _run_analysis(ctx, study_file, out_dir, refresh=refresh, cache_dir=cache_dir)
+
+
+@main.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("reports/demo"),
+    show_default=True,
+    help="Folder for the sample study and its outputs.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Cache folder (default ./data/processed).",
+)
+@click.pass_obj
+@_guard
+def demo(ctx: _Ctx, out_dir: Path, cache_dir: Path | None) -> None:
+    """用内置示例跑通全流程 / Run the whole pipeline on the built-in sample (offline).
+
+    Writes the sample study (study.toml with its layers) into the folder first, then runs on
+    exactly those files: copy the folder and edit it into a study of your own city.
+    """
+    from coverage import sample
+
+    click.echo(ctx.t(DEMO_NOTE_ZH, DEMO_NOTE_EN))
+    with _step(ctx, "写出示例研究", "writing the sample study"):
+        study_file = sample.write_demo_study(out_dir)
+    click.echo(ctx.t(f"示例研究文件: {study_file}", f"Sample study file: {study_file}"))
+    _run_analysis(ctx, study_file, out_dir, refresh=False, cache_dir=cache_dir)
+    click.echo(ctx.t(DEMO_NOTE_ZH, DEMO_NOTE_EN))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

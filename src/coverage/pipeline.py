@@ -1,0 +1,339 @@
+"""Run a study end to end: orchestration only, no analysis logic of its own.
+
+Each step is a function a planner can call on its own in Jupyter::
+
+    study = load_study("study.toml")
+    net = network_for_study(study)
+    inputs = load_inputs(study, network=net)
+    analysis = analyze(study, net, inputs)
+    write_analysis(analysis, "reports/my-study")
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from coverage import gaps, inputs, network, osmdata, travel
+from coverage._atomic import atomic_path
+from coverage.config import Study
+from coverage.errors import InputError, Problem
+from coverage.network import WalkNetwork
+
+__all__ = [
+    "Analysis",
+    "ServiceResult",
+    "StudyInputs",
+    "analyze",
+    "default_cache_dir",
+    "load_inputs",
+    "network_for_study",
+    "study_area",
+    "write_analysis",
+]
+
+log = logging.getLogger(__name__)
+
+BBox = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class StudyInputs:
+    """The validated input layers of a study (all WGS-84).
+
+    Attributes
+    ----------
+    compounds
+        Compounds (given by the user or derived from OSM).
+    stations
+        Station layers by service key.
+    candidates
+        Candidate sites for new stations, when the study gives them.
+    entrances
+        OSM entrances and gates (points) used as compound access points; may be empty.
+    """
+
+    compounds: gpd.GeoDataFrame
+    stations: dict[str, gpd.GeoDataFrame]
+    candidates: gpd.GeoDataFrame | None = None
+    entrances: gpd.GeoDataFrame | None = None
+
+
+@dataclass(frozen=True)
+class ServiceResult:
+    """Coverage of one service type.
+
+    Attributes
+    ----------
+    assessed
+        One row per compound (see :func:`coverage.gaps.assess_coverage`).
+    loads
+        One row per station (see :func:`coverage.gaps.station_load`).
+    gaps
+        Uncovered compounds ranked by households left out.
+    summary
+        Households and compounds covered per threshold.
+    """
+
+    assessed: gpd.GeoDataFrame
+    loads: gpd.GeoDataFrame
+    gaps: gpd.GeoDataFrame
+    summary: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Results of :func:`analyze` for every service type of a study."""
+
+    study_name: str
+    services: dict[str, ServiceResult]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def default_cache_dir(study: Study) -> Path:
+    """Return the study's cache folder (``cache_dir`` key, else ``./data/processed``)."""
+    return study.cache_dir if study.cache_dir is not None else Path("data") / "processed"
+
+
+def study_area(study: Study, *, network: WalkNetwork | None = None) -> BBox | None:
+    """Return the study area as a WGS-84 bbox ``(west, south, east, north)``, when known.
+
+    Parameters
+    ----------
+    study
+        The study.
+    network
+        The walk network; when given its extent is the study area.
+
+    Returns
+    -------
+    tuple or None
+        ``None`` when the area cannot be known without downloading (a place name).
+    """
+    if network is not None and len(network.nodes):
+        n = network.nodes
+        return (float(n.lon.min()), float(n.lat.min()), float(n.lon.max()), float(n.lat.max()))
+    src = study.network
+    if src.bbox is not None:
+        return src.bbox
+    if src.polygon is not None:
+        b = gpd.read_file(src.polygon).to_crs(4326).total_bounds
+        return (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+    if src.osm_file is not None:
+        return osmdata.osm_file_bounds(src.osm_file)
+    return None
+
+
+def network_for_study(
+    study: Study, *, cache_dir: str | Path | None = None, refresh: bool = False
+) -> WalkNetwork:
+    """Load the study's walk network, from the cache when it is there.
+
+    Parameters
+    ----------
+    study
+        The study.
+    cache_dir
+        Cache folder; default :func:`default_cache_dir`.
+    refresh
+        Rebuild even when a cached copy exists.
+
+    Returns
+    -------
+    WalkNetwork
+    """
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir(study)
+    return network.load_network(study.network, cache_dir=folder, refresh=refresh)
+
+
+def _osm_features(study: Study, area: BBox | None) -> osmdata.OsmFeatures:
+    src = study.network
+    if src.osm_file is not None:
+        return osmdata.read_osm_features(src.osm_file)
+    if area is None:
+        raise InputError(
+            Problem(
+                str(study.path or "<study>"),
+                "无法确定研究范围，不能从 OSM 推导小区；请在研究文件中提供 compounds 图层 "
+                "(cannot derive compounds from OSM without a known study area; give a "
+                "compounds layer)",
+                key="compounds",
+            )
+        )
+    from shapely.geometry import box
+
+    return osmdata.osm_features_from_polygon(box(*area))
+
+
+def load_inputs(study: Study, *, network: WalkNetwork | None = None) -> StudyInputs:
+    """Read and validate every input layer of a study.
+
+    Problems in all layers are gathered and raised together.
+
+    Parameters
+    ----------
+    study
+        The study.
+    network
+        The walk network, when already loaded: its extent is the study area used to catch
+        points far outside it.
+
+    Returns
+    -------
+    StudyInputs
+
+    Raises
+    ------
+    InputError
+        Listing every problem of every layer, each naming the file, row and column.
+    """
+    area = study_area(study, network=network)
+    problems: list[Problem] = []
+    compounds: gpd.GeoDataFrame | None = None
+    entrances: gpd.GeoDataFrame | None = None
+    features: osmdata.OsmFeatures | None = None
+    if study.compounds is not None:
+        try:
+            compounds = inputs.load_compounds(study.compounds, study_area=area)
+        except InputError as exc:
+            problems += exc.problems
+    stations: dict[str, gpd.GeoDataFrame] = {}
+    for key, service in study.services.items():
+        try:
+            stations[key] = inputs.load_stations(service.stations, service=key, study_area=area)
+        except InputError as exc:
+            problems += exc.problems
+    candidates = None
+    if study.candidates is not None:
+        try:
+            candidates = inputs.load_candidates(study.candidates, study_area=area)
+        except InputError as exc:
+            problems += exc.problems
+    if problems:
+        files = sorted({p.file for p in problems})
+        raise InputError(
+            problems,
+            header=f"输入数据有 {len(problems)} 个问题 / {len(problems)} problem(s) in "
+            f"{', '.join(files)}:",
+        )
+    if compounds is None or (
+        study.network.osm_file is not None
+        and bool(compounds.geom_type.isin(["Polygon", "MultiPolygon"]).any())
+    ):
+        features = _osm_features(study, area)
+        entrances = features.entrances
+    if compounds is None:
+        assert features is not None
+        compounds = osmdata.compounds_from_osm(features, estimation=study.estimation)
+        log.info("derived %d compounds from OSM (households estimated)", len(compounds))
+    return StudyInputs(compounds, stations, candidates, entrances)
+
+
+def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
+    """Compute walk times, coverage, station loads and gaps for every service type.
+
+    Parameters
+    ----------
+    study
+        The study (service types, thresholds, profiles).
+    net
+        The walk network.
+    data
+        The validated inputs.
+
+    Returns
+    -------
+    Analysis
+    """
+    results: dict[str, ServiceResult] = {}
+    for key, service in study.services.items():
+        t0 = time.perf_counter()
+        profile = study.profiles[service.profile]
+        stations = data.stations[key]
+        nearest = travel.nearest_station(
+            data.compounds,
+            stations,
+            net,
+            profile=profile,
+            max_snap_m=study.max_snap_m,
+            entrances=data.entrances,
+        )
+        within = travel.walk_times(
+            data.compounds,
+            stations,
+            net,
+            profile=profile,
+            limit_min=max(service.minutes),
+            max_snap_m=study.max_snap_m,
+            entrances=data.entrances,
+        )
+        assessed = gaps.assess_coverage(data.compounds, nearest, within, service=service)
+        loads = gaps.station_load(assessed, stations, service=service)
+        ranked = gaps.rank_gaps(assessed)
+        summary = gaps.summarize_coverage(assessed, service=service)
+        results[key] = ServiceResult(assessed, loads, ranked, summary)
+        log.info(
+            "%s: analysed %d compounds against %d stations in %.1f s",
+            key,
+            len(assessed),
+            len(stations),
+            time.perf_counter() - t0,
+        )
+    summary = gaps.summary_dict({k: r.assessed for k, r in results.items()}, study.services)
+    return Analysis(study.name, results, summary)
+
+
+def _stack(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(list(frames.values()), ignore_index=True) if frames else pd.DataFrame()
+
+
+def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
+    """Write the analysis tables: CSV, JSON summary and a GeoPackage, each atomically.
+
+    Parameters
+    ----------
+    analysis
+        The result of :func:`analyze`.
+    out_dir
+        Output folder (created when missing).
+
+    Returns
+    -------
+    list of Path
+        The files written: ``compounds.csv``, ``stations.csv``, ``gaps.csv``,
+        ``summary.json`` and ``coverage.gpkg``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    assessed = _stack({k: r.assessed for k, r in analysis.services.items()})
+    loads = _stack({k: r.loads for k, r in analysis.services.items()})
+    ranked = _stack({k: r.gaps for k, r in analysis.services.items()})
+    written: list[Path] = []
+    for name, frame in (("compounds", assessed), ("stations", loads), ("gaps", ranked)):
+        path = out / f"{name}.csv"
+        with atomic_path(path) as tmp:
+            pd.DataFrame(frame.drop(columns="geometry", errors="ignore")).to_csv(
+                tmp, index=False, encoding="utf-8-sig"
+            )
+        written.append(path)
+    path = out / "summary.json"
+    with atomic_path(path) as tmp:
+        payload = {"study": analysis.study_name, "services": analysis.summary}
+        tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
+    written.append(path)
+    path = out / "coverage.gpkg"
+    with atomic_path(path) as tmp:
+        for name, frame in (("compounds", assessed), ("stations", loads), ("gaps", ranked)):
+            if len(frame):
+                gdf = gpd.GeoDataFrame(frame, geometry="geometry", crs=4326)
+                gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+    written.append(path)
+    return written
