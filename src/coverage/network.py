@@ -760,15 +760,19 @@ def network_from_file(path: str | os.PathLike[str], *, retain_all: bool = True) 
 
 
 @contextlib.contextmanager
-def _osmnx_settings() -> Iterator[Any]:
-    """Import osmnx with the settings this module needs, restoring them afterwards."""
+def _osmnx_settings(http_cache_dir: str | os.PathLike[str] | None = None) -> Iterator[Any]:
+    """Import osmnx with the settings this module needs, restoring them afterwards.
+
+    ``http_cache_dir`` is where osmnx keeps its HTTP response cache (default: osmnx's own
+    ``./cache``); :func:`load_network` puts it beside the network cache.
+    """
     try:
         import osmnx as ox
     except ImportError as exc:  # pragma: no cover - osmnx is a dependency
         raise NetworkError(
             "需要 osmnx 才能在线下载路网 (osmnx is needed to download networks): pip install osmnx"
         ) from exc
-    names = ("useful_tags_way", "bidirectional_network_types")
+    names = ("useful_tags_way", "bidirectional_network_types", "cache_folder")
     saved = {name: getattr(ox.settings, name) for name in names}
     getaddrinfo = socket.getaddrinfo  # osmnx's DNS pinning replaces it process-wide
     try:
@@ -778,6 +782,8 @@ def _osmnx_settings() -> Iterator[Any]:
         ox.settings.bidirectional_network_types = list(
             dict.fromkeys([*saved["bidirectional_network_types"], "walk"])
         )
+        if http_cache_dir is not None:
+            ox.settings.cache_folder = str(http_cache_dir)
         yield ox
     finally:
         for name, value in saved.items():
@@ -786,7 +792,11 @@ def _osmnx_settings() -> Iterator[Any]:
 
 
 def _download(
-    what: str, fetch: Callable[[Any, dict[str, Any]], nx.MultiDiGraph], *, retain_all: bool
+    what: str,
+    fetch: Callable[[Any, dict[str, Any]], nx.MultiDiGraph],
+    *,
+    retain_all: bool,
+    http_cache_dir: str | os.PathLike[str] | None,
 ) -> WalkNetwork:
     import requests
 
@@ -796,7 +806,7 @@ def _download(
         "simplify": False,
         "retain_all": True,
     }
-    with _osmnx_settings() as ox:
+    with _osmnx_settings(http_cache_dir) as ox:
         try:
             graph = fetch(ox, options)
         except requests.RequestException as exc:
@@ -811,7 +821,12 @@ def _download(
     return _build(ways, source=what, retain_all=retain_all)
 
 
-def network_from_place(place: str, *, retain_all: bool = True) -> WalkNetwork:
+def network_from_place(
+    place: str,
+    *,
+    retain_all: bool = True,
+    http_cache_dir: str | os.PathLike[str] | None = None,
+) -> WalkNetwork:
     """Download the walk network of a named place (geocoded by Nominatim through osmnx).
 
     Parameters
@@ -820,6 +835,9 @@ def network_from_place(place: str, *, retain_all: bool = True) -> WalkNetwork:
         A place name, e.g. ``"贵池区, 池州市, 安徽省"``; it must geocode to a polygon.
     retain_all
         Keep every connected component (default); False keeps only the largest.
+    http_cache_dir
+        Folder for osmnx's HTTP response cache (default: osmnx's own, ``./cache``); online
+        sources only.
 
     Returns
     -------
@@ -837,11 +855,15 @@ def network_from_place(place: str, *, retain_all: bool = True) -> WalkNetwork:
         f"place {place!r}",
         lambda ox, opts: ox.graph_from_place(place, **opts),
         retain_all=retain_all,
+        http_cache_dir=http_cache_dir,
     )
 
 
 def network_from_polygon(
-    polygon: shapely.Polygon | shapely.MultiPolygon, *, retain_all: bool = True
+    polygon: shapely.Polygon | shapely.MultiPolygon,
+    *,
+    retain_all: bool = True,
+    http_cache_dir: str | os.PathLike[str] | None = None,
 ) -> WalkNetwork:
     """Download the walk network inside a polygon.
 
@@ -851,6 +873,9 @@ def network_from_polygon(
         A shapely Polygon or MultiPolygon in WGS-84 (lon/lat degrees).
     retain_all
         Keep every connected component (default); False keeps only the largest.
+    http_cache_dir
+        Folder for osmnx's HTTP response cache (default: osmnx's own, ``./cache``); online
+        sources only.
 
     Returns
     -------
@@ -879,11 +904,15 @@ def network_from_polygon(
         f"polygon {shapely.to_wkt(polygon, rounding_precision=6)[:120]}",
         lambda ox, opts: ox.graph_from_polygon(polygon, **opts),
         retain_all=retain_all,
+        http_cache_dir=http_cache_dir,
     )
 
 
 def network_from_bbox(
-    bbox: tuple[float, float, float, float], *, retain_all: bool = True
+    bbox: tuple[float, float, float, float],
+    *,
+    retain_all: bool = True,
+    http_cache_dir: str | os.PathLike[str] | None = None,
 ) -> WalkNetwork:
     """Download the walk network inside a bounding box.
 
@@ -893,6 +922,9 @@ def network_from_bbox(
         ``(west, south, east, north)`` in WGS-84 degrees.
     retain_all
         Keep every connected component (default); False keeps only the largest.
+    http_cache_dir
+        Folder for osmnx's HTTP response cache (default: osmnx's own, ``./cache``); online
+        sources only.
 
     Returns
     -------
@@ -919,6 +951,7 @@ def network_from_bbox(
         "bbox " + ",".join(f"{x:g}" for x in box),
         lambda ox, opts: ox.graph_from_bbox(box, **opts),
         retain_all=retain_all,
+        http_cache_dir=http_cache_dir,
     )
 
 
@@ -945,7 +978,12 @@ def _read_polygon_file(path: Path) -> shapely.Polygon | shapely.MultiPolygon:
     return geom
 
 
-def network_from_source(source: NetworkSource, *, retain_all: bool = True) -> WalkNetwork:
+def network_from_source(
+    source: NetworkSource,
+    *,
+    retain_all: bool = True,
+    http_cache_dir: str | os.PathLike[str] | None = None,
+) -> WalkNetwork:
     """Build the walk network a study's ``[network]`` section describes (no cache).
 
     Parameters
@@ -954,6 +992,9 @@ def network_from_source(source: NetworkSource, *, retain_all: bool = True) -> Wa
         Exactly one of place, bbox, polygon (file) or osm_file set.
     retain_all
         Keep every connected component (default); False keeps only the largest.
+    http_cache_dir
+        Folder for osmnx's HTTP response cache (default: osmnx's own, ``./cache``); online
+        sources only.
 
     Returns
     -------
@@ -970,11 +1011,17 @@ def network_from_source(source: NetworkSource, *, retain_all: bool = True) -> Wa
     if source.osm_file is not None:
         return network_from_file(source.osm_file, retain_all=retain_all)
     if source.place is not None:
-        return network_from_place(source.place, retain_all=retain_all)
+        return network_from_place(
+            source.place, retain_all=retain_all, http_cache_dir=http_cache_dir
+        )
     if source.bbox is not None:
-        return network_from_bbox(source.bbox, retain_all=retain_all)
+        return network_from_bbox(source.bbox, retain_all=retain_all, http_cache_dir=http_cache_dir)
     if source.polygon is not None:
-        return network_from_polygon(_read_polygon_file(source.polygon), retain_all=retain_all)
+        return network_from_polygon(
+            _read_polygon_file(source.polygon),
+            retain_all=retain_all,
+            http_cache_dir=http_cache_dir,
+        )
     raise NetworkError("未指定路网来源 (no network source given: place, bbox, polygon or osm_file)")
 
 
@@ -1193,7 +1240,7 @@ def load_network(
                 source.describe(),
             )
             return replace(net, meta=meta)
-    net = network_from_source(source)
+    net = network_from_source(source, http_cache_dir=Path(cache_dir) / "osmnx-http")
     net = replace(net, meta={**net.meta, "cache_key": key, "from_cache": False})
     try:
         save_network(net, folder)
