@@ -423,7 +423,7 @@ def _read_ways_file(path: Path) -> _Ways:
     except Exception as exc:  # pyosmium raises RuntimeError for unreadable/corrupt files
         raise NetworkError(f"无法读取 OSM 文件 (cannot read OSM file) {path}: {exc}") from exc
     if clipped:
-        logger.warning(
+        logger.info(
             "%s: %d way node(s) without coordinates skipped (clipped extract)", path, clipped
         )
     ways = out.freeze()
