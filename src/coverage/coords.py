@@ -376,9 +376,7 @@ def to_wgs84(lon: ArrayLike, lat: ArrayLike, *, system: str) -> Any:
         return _result(*_gcj_to_wgs(x, y), scalar)
     if key == "bd09":
         return _result(*_gcj_to_wgs(*_bd_to_gcj(x, y)), scalar)
-    raise ValueError(
-        f"unknown coordinate system {system!r}; expected one of {', '.join(_SYSTEMS)}"
-    )
+    raise ValueError(f"unknown coordinate system {system!r}; expected one of {', '.join(_SYSTEMS)}")
 
 
 @overload

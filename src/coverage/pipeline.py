@@ -287,8 +287,8 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
             len(stations),
             time.perf_counter() - t0,
         )
-    summary = gaps.summary_dict({k: r.assessed for k, r in results.items()}, study.services)
-    return Analysis(study.name, results, summary)
+    totals = gaps.summary_dict({k: r.assessed for k, r in results.items()}, study.services)
+    return Analysis(study.name, results, totals)
 
 
 def _stack(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
