@@ -1,0 +1,710 @@
+"""Access points of compounds and snapping points onto the walk network.
+
+A point enters the network by projecting it onto the **nearest walkable edge** (not the
+nearest node), in the network's local metric CRS. The result of a snap is the edge, its end
+nodes ``u`` and ``v``, the distance along the edge from ``u`` (``along_m``, in the units of the
+edge's ``length_m``: the projected fraction of the line times ``length_m``) and the straight
+access leg from the point to the edge (``access_m``). A point farther than ``max_snap_m`` from
+every walkable edge is not snapped and gets the reason ``"far_from_network"``. Every edge of a
+:class:`~coverage.network.WalkNetwork` is walkable (the builder applied the walk filter),
+including ``private`` ones. The nearest edge is found exactly, vectorised, with a KD-tree over
+short pieces of the edges' segments (see :class:`EdgeIndex`; about ten times faster than
+``shapely.STRtree.query_nearest`` on whole edges, which is used for polygons and gates).
+
+Compounds are reached through **access points**:
+
+* a point compound is its own access point (kind ``"point"``);
+* a polygon compound with OSM entrances on its boundary (``entrance=*`` or ``barrier=gate``
+  nodes within :data:`GATE_TOLERANCE_M` of the boundary, and themselves within ``max_snap_m`` of
+  the network) is reached at those gates (kind ``"gate"``, every such gate kept);
+* any other polygon compound is reached at boundary points (kind ``"boundary"``): every walkable
+  edge within ``max_snap_m`` of the polygon and within :data:`ACCESS_BAND_M` of the polygon's
+  nearest edge gives one candidate: if the edge enters the polygon (crosses its boundary or runs
+  inside it), the point of the edge nearest the boundary (a crossing point, access leg 0);
+  otherwise the point of the boundary nearest the edge. Candidates are taken greedily by access
+  distance, skipping any closer than :data:`MIN_ACCESS_GAP_M` to one already taken, up to
+  ``max_points`` per compound. A polygon with no walkable edge within ``max_snap_m`` keeps one
+  boundary point (the one nearest the network), which then fails to snap.
+
+A compound's walk time is the best over its access points (see :mod:`coverage.travel`).
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from scipy.spatial import cKDTree
+
+from coverage.errors import CRSError, InputError, Problem
+from coverage.network import WalkNetwork
+
+__all__ = [
+    "ACCESS_BAND_M",
+    "GATE_TOLERANCE_M",
+    "MIN_ACCESS_GAP_M",
+    "PIECE_M",
+    "EdgeIndex",
+    "access_points",
+    "edge_index",
+    "snap_points",
+]
+
+log = logging.getLogger(__name__)
+
+GATE_TOLERANCE_M = 5.0
+"""An entrance node counts as a gate of a polygon when it lies this close to its boundary."""
+
+ACCESS_BAND_M = 50.0
+"""Boundary access points come from edges at most this much farther than the nearest edge."""
+
+MIN_ACCESS_GAP_M = 20.0
+"""Two boundary access points of one compound are at least this far apart."""
+
+
+PIECE_M = 25.0
+"""Edge segments are cut into pieces at most this long for the nearest-edge search."""
+
+_K_NEAREST = 8  # candidate pieces examined per point before the exactness check
+_CHUNK = 65_536  # points per block (bounds the memory of the candidate arrays)
+
+
+@dataclass(frozen=True, eq=False)
+class EdgeIndex:
+    """The network's edges in its metric CRS with a spatial index, built once per network.
+
+    Nearest-edge search works on the edges' straight segments. Every segment is cut into
+    pieces at most :data:`PIECE_M` long and a KD-tree holds the pieces' midpoints. For a point,
+    the segments of the nearest midpoints are measured exactly; the result is certified exact
+    when the best distance is at most (distance to the farthest midpoint examined) minus half a
+    piece, since every point of a piece lies within half a piece of its midpoint. Points without
+    that certificate are measured against every piece within (best distance + half a piece).
+    This finds the same edge as a brute-force search over all edges (ties aside) at a fraction
+    of the cost of ``STRtree.query_nearest`` on whole LineStrings.
+
+    Attributes
+    ----------
+    crs
+        The network's local metric CRS.
+    u, v
+        End node indices of every edge.
+    length_m
+        ``length_m`` of every edge.
+    coords
+        Vertices of all edges in ``crs``, edge after edge (``(V, 2)``).
+    first
+        Edge ``i``'s vertices are ``coords[first[i]:first[i + 1]]``.
+    proj_len
+        Length of every edge in ``crs``.
+    seg_start
+        Index into ``coords`` of every segment's first vertex (the second is the next one).
+    seg_edge
+        Edge of every segment.
+    seg_offset
+        Distance in ``crs`` from the edge's start to the segment's start.
+    piece_seg
+        Segment of every piece (the KD-tree's points are the pieces' midpoints).
+    half_piece
+        Half the longest piece: the largest distance from a piece's midpoint to its points.
+    kdtree
+        ``scipy.spatial.cKDTree`` over the pieces' midpoints.
+    """
+
+    crs: str
+    u: np.ndarray
+    v: np.ndarray
+    length_m: np.ndarray
+    coords: np.ndarray
+    first: np.ndarray
+    proj_len: np.ndarray
+    seg_start: np.ndarray
+    seg_edge: np.ndarray
+    seg_offset: np.ndarray
+    piece_seg: np.ndarray
+    half_piece: float
+    kdtree: cKDTree
+
+    @cached_property
+    def walkable(self) -> np.ndarray:
+        """Indices of the edges points may snap onto: every edge with a geometry.
+
+        The network builder already applied the walk filter, so every edge is walkable
+        (``private`` ones too: residents walk inside their compound, and many stations stand
+        inside one).
+        """
+        return np.unique(self.seg_edge)
+
+    @cached_property
+    def geoms(self) -> np.ndarray:
+        """Edge LineStrings in ``crs`` (None for an edge without geometry)."""
+        out = np.full(len(self.u), None, dtype=object)
+        counts = np.diff(self.first)
+        has = counts >= 2
+        keep = np.repeat(has, counts)
+        if keep.any():
+            dense = np.repeat(np.arange(int(has.sum())), counts[has])
+            out[has] = shapely.linestrings(self.coords[keep], indices=dense)
+        return out
+
+    @cached_property
+    def tree(self) -> shapely.STRtree:
+        """STRtree over ``geoms[walkable]`` (used for polygons and gates)."""
+        return shapely.STRtree(self.geoms[self.walkable])
+
+
+_EDGE_INDEX: weakref.WeakKeyDictionary[WalkNetwork, EdgeIndex] = weakref.WeakKeyDictionary()
+
+
+def edge_index(network: WalkNetwork) -> EdgeIndex:
+    """Return the projected edges and their spatial index (cached per network object).
+
+    Parameters
+    ----------
+    network
+        The walk network.
+
+    Returns
+    -------
+    EdgeIndex
+    """
+    cached = _EDGE_INDEX.get(network)
+    if cached is not None:
+        return cached
+    edges = network.edges
+    m = len(edges)
+    geo = np.asarray(edges.geometry.values, dtype=object)
+    lonlat, owner = shapely.get_coordinates(geo, return_index=True)
+    to_metric = pyproj.Transformer.from_crs(edges.crs or "EPSG:4326", network.crs, always_xy=True)
+    x, y = to_metric.transform(lonlat[:, 0], lonlat[:, 1])
+    coords = np.column_stack([x, y]).astype(np.float64)
+    counts = np.bincount(owner, minlength=m)
+    first = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(counts, out=first[1:])
+    seg_start = np.flatnonzero(owner[1:] == owner[:-1]) if len(owner) else np.empty(0, np.int64)
+    seg_edge = owner[seg_start]
+    d = coords[seg_start + 1] - coords[seg_start]
+    seg_len = np.hypot(d[:, 0], d[:, 1])
+    proj_len = np.bincount(seg_edge, weights=seg_len, minlength=m)
+    # offset of each segment from its edge's start: running sum within the edge
+    run = np.cumsum(seg_len) - seg_len
+    edge_first_seg = np.r_[True, seg_edge[1:] != seg_edge[:-1]] if len(seg_edge) else seg_edge
+    base = np.maximum.accumulate(np.where(edge_first_seg, np.arange(len(run)), 0))
+    seg_offset = run - run[base] if len(run) else run
+    n_piece = np.maximum(1, np.ceil(seg_len / PIECE_M)).astype(np.int64)
+    seg_type = np.int32 if len(seg_start) < np.iinfo(np.int32).max else np.int64
+    piece_seg = np.repeat(np.arange(len(seg_start), dtype=seg_type), n_piece)
+    k = np.arange(len(piece_seg)) - np.repeat(np.cumsum(n_piece) - n_piece, n_piece)
+    frac = (k + 0.5) / n_piece[piece_seg]
+    mids = coords[seg_start[piece_seg]] + d[piece_seg] * frac[:, None]
+    half = float((seg_len / (2 * n_piece)).max()) if len(seg_len) else 0.0
+    index = EdgeIndex(
+        crs=network.crs,
+        u=edges["u"].to_numpy(dtype=np.int64),
+        v=edges["v"].to_numpy(dtype=np.int64),
+        length_m=edges["length_m"].to_numpy(dtype=np.float64),
+        coords=coords,
+        first=first,
+        proj_len=proj_len,
+        seg_start=seg_start,
+        seg_edge=seg_edge,
+        seg_offset=seg_offset,
+        piece_seg=piece_seg,
+        half_piece=half,
+        kdtree=cKDTree(mids if len(mids) else np.zeros((0, 2))),
+    )
+    _EDGE_INDEX[network] = index
+    log.debug("indexed %d edges: %d segments, %d pieces", m, len(seg_start), len(piece_seg))
+    return index
+
+
+# --------------------------------------------------------------------------------------------
+# snapping
+
+
+@dataclass(frozen=True)
+class _Snap:
+    """Snaps of an array of metric points (internal, array form)."""
+
+    edge: np.ndarray  # int64, -1 when not snapped
+    along_m: np.ndarray  # float64, NaN when not snapped
+    access_m: np.ndarray  # float64, NaN when not snapped
+    x: np.ndarray  # projected point on the edge (metric), NaN when not snapped
+    y: np.ndarray
+
+
+def _segment_distance(
+    px: np.ndarray, py: np.ndarray, seg: np.ndarray, index: EdgeIndex
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distance from points to segments (same shapes) and the foot's fraction along them."""
+    a = index.coords[index.seg_start[seg]]
+    b = index.coords[index.seg_start[seg] + 1]
+    ax, ay = a[..., 0], a[..., 1]
+    dx, dy = b[..., 0] - ax, b[..., 1] - ay
+    ll = dx * dx + dy * dy
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(ll > 0, ((px - ax) * dx + (py - ay) * dy) / ll, 0.0)
+    t = np.clip(t, 0.0, 1.0)
+    return np.hypot(px - (ax + t * dx), py - (ay + t * dy)), t
+
+
+def _nearest_segments(
+    px: np.ndarray, py: np.ndarray, index: EdgeIndex, max_snap_m: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest segment of every point (-1 when none within max_snap_m), distance, fraction."""
+    n = len(px)
+    n_pieces = len(index.piece_seg)
+    best_seg = np.full(n, -1, dtype=np.int64)
+    best_d = np.full(n, np.inf)
+    best_t = np.zeros(n)
+    if n == 0 or n_pieces == 0:
+        return best_seg, best_d, best_t
+    h = index.half_piece
+    k = min(_K_NEAREST, n_pieces)
+    rows = np.arange(n)
+    d_mid, i_mid = index.kdtree.query(
+        np.column_stack([px, py]), k=k, distance_upper_bound=max_snap_m + h + 1e-6
+    )
+    d_mid = d_mid.reshape(n, k)
+    i_mid = i_mid.reshape(n, k)
+    found = i_mid < n_pieces
+    seg = index.piece_seg[np.where(found, i_mid, 0)]
+    dist, t = _segment_distance(px[:, None], py[:, None], seg, index)
+    dist = np.where(found, dist, np.inf)
+    j = np.argmin(dist, axis=1)
+    best_d = dist[rows, j]
+    best_seg = np.where(np.isfinite(best_d), seg[rows, j], -1)
+    best_t = t[rows, j]
+    # exact unless a piece beyond the k-th midpoint could still be nearer
+    r_k = d_mid[:, -1]
+    unsure = np.flatnonzero(np.isfinite(r_k) & (best_d > r_k - h))
+    if len(unsure):
+        radius = np.minimum(best_d[unsure], max_snap_m) + h + 1e-6
+        hits = index.kdtree.query_ball_point(
+            np.column_stack([px[unsure], py[unsure]]), r=radius, return_sorted=False
+        )
+        lens = np.fromiter((len(x) for x in hits), dtype=np.int64, count=len(hits))
+        if lens.sum():
+            who = np.repeat(unsure, lens)
+            seg2 = index.piece_seg[np.concatenate([np.asarray(x, dtype=np.int64) for x in hits])]
+            d2, t2 = _segment_distance(px[who], py[who], seg2, index)
+            order = np.lexsort((d2, who))
+            first = order[np.r_[True, who[order][1:] != who[order][:-1]]]
+            better = d2[first] < best_d[who[first]]
+            w = who[first][better]
+            best_d[w] = d2[first][better]
+            best_seg[w] = seg2[first][better]
+            best_t[w] = t2[first][better]
+    far = best_d > max_snap_m
+    best_seg[far] = -1
+    return best_seg, best_d, best_t
+
+
+def _morton(x: np.ndarray, y: np.ndarray, cell: float) -> np.ndarray:
+    """Z-order key of points on a grid of ``cell`` metres (16 bits per axis, wrapping)."""
+    if len(x) == 0:
+        return np.empty(0, dtype=np.int64)
+
+    def spread(v: np.ndarray) -> np.ndarray:
+        v = v & 0xFFFF
+        v = (v | (v << 8)) & 0x00FF00FF
+        v = (v | (v << 4)) & 0x0F0F0F0F
+        v = (v | (v << 2)) & 0x33333333
+        return (v | (v << 1)) & 0x55555555
+
+    ix = ((x - x.min()) / cell).astype(np.int64)
+    iy = ((y - y.min()) / cell).astype(np.int64)
+    return spread(ix) | (spread(iy) << 1)
+
+
+def _snap_xy(px: np.ndarray, py: np.ndarray, index: EdgeIndex, max_snap_m: float) -> _Snap:
+    """Project metric coordinates onto their nearest walkable edge (vectorised, in blocks)."""
+    n = len(px)
+    edge = np.full(n, -1, dtype=np.int64)
+    along = np.full(n, np.nan)
+    access = np.full(n, np.nan)
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    valid = np.flatnonzero(np.isfinite(px) & np.isfinite(py))
+    # nearby points one after another: the KD-tree and coordinate look-ups stay in cache
+    valid = valid[np.argsort(_morton(px[valid], py[valid], 100.0), kind="stable")]
+    for lo in range(0, len(valid), _CHUNK):
+        pos = valid[lo : lo + _CHUNK]
+        seg, dist, t = _nearest_segments(px[pos], py[pos], index, max_snap_m)
+        ok = seg >= 0
+        pos, seg, dist, t = pos[ok], seg[ok], dist[ok], t[ok]
+        e = index.seg_edge[seg]
+        a = index.coords[index.seg_start[seg]]
+        b = index.coords[index.seg_start[seg] + 1]
+        d = b - a
+        seg_len = np.hypot(d[:, 0], d[:, 1])
+        plen = index.proj_len[e]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = np.where(plen > 0, (index.seg_offset[seg] + t * seg_len) / plen, 0.0)
+        frac = np.clip(frac, 0.0, 1.0)
+        edge[pos] = e
+        along[pos] = frac * index.length_m[e]
+        access[pos] = dist
+        x[pos] = a[:, 0] + t * d[:, 0]
+        y[pos] = a[:, 1] + t * d[:, 1]
+    return _Snap(edge, along, access, x, y)
+
+
+@lru_cache(maxsize=64)
+def _transformer(src: pyproj.CRS | str, dst: pyproj.CRS | str) -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs(src, dst, always_xy=True)
+
+
+def _geoms_xy(geoms: np.ndarray, src: pyproj.CRS | str, dst: str) -> tuple[np.ndarray, np.ndarray]:
+    """Metric x, y of each geometry: the point, else a point on its surface (NaN if none)."""
+    n = len(geoms)
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    kind = shapely.get_type_id(geoms)
+    filled = (kind >= 0) & ~shapely.is_empty(geoms)
+    pt = filled & (kind == 0)
+    if pt.any():
+        gx, gy = _transformer(src, dst).transform(
+            shapely.get_x(geoms[pt]), shapely.get_y(geoms[pt])
+        )
+        x[pt], y[pt] = gx, gy
+    other = filled & (kind != 0)
+    if other.any():
+        metric = np.asarray(gpd.GeoSeries(geoms[other], crs=src).to_crs(dst).values)
+        inner = shapely.point_on_surface(metric)
+        x[other], y[other] = shapely.get_x(inner), shapely.get_y(inner)
+    return x, y
+
+
+def _metric_xy(frame: gpd.GeoDataFrame, crs: str, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Metric x, y of every row's point (a point on the surface of other geometries)."""
+    _require_crs(frame, what)
+    return _geoms_xy(np.asarray(frame.geometry.values, dtype=object), frame.crs, crs)
+
+
+def _id_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c != "geometry" and (c.endswith("_id") or c == "kind")]
+
+
+def _require_crs(frame: gpd.GeoDataFrame, what: str) -> None:
+    if frame.crs is None:
+        raise CRSError(
+            Problem(
+                what,
+                "图层没有坐标参考系 (the layer has no CRS); set one, e.g. "
+                "gdf.set_crs('EPSG:4326'), before snapping",
+            )
+        )
+
+
+def snap_points(
+    points: gpd.GeoDataFrame, network: WalkNetwork, *, max_snap_m: float = 300.0
+) -> pd.DataFrame:
+    """Snap points onto the nearest walkable edge of the network.
+
+    Parameters
+    ----------
+    points
+        Point layer (any CRS). Non-point geometries are snapped at their representative point.
+    network
+        The walk network.
+    max_snap_m
+        Points farther than this (metres) from every walkable edge are not snapped.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index as ``points``; the input's id columns (``*_id``, ``kind``) first, then
+        ``edge`` (int64 edge index, -1 when not snapped), ``u``, ``v`` (int64 node indices,
+        -1), ``along_m`` (distance along the edge from ``u`` in the edge's ``length_m`` units),
+        ``access_m`` (straight access leg in metres), ``snap_lon``, ``snap_lat`` (WGS-84 point
+        where the access leg meets the edge) and ``reason`` (``""`` or
+        ``"far_from_network"``).
+
+    Raises
+    ------
+    CRSError
+        When ``points`` has no CRS.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, pandas as pd
+    >>> from shapely import LineString, Point
+    >>> from coverage.network import WalkNetwork
+    >>> nodes = pd.DataFrame({"node_id": [1, 2], "lon": [0.0, 0.001], "lat": [0.0, 0.0],
+    ...                       "component": [0, 0]})
+    >>> edges = gpd.GeoDataFrame({"u": [0], "v": [1], "length_m": [111.3], "highway": ["path"],
+    ...     "access": [None], "private": [False], "way_id": [7]},
+    ...     geometry=[LineString([(0, 0), (0.001, 0)])], crs="EPSG:4326")
+    >>> net = WalkNetwork(nodes, edges, "EPSG:32631")
+    >>> pts = gpd.GeoDataFrame({"station_id": ["s"]}, geometry=[Point(0.0005, 0.0001)],
+    ...                        crs="EPSG:4326")
+    >>> row = snap_points(pts, net).iloc[0]
+    >>> int(row.edge), float(round(row.along_m, 1)), round(row.access_m)
+    (0, 55.7, 11)
+    """
+    index = edge_index(network)
+    x, y = _metric_xy(points, network.crs, "points")
+    snap = _snap_xy(x, y, index, max_snap_m)
+    return _snap_frame(points, snap, index, network.crs)
+
+
+def _snap_frame(points: pd.DataFrame, snap: _Snap, index: EdgeIndex, crs: str) -> pd.DataFrame:
+    ok = snap.edge >= 0
+    e = np.where(ok, snap.edge, 0)
+    u = np.where(ok, index.u[e] if len(index.u) else -1, -1)
+    v = np.where(ok, index.v[e] if len(index.v) else -1, -1)
+    lon = np.full(len(ok), np.nan)
+    lat = np.full(len(ok), np.nan)
+    if ok.any():
+        lon[ok], lat[ok] = _transformer(crs, "EPSG:4326").transform(snap.x[ok], snap.y[ok])
+    out = pd.DataFrame(
+        {c: points[c].to_numpy() for c in _id_columns(points)}, index=points.index.copy()
+    )
+    out["edge"] = snap.edge
+    out["u"] = u.astype(np.int64)
+    out["v"] = v.astype(np.int64)
+    out["along_m"] = snap.along_m
+    out["access_m"] = snap.access_m
+    out["snap_lon"] = lon
+    out["snap_lat"] = lat
+    out["reason"] = np.where(ok, "", "far_from_network")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# access points
+
+
+def _check_compounds(compounds: gpd.GeoDataFrame) -> None:
+    problems: list[Problem] = []
+    if "compound_id" not in compounds.columns:
+        problems.append(
+            Problem("compounds", "缺少必需列 (missing required column)", column="compound_id")
+        )
+    else:
+        ids = compounds["compound_id"]
+        for row in np.flatnonzero(ids.isna().to_numpy()):
+            problems.append(
+                Problem("compounds", "编号为空 (empty id)", row=int(row) + 1, column="compound_id")
+            )
+        for row in np.flatnonzero(ids.duplicated(keep="first").to_numpy() & ids.notna()):
+            problems.append(
+                Problem(
+                    "compounds",
+                    f"编号重复 (duplicate id {ids.iloc[row]!r}); ids must be unique",
+                    row=int(row) + 1,
+                    column="compound_id",
+                )
+            )
+    geoms = np.asarray(compounds.geometry.values, dtype=object)
+    for row in np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms)):
+        problems.append(
+            Problem("compounds", "缺少几何 (missing geometry)", row=int(row) + 1, column="geometry")
+        )
+    if problems:
+        raise InputError(
+            problems, header="compounds: 小区图层有问题 (the compound layer has problems)"
+        )
+
+
+def _gate_points(
+    polys: np.ndarray,
+    entrances: gpd.GeoDataFrame | None,
+    index: EdgeIndex,
+    crs: str,
+    max_snap_m: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (polygon position, metric gate point) pairs for gates on polygon boundaries."""
+    empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=object))
+    if entrances is None or len(entrances) == 0 or len(polys) == 0:
+        return empty
+    _require_crs(entrances, "entrances")
+    geoms = np.asarray(entrances.geometry.values, dtype=object)
+    x, y = _geoms_xy(geoms[shapely.get_type_id(geoms) == 0], entrances.crs, crs)
+    # only gates that can themselves reach the network
+    near = _snap_xy(x, y, index, max_snap_m).edge >= 0
+    if not near.any():
+        return empty
+    ent = shapely.points(x[near], y[near])
+    tree = shapely.STRtree(ent)
+    i_poly, i_ent = tree.query(
+        shapely.boundary(polys), predicate="dwithin", distance=GATE_TOLERANCE_M
+    )
+    return i_poly.astype(np.int64), ent[i_ent]
+
+
+def _boundary_points(
+    polys: np.ndarray, index: EdgeIndex, max_snap_m: float, max_points: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (polygon position, metric point) pairs of boundary access points."""
+    n = len(polys)
+    if n == 0 or len(index.walkable) == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
+    tree = index.tree
+    # nearest walkable edge of every polygon (no distance cap: also for far polygons)
+    (i0, t0), d0 = tree.query_nearest(polys, return_distance=True, all_matches=False)
+    nearest_d = np.full(n, np.inf)
+    nearest_t = np.full(n, -1, dtype=np.int64)
+    nearest_d[i0] = d0
+    nearest_t[i0] = t0
+    reach = np.minimum(nearest_d + ACCESS_BAND_M, max_snap_m)
+    near = np.flatnonzero(nearest_d <= max_snap_m)
+    i_poly, i_tree = tree.query(polys[near], predicate="dwithin", distance=reach[near])
+    i_poly = near[i_poly]
+    far = np.flatnonzero((nearest_d > max_snap_m) & (nearest_t >= 0))
+    i_poly = np.concatenate([i_poly, far])
+    i_tree = np.concatenate([i_tree, nearest_t[far]])
+    lines = tree.geometries[i_tree]
+    bounds = shapely.boundary(polys[i_poly])
+    link = shapely.shortest_line(bounds, lines)
+    p_bound = shapely.get_point(link, 0)
+    p_edge = shapely.get_point(link, 1)
+    dist = shapely.length(link)
+    inside = shapely.intersects(polys[i_poly], lines)
+    point = np.where(inside, p_edge, p_bound)
+    dist = np.where(inside, 0.0, dist)
+    x, y = shapely.get_x(point), shapely.get_y(point)
+
+    # greedy choice by distance with a minimum gap, max_points rounds over all polygons
+    order = np.lexsort((dist, i_poly))
+    i_poly, x, y, dist, point = i_poly[order], x[order], y[order], dist[order], point[order]
+    alive = np.ones(len(i_poly), dtype=bool)
+    chosen: list[np.ndarray] = []
+    for _ in range(max_points):
+        idx = np.flatnonzero(alive)
+        if len(idx) == 0:
+            break
+        # first alive candidate of each polygon (candidates are sorted by polygon, distance)
+        first = idx[np.r_[True, i_poly[idx][1:] != i_poly[idx][:-1]]]
+        chosen.append(first)
+        alive[first] = False
+        pick = np.full(n, -1, dtype=np.int64)
+        pick[i_poly[first]] = first
+        ref = pick[i_poly[idx]]
+        gap = np.hypot(x[idx] - x[ref], y[idx] - y[ref])
+        alive[idx[gap < MIN_ACCESS_GAP_M]] = False
+    take = np.sort(np.concatenate(chosen)) if chosen else np.empty(0, dtype=np.int64)
+    return i_poly[take], point[take]
+
+
+def access_points(
+    compounds: gpd.GeoDataFrame,
+    network: WalkNetwork,
+    *,
+    entrances: gpd.GeoDataFrame | None = None,
+    max_snap_m: float = 300.0,
+    max_points: int = 4,
+) -> gpd.GeoDataFrame:
+    """Derive the points where residents of each compound enter the walk network.
+
+    Parameters
+    ----------
+    compounds
+        Compound layer with ``compound_id`` and Point or (Multi)Polygon geometry (any CRS).
+        Other geometry types are reduced to a point on their surface.
+    network
+        The walk network.
+    entrances
+        Optional OSM entrance points (``entrance=*``, ``barrier=gate``); those within
+        :data:`GATE_TOLERANCE_M` of a polygon's boundary and within ``max_snap_m`` of the
+        network are that polygon's gates.
+    max_snap_m
+        Search distance for boundary access points (and the snapping limit).
+    max_points
+        At most this many boundary access points per polygon compound (gates are all kept).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per access point, in compound order: ``compound_id``, ``kind`` (``"point"``,
+        ``"gate"`` or ``"boundary"``), ``geometry`` (Point, EPSG:4326). Every compound has at
+        least one row.
+
+    Raises
+    ------
+    InputError
+        When ``compound_id`` is missing, empty or duplicated, or a geometry is missing.
+    CRSError
+        When ``compounds`` or ``entrances`` has no CRS.
+    """
+    pos, kind, x, y = _access_arrays(
+        compounds, network, entrances=entrances, max_snap_m=max_snap_m, max_points=max_points
+    )
+    ids = compounds["compound_id"].to_numpy()
+    lon, lat = _transformer(network.crs, "EPSG:4326").transform(x, y)
+    return gpd.GeoDataFrame(
+        {
+            "compound_id": pd.array(ids[pos], dtype="str"),
+            "kind": pd.array(kind, dtype="str"),
+        },
+        geometry=gpd.points_from_xy(lon, lat),
+        crs="EPSG:4326",
+    )
+
+
+def _access_arrays(
+    compounds: gpd.GeoDataFrame,
+    network: WalkNetwork,
+    *,
+    entrances: gpd.GeoDataFrame | None,
+    max_snap_m: float,
+    max_points: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Access points as arrays: compound position, kind, metric x, y (sorted by position)."""
+    if max_points < 1:
+        raise InputError(f"max_points 必须 >= 1 (max_points must be >= 1), got {max_points}")
+    _check_compounds(compounds)
+    _require_crs(compounds, "compounds")
+    index = edge_index(network)
+    geoms = np.asarray(compounds.geometry.values, dtype=object)
+    polygonal = np.isin(shapely.get_type_id(geoms), (3, 6))
+    pos_point = np.flatnonzero(~polygonal)
+    pt_x, pt_y = _geoms_xy(geoms[pos_point], compounds.crs, network.crs)
+
+    pos_poly = np.flatnonzero(polygonal)
+    polys = np.asarray(
+        gpd.GeoSeries(geoms[pos_poly], crs=compounds.crs).to_crs(network.crs).values,
+        dtype=object,
+    )
+    g_i, g_pt = _gate_points(polys, entrances, index, network.crs, max_snap_m)
+    has_gate = np.zeros(len(polys), dtype=bool)
+    has_gate[g_i] = True
+    rest = np.flatnonzero(~has_gate)
+    b_i, b_pt = _boundary_points(polys[rest], index, max_snap_m, max_points)
+    b_i = rest[b_i]
+
+    pos = np.concatenate([pos_point, pos_poly[g_i], pos_poly[b_i]]).astype(np.int64)
+    kind = np.concatenate(
+        [
+            np.full(len(pos_point), "point", dtype=object),
+            np.full(len(g_i), "gate", dtype=object),
+            np.full(len(b_i), "boundary", dtype=object),
+        ]
+    )
+    x = np.concatenate([pt_x, shapely.get_x(g_pt), shapely.get_x(b_pt)])
+    y = np.concatenate([pt_y, shapely.get_y(g_pt), shapely.get_y(b_pt)])
+    # a polygon left without any access point (no walkable edge at all): a point inside it
+    missing = np.setdiff1d(np.arange(len(pos_poly)), np.concatenate([g_i, b_i]))
+    if len(missing):
+        inner = shapely.point_on_surface(polys[missing])
+        pos = np.concatenate([pos, pos_poly[missing]])
+        kind = np.concatenate([kind, np.full(len(missing), "point", dtype=object)])
+        x = np.concatenate([x, shapely.get_x(inner)])
+        y = np.concatenate([y, shapely.get_y(inner)])
+    order = np.argsort(pos, kind="stable")
+    log.info(
+        "access points: %d for %d compounds (%d gates, %d boundary, %d point)",
+        len(pos),
+        len(compounds),
+        len(g_i),
+        len(b_i),
+        len(pos) - len(g_i) - len(b_i),
+    )
+    return pos[order], kind[order], x[order], y[order]

@@ -1,0 +1,839 @@
+"""Shortest walk times on the network: the one place for all Dijkstra work.
+
+Everything runs on arrays with :mod:`scipy.sparse.csgraph`. A :class:`TravelGraph` holds the
+network's CSR adjacency for one travel profile (weights in minutes: ``length_m * factor /
+speed``; parallel edges reduced to the fastest, self-loops dropped; both directions stored) and
+the node coordinates in metres. It is built once per (network, profile) and cached; it pickles.
+
+How points enter the network
+    Compounds (through their access points, see :mod:`coverage.snap`) and stations are snapped
+    onto the nearest walkable edge. A snapped point reaches both ends of its edge: ``u`` after
+    ``along_m`` and ``v`` after ``length_m - along_m`` (at the edge's factor), plus the straight
+    access leg at the profile's speed (no factor). When a compound's access point and a station
+    lie on the **same edge**, the direct way along the edge, ``|along_a - along_s|``, is also
+    considered, so the result is exact. A compound's time is the best over its access points.
+
+Stations
+    Every station is a virtual node with one-way edges to the two ends of its edge, so one
+    multi-source run (``min_only=True``) gives every node its nearest station. Stations farther
+    than ``max_snap_m`` from the network are left out with a
+    :class:`~coverage.errors.CoverageWarning` naming them (also logged);
+    :func:`coverage.snap.snap_points` gives the per-station table with
+    ``reason="far_from_network"`` for reports.
+
+Every pair within a limit (:func:`walk_times`)
+    Stations are taken in spatially compact batches; each batch runs one ``limit``-ed Dijkstra
+    on the subgraph of nodes inside the batch's bounding box grown by
+    :meth:`TravelGraph.reach_m`. Walk time is at least the straight distance divided by the
+    speed (divided by the smallest factor when a factor is below 1, and corrected for the
+    largest ratio of drawn to ``length_m`` length), so no node outside that box is within the
+    limit or on a path to a node within it: the result equals a search on the whole graph.
+    Memory stays bounded: a batch's distance matrix is kept near 128 MB.
+
+Reasons in the nearest table
+    ``"far_from_network"``: none of the compound's access points is within ``max_snap_m`` of a
+    walkable edge. ``"unreachable"``: snapped, but no station can be reached (a network island
+    without a station). ``""`` otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+import weakref
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import scipy.sparse as sp
+import shapely
+from scipy.sparse.csgraph import dijkstra
+
+from coverage.config import Profile
+from coverage.errors import CoverageWarning, InputError, Problem
+from coverage.network import WalkNetwork
+from coverage.snap import _access_arrays, _metric_xy, _morton, _snap_xy, edge_index
+
+__all__ = [
+    "TravelGraph",
+    "nearest_station",
+    "to_sparse",
+    "travel_graph",
+    "walk_times",
+]
+
+log = logging.getLogger(__name__)
+
+_BATCH_MAX = 64
+"""At most this many stations per limited Dijkstra batch."""
+
+_BATCH_CELLS = 16_000_000
+"""Target size of one batch's matrices (sources x (local nodes + access points)): 128 MB."""
+
+
+@dataclass(frozen=True, eq=False)
+class TravelGraph:
+    """The network as arrays for one travel profile (built once, cached, picklable).
+
+    Attributes
+    ----------
+    profile
+        The travel profile.
+    rank
+        Row of every network node (by node index) in ``csr``: nodes are renumbered in a
+        Z-order of their coordinates, which keeps Dijkstra's memory accesses local (about a
+        quarter faster than OSM order on large networks).
+    csr
+        ``n x n`` directed CSR matrix holding both directions of every edge; weights in minutes.
+        Rows and columns are in ``rank`` order.
+    edge_min_per_m
+        Minutes per metre of ``length_m`` on every edge (``factor / speed``).
+    edge_length_m
+        ``length_m`` of every edge.
+    node_x, node_y
+        Node coordinates in the network's metric CRS, in ``rank`` order.
+    min_factor
+        ``min(1, smallest factor used on any edge)``.
+    stretch
+        ``max(1, largest ratio of an edge's projected length to its length_m)``.
+    """
+
+    profile: Profile
+    rank: np.ndarray
+    csr: sp.csr_matrix
+    edge_min_per_m: np.ndarray
+    edge_length_m: np.ndarray
+    node_x: np.ndarray
+    node_y: np.ndarray
+    min_factor: float
+    stretch: float
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of network nodes."""
+        return int(self.csr.shape[0])
+
+    def reach_m(self, limit_min: float) -> float:
+        """Return a straight-line radius (metres) containing everything within ``limit_min``.
+
+        Walk time >= (access leg + summed ``length_m``) * min_factor / speed, and the straight
+        distance <= stretch * that length, so nodes farther than this from a source cannot be
+        reached, nor lie on a path to a node that can, within the limit.
+
+        Parameters
+        ----------
+        limit_min
+            Time limit in minutes.
+
+        Returns
+        -------
+        float
+        """
+        metres = limit_min * self.profile.speed_m_per_min / self.min_factor * self.stretch
+        return metres * (1.0 + 1e-9) + 1e-6
+
+
+_GRAPHS: weakref.WeakKeyDictionary[WalkNetwork, dict[tuple[object, ...], TravelGraph]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _profile_key(profile: Profile) -> tuple[object, ...]:
+    return (profile.name, float(profile.speed_kmh), tuple(sorted(profile.factors.items())))
+
+
+def travel_graph(network: WalkNetwork, *, profile: Profile) -> TravelGraph:
+    """Return the network's arrays for ``profile`` (built once, cached per network object).
+
+    Parameters
+    ----------
+    network
+        The walk network.
+    profile
+        The travel profile (speed and factors by ``highway`` value).
+
+    Returns
+    -------
+    TravelGraph
+
+    Raises
+    ------
+    InputError
+        When the speed or a factor is not positive.
+    """
+    key = _profile_key(profile)
+    per_net = _GRAPHS.setdefault(network, {})
+    if key in per_net:
+        return per_net[key]
+    bad = [f"speed_kmh={profile.speed_kmh}"] if not profile.speed_kmh > 0 else []
+    bad += [f"factors.{k}={f}" for k, f in profile.factors.items() if not f > 0]
+    if bad:
+        raise InputError(
+            f"出行方式参数无效 (invalid travel profile {profile.name!r}): {', '.join(bad)}; "
+            "speed and factors must be positive"
+        )
+    t0 = time.perf_counter()
+    edges = network.edges
+    n = len(network.nodes)
+    u = edges["u"].to_numpy(dtype=np.int64)
+    v = edges["v"].to_numpy(dtype=np.int64)
+    length = edges["length_m"].to_numpy(dtype=np.float64)
+    factor = (
+        edges["highway"].map(dict(profile.factors)).astype("float64").fillna(1.0).to_numpy()
+        if len(edges)
+        else np.ones(0)
+    )
+    min_per_m = factor / profile.speed_m_per_min
+    weight = length * min_per_m
+
+    to_metric = pyproj.Transformer.from_crs("EPSG:4326", network.crs, always_xy=True)
+    x, y = to_metric.transform(
+        network.nodes["lon"].to_numpy(dtype=np.float64),
+        network.nodes["lat"].to_numpy(dtype=np.float64),
+    )
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    perm = np.argsort(_morton(x, y, 50.0), kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[perm] = np.arange(n)
+    u, v = rank[u], rank[v]
+
+    # both directions, no self-loops, parallel edges reduced to the fastest
+    keep = u != v
+    rows = np.concatenate([u[keep], v[keep]])
+    cols = np.concatenate([v[keep], u[keep]])
+    w = np.concatenate([weight[keep], weight[keep]])
+    order = np.lexsort((w, cols, rows))
+    rows, cols, w = rows[order], cols[order], w[order]
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+    rows, cols, w = rows[first], cols[first], w[first]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    itype = np.int32 if max(n, len(rows)) < np.iinfo(np.int32).max else np.int64
+    csr = sp.csr_matrix((w, cols.astype(itype), indptr.astype(itype)), shape=(n, n))
+
+    proj_len = edge_index(network).proj_len
+    ratio = proj_len[length > 0] / length[length > 0]
+    graph = TravelGraph(
+        profile=profile,
+        rank=rank,
+        csr=csr,
+        edge_min_per_m=min_per_m,
+        edge_length_m=length,
+        node_x=x[perm],
+        node_y=y[perm],
+        min_factor=float(min(1.0, factor.min() if len(factor) else 1.0)),
+        stretch=float(max(1.0, np.nanmax(ratio) if len(ratio) else 1.0)),
+    )
+    per_net[key] = graph
+    log.info(
+        "travel graph for profile %r: %d nodes, %d directed arcs (%.2f s)",
+        profile.name,
+        n,
+        csr.nnz,
+        time.perf_counter() - t0,
+    )
+    return graph
+
+
+# --------------------------------------------------------------------------------------------
+# entering the network
+
+
+@dataclass(frozen=True)
+class _Entries:
+    """Snapped points as arrays: who they belong to and their cost to each end of the edge."""
+
+    owner: np.ndarray  # position of the compound / station the point belongs to
+    edge: np.ndarray
+    u: np.ndarray  # CSR row of the edge's u end (TravelGraph.rank of the node index)
+    v: np.ndarray  # CSR row of the edge's v end
+    along_m: np.ndarray
+    leg_min: np.ndarray  # access leg at the profile speed, no factor
+    to_u_min: np.ndarray  # along the edge to u
+    to_v_min: np.ndarray  # along the edge to v
+    x: np.ndarray  # the original point, metric
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.owner)
+
+
+def _entries(
+    x: np.ndarray,
+    y: np.ndarray,
+    owner: np.ndarray,
+    network: WalkNetwork,
+    graph: TravelGraph,
+    max_snap_m: float,
+) -> tuple[_Entries, np.ndarray]:
+    """Snap metric points; return the snapped ones as entries and the not-snapped mask."""
+    index = edge_index(network)
+    snap = _snap_xy(x, y, index, max_snap_m)
+    ok = snap.edge >= 0
+    e = snap.edge[ok]
+    along = snap.along_m[ok]
+    mpm = graph.edge_min_per_m[e]
+    entries = _Entries(
+        owner=owner[ok],
+        edge=e,
+        u=graph.rank[index.u[e]],
+        v=graph.rank[index.v[e]],
+        along_m=along,
+        leg_min=snap.access_m[ok] / graph.profile.speed_m_per_min,
+        to_u_min=along * mpm,
+        to_v_min=np.maximum(index.length_m[e] - along, 0.0) * mpm,
+        x=x[ok],
+        y=y[ok],
+    )
+    return entries, ~ok
+
+
+def _check_stations(stations: gpd.GeoDataFrame) -> None:
+    problems: list[Problem] = []
+    if len(stations) == 0:
+        raise InputError(
+            Problem(
+                "stations",
+                "站点图层为空 (the station layer is empty); give at least one station",
+            )
+        )
+    if "station_id" not in stations.columns:
+        problems.append(
+            Problem("stations", "缺少必需列 (missing required column)", column="station_id")
+        )
+    else:
+        ids = stations["station_id"]
+        for row in np.flatnonzero(ids.isna().to_numpy()):
+            problems.append(
+                Problem("stations", "编号为空 (empty id)", row=int(row) + 1, column="station_id")
+            )
+        for row in np.flatnonzero(ids.duplicated(keep="first").to_numpy() & ids.notna()):
+            problems.append(
+                Problem(
+                    "stations",
+                    f"编号重复 (duplicate id {ids.iloc[row]!r}); ids must be unique",
+                    row=int(row) + 1,
+                    column="station_id",
+                )
+            )
+    geoms = np.asarray(stations.geometry.values, dtype=object)
+    for row in np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms)):
+        problems.append(
+            Problem("stations", "缺少几何 (missing geometry)", row=int(row) + 1, column="geometry")
+        )
+    if problems:
+        raise InputError(
+            problems, header="stations: 站点图层有问题 (the station layer has problems)"
+        )
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    graph: TravelGraph
+    aps: _Entries  # snapped access points; owner = compound position
+    compound_snapped: np.ndarray  # bool per compound: at least one access point snapped
+    stations: _Entries  # snapped stations; owner = station position
+    compound_ids: np.ndarray
+    station_ids: np.ndarray
+
+
+def _prepare(
+    compounds: gpd.GeoDataFrame,
+    stations: gpd.GeoDataFrame,
+    network: WalkNetwork,
+    *,
+    profile: Profile,
+    max_snap_m: float,
+    entrances: gpd.GeoDataFrame | None,
+) -> _Prepared:
+    _check_stations(stations)
+    graph = travel_graph(network, profile=profile)
+    pos, _kind, ax, ay = _access_arrays(
+        compounds, network, entrances=entrances, max_snap_m=max_snap_m, max_points=4
+    )
+    aps, _ = _entries(ax, ay, pos, network, graph, max_snap_m)
+    snapped = np.zeros(len(compounds), dtype=bool)
+    snapped[aps.owner] = True
+
+    sx, sy = _metric_xy(stations, network.crs, "stations")
+    st, far = _entries(sx, sy, np.arange(len(stations)), network, graph, max_snap_m)
+    station_ids = stations["station_id"].astype("str").to_numpy(dtype=object)
+    if far.any():
+        names = ", ".join(map(str, station_ids[far][:10])) + (" ..." if far.sum() > 10 else "")
+        msg = (
+            f"{int(far.sum())} 个站点距步行网络超过 {max_snap_m:g} 米，已排除 "
+            f"({int(far.sum())} of {len(stations)} stations are farther than {max_snap_m:g} m "
+            f"from any walkable way and were left out: {names}); "
+            "snap_points(stations, network) lists them with reason 'far_from_network'"
+        )
+        log.warning(msg)
+        warnings.warn(msg, CoverageWarning, stacklevel=3)
+    return _Prepared(
+        graph=graph,
+        aps=aps,
+        compound_snapped=snapped,
+        stations=st,
+        compound_ids=compounds["compound_id"].astype("str").to_numpy(dtype=object),
+        station_ids=station_ids,
+    )
+
+
+def _with_sources(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    n: int,
+    to_u: np.ndarray,
+    to_v: np.ndarray,
+    w_u: np.ndarray,
+    w_v: np.ndarray,
+) -> sp.csr_matrix:
+    """Append one virtual source row per station (one-way arcs to ``to_u``/``to_v``, -1 = none)."""
+    k = len(to_u)
+    cols = np.stack([to_u, to_v], axis=1)
+    w = np.stack([w_u, w_v], axis=1)
+    same = cols[:, 0] == cols[:, 1]  # a loop edge, or both ends identical: keep the faster
+    w[same, 0] = np.minimum(w[same, 0], w[same, 1])
+    valid = cols >= 0
+    valid[same, 1] = False
+    counts = valid.sum(axis=1)
+    itype = indices.dtype
+    new_indptr = np.concatenate([indptr, indptr[-1] + np.cumsum(counts)]).astype(itype)
+    new_indices = np.concatenate([indices, cols[valid].astype(itype)])
+    new_data = np.concatenate([data, w[valid]])
+    size = n + k
+    return sp.csr_matrix((new_data, new_indices, new_indptr), shape=(size, size))
+
+
+def _best_per_owner(
+    owner: np.ndarray, other: np.ndarray, t: np.ndarray, n_owner: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest ``t`` per owner (inf when none) and the ``other`` value where it occurs."""
+    best = np.full(n_owner, np.inf)
+    arg = np.full(n_owner, -1, dtype=np.int64)
+    if len(owner):
+        order = np.lexsort((t, owner))
+        o = owner[order]
+        first = np.r_[True, o[1:] != o[:-1]]
+        sel = order[first]
+        best[owner[sel]] = t[sel]
+        arg[owner[sel]] = other[sel]
+    return best, arg
+
+
+def _same_edge(aps: _Entries, st: _Entries) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(access point position, station entry position, minutes) for pairs sharing an edge."""
+    if len(aps) == 0 or len(st) == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0)
+    order = np.argsort(st.edge, kind="stable")
+    s_edge = st.edge[order]
+    lo = np.searchsorted(s_edge, aps.edge, side="left")
+    hi = np.searchsorted(s_edge, aps.edge, side="right")
+    counts = hi - lo
+    a = np.repeat(np.arange(len(aps)), counts)
+    starts = np.repeat(lo, counts)
+    offs = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    s = order[starts + offs]
+    # minutes along the edge between the two points, at the edge's factor
+    span = np.abs(aps.to_u_min[a] - st.to_u_min[s])
+    t = (span + st.leg_min[s]) + aps.leg_min[a]
+    return a, s, t
+
+
+def _ap_time(dist: np.ndarray, to_side: np.ndarray, leg: np.ndarray) -> np.ndarray:
+    # one formula for both functions, so the nearest times agree to the last bit
+    return (dist + to_side) + leg
+
+
+# --------------------------------------------------------------------------------------------
+# public
+
+
+def nearest_station(
+    compounds: gpd.GeoDataFrame,
+    stations: gpd.GeoDataFrame,
+    network: WalkNetwork,
+    *,
+    profile: Profile,
+    max_snap_m: float = 300.0,
+    entrances: gpd.GeoDataFrame | None = None,
+) -> pd.DataFrame:
+    """Walk time from every compound to its nearest station (one multi-source Dijkstra run).
+
+    Parameters
+    ----------
+    compounds
+        Compound layer (``compound_id``, Point or polygon geometry, any CRS).
+    stations
+        Station layer (``station_id``, Point geometry, any CRS); must not be empty.
+    network
+        The walk network.
+    profile
+        Travel profile (speed, factors by ``highway``).
+    max_snap_m
+        Points farther than this from every walkable edge are not snapped.
+    entrances
+        Optional OSM entrance points used as gates of polygon compounds.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per compound, in input order: ``compound_id``, ``nearest_station_id`` (str,
+        missing when none), ``walk_min`` (float64, NaN when none), ``reason`` (``""``,
+        ``"unreachable"`` or ``"far_from_network"``).
+
+    Raises
+    ------
+    InputError
+        When the station layer is empty, ids are missing or duplicated, or geometry is missing.
+    CRSError
+        When a layer has no CRS.
+
+    Warns
+    -----
+    CoverageWarning
+        When stations are farther than ``max_snap_m`` from the network (they are left out).
+
+    Examples
+    --------
+    A 111 m path, the station at one end, the compound 10 m off its middle: (56 + 10) / 75 min.
+
+    >>> import geopandas as gpd, pandas as pd
+    >>> from shapely import LineString, Point
+    >>> from coverage.config import DEFAULT_PROFILES
+    >>> nodes = pd.DataFrame({"node_id": [1, 2], "lon": [0.0, 0.001], "lat": [0.0, 0.0],
+    ...                       "component": [0, 0]})
+    >>> edges = gpd.GeoDataFrame({"u": [0], "v": [1], "length_m": [111.3], "highway": ["path"],
+    ...     "access": [None], "private": [False], "way_id": [7]},
+    ...     geometry=[LineString([(0, 0), (0.001, 0)])], crs="EPSG:4326")
+    >>> net = WalkNetwork(nodes, edges, "EPSG:32631")
+    >>> stations = gpd.GeoDataFrame({"station_id": ["s1"]}, geometry=[Point(0, 0)],
+    ...                             crs="EPSG:4326")
+    >>> compounds = gpd.GeoDataFrame({"compound_id": ["c1"]},
+    ...                              geometry=[Point(0.0005, 0.00009)], crs="EPSG:4326")
+    >>> out = nearest_station(compounds, stations, net, profile=DEFAULT_PROFILES["adult"])
+    >>> out.loc[0, "nearest_station_id"], round(float(out.loc[0, "walk_min"]), 2)
+    ('s1', 0.87)
+    """
+    t0 = time.perf_counter()
+    prep = _prepare(
+        compounds,
+        stations,
+        network,
+        profile=profile,
+        max_snap_m=max_snap_m,
+        entrances=entrances,
+    )
+    graph, aps, st = prep.graph, prep.aps, prep.stations
+    n = graph.n_nodes
+    n_comp = len(compounds)
+    best = np.full(n_comp, np.inf)
+    best_station = np.full(n_comp, -1, dtype=np.int64)
+    if len(st) and len(aps):
+        csr = graph.csr
+        aug = _with_sources(
+            csr.indptr,
+            csr.indices,
+            csr.data,
+            n,
+            st.u,
+            st.v,
+            st.leg_min + st.to_u_min,
+            st.leg_min + st.to_v_min,
+        )
+        dist, _pred, src = dijkstra(
+            aug,
+            directed=True,
+            indices=n + np.arange(len(st)),
+            min_only=True,
+            return_predecessors=True,
+        )
+        st_of_node = np.where(src >= n, src - n, -1)
+        a_same, s_same, t_same = _same_edge(aps, st)
+        owner = np.concatenate([aps.owner, aps.owner, aps.owner[a_same]])
+        times = np.concatenate(
+            [
+                _ap_time(dist[aps.u], aps.to_u_min, aps.leg_min),
+                _ap_time(dist[aps.v], aps.to_v_min, aps.leg_min),
+                t_same,
+            ]
+        )
+        entry = np.concatenate([st_of_node[aps.u], st_of_node[aps.v], s_same])
+        best, arg = _best_per_owner(owner, entry, times, n_comp)
+        found = np.isfinite(best)
+        best_station[found] = st.owner[arg[found]]
+    found = np.isfinite(best)
+    station_id = np.full(n_comp, None, dtype=object)
+    station_id[found] = prep.station_ids[best_station[found]]
+    reason = np.where(
+        found, "", np.where(prep.compound_snapped, "unreachable", "far_from_network")
+    ).astype(object)
+    out = pd.DataFrame(
+        {
+            "compound_id": pd.array(prep.compound_ids, dtype="str"),
+            "nearest_station_id": pd.array(station_id, dtype="str"),
+            "walk_min": np.where(found, best, np.nan),
+            "reason": pd.array(reason, dtype="str"),
+        }
+    )
+    log.info(
+        "nearest station for %d compounds from %d stations: %d reached, %d unreachable, "
+        "%d far from network (%.2f s)",
+        n_comp,
+        len(st),
+        int(found.sum()),
+        int((reason == "unreachable").sum()),
+        int((reason == "far_from_network").sum()),
+        time.perf_counter() - t0,
+    )
+    return out
+
+
+def _spatial_order(x: np.ndarray, y: np.ndarray, cell: float) -> np.ndarray:
+    """Order points column by column (serpentine), so consecutive points are close."""
+    if len(x) == 0:
+        return np.empty(0, dtype=np.int64)
+    cx = np.floor((x - x.min()) / cell).astype(np.int64)
+    yy = np.where(cx % 2 == 0, y, -y)
+    return np.lexsort((yy, cx))
+
+
+def _subgraph(
+    csr: sp.csr_matrix, idx: np.ndarray, loc: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR arrays of the subgraph induced by nodes ``idx`` (``loc`` maps global -> local)."""
+    starts = csr.indptr[idx].astype(np.int64)
+    counts = csr.indptr[idx + 1].astype(np.int64) - starts
+    total = int(counts.sum())
+    offs = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    pos = np.repeat(starts, counts) + offs
+    cols = loc[csr.indices[pos]]
+    keep = cols >= 0
+    rows = np.repeat(np.arange(len(idx)), counts)[keep]
+    indptr = np.zeros(len(idx) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=len(idx)), out=indptr[1:])
+    itype = csr.indices.dtype
+    return indptr.astype(itype), cols[keep].astype(itype), csr.data[pos[keep]]
+
+
+def walk_times(
+    compounds: gpd.GeoDataFrame,
+    stations: gpd.GeoDataFrame,
+    network: WalkNetwork,
+    *,
+    profile: Profile,
+    limit_min: float,
+    max_snap_m: float = 300.0,
+    entrances: gpd.GeoDataFrame | None = None,
+    batch_size: int | None = None,
+) -> pd.DataFrame:
+    """Walk times of every (compound, station) pair within ``limit_min``.
+
+    Stations are processed in spatially compact batches; each batch runs one distance-limited
+    Dijkstra on the local subgraph of nodes within :meth:`TravelGraph.reach_m` of the batch's
+    stations (a bounding box), which gives exactly the same times as the whole graph.
+
+    Parameters
+    ----------
+    compounds
+        Compound layer (``compound_id``, Point or polygon geometry, any CRS).
+    stations
+        Station layer (``station_id``, Point geometry, any CRS); must not be empty.
+    network
+        The walk network.
+    profile
+        Travel profile.
+    limit_min
+        Keep pairs with ``walk_min <= limit_min``.
+    max_snap_m
+        Points farther than this from every walkable edge are not snapped.
+    entrances
+        Optional OSM entrance points used as gates of polygon compounds.
+    batch_size
+        Stations per Dijkstra batch; by default chosen so a batch's distance matrix stays
+        near 128 MB.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long table ``compound_id``, ``station_id``, ``walk_min``, sorted by compound (input
+        order) then time. Compounds with no station within the limit have no rows.
+
+    Raises
+    ------
+    InputError
+        As :func:`nearest_station`, and when ``limit_min`` is not positive.
+
+    Warns
+    -----
+    CoverageWarning
+        When stations are farther than ``max_snap_m`` from the network (they are left out).
+    """
+    if not limit_min > 0:
+        raise InputError(f"时间上限必须为正数 (limit_min must be positive), got {limit_min!r}")
+    t0 = time.perf_counter()
+    prep = _prepare(
+        compounds,
+        stations,
+        network,
+        profile=profile,
+        max_snap_m=max_snap_m,
+        entrances=entrances,
+    )
+    graph, aps, st = prep.graph, prep.aps, prep.stations
+    n = graph.n_nodes
+    reach = graph.reach_m(limit_min)
+    parts_a: list[np.ndarray] = []
+    parts_s: list[np.ndarray] = []
+    parts_t: list[np.ndarray] = []
+
+    a_same, s_same, t_same = _same_edge(aps, st)
+    ok = t_same <= limit_min
+    parts_a.append(a_same[ok])
+    parts_s.append(s_same[ok])
+    parts_t.append(t_same[ok])
+
+    order = _spatial_order(st.x, st.y, 2.0 * reach)
+    loc = np.full(n, -1, dtype=np.int64)
+    nx_, ny_ = graph.node_x, graph.node_y
+    csr = graph.csr
+    start = 0
+    n_batches = 0
+    while len(aps) and start < len(order):
+        size = min(batch_size or _BATCH_MAX, len(order) - start)
+        while True:
+            batch = order[start : start + size]
+            bx, by = st.x[batch], st.y[batch]
+            mask = (
+                (nx_ >= bx.min() - reach)
+                & (nx_ <= bx.max() + reach)
+                & (ny_ >= by.min() - reach)
+                & (ny_ <= by.max() + reach)
+            )
+            idx = np.flatnonzero(mask)
+            # distance matrix (size x local nodes) and access-point time matrices
+            cells = size * (len(idx) + int(mask[aps.u].sum()) + int(mask[aps.v].sum()))
+            if batch_size is not None or size == 1 or cells <= _BATCH_CELLS:
+                break
+            size = max(1, size // 2)
+        start += size
+        n_batches += 1
+        loc[idx] = np.arange(len(idx))
+        indptr, indices, data = _subgraph(csr, idx, loc)
+        sub = _with_sources(
+            indptr,
+            indices,
+            data,
+            len(idx),
+            loc[st.u[batch]],
+            loc[st.v[batch]],
+            st.leg_min[batch] + st.to_u_min[batch],
+            st.leg_min[batch] + st.to_v_min[batch],
+        )
+        dist = dijkstra(
+            sub, directed=True, indices=len(idx) + np.arange(len(batch)), limit=limit_min
+        )
+        for side, to_side in ((aps.u, aps.to_u_min), (aps.v, aps.to_v_min)):
+            lside = loc[side]
+            sel = np.flatnonzero(lside >= 0)
+            if len(sel) == 0:
+                continue
+            times = _ap_time(dist[:, lside[sel]], to_side[sel], aps.leg_min[sel])
+            r, c = np.nonzero(times <= limit_min)
+            parts_a.append(sel[c])
+            parts_s.append(batch[r])
+            parts_t.append(times[r, c])
+        loc[idx] = -1
+
+    a = np.concatenate(parts_a)
+    s = np.concatenate(parts_s)
+    t = np.concatenate(parts_t)
+    comp = aps.owner[a]
+    stn = st.owner[s]
+    # best per (compound, station) pair
+    n_st = len(stations)
+    key = comp * n_st + stn
+    order = np.lexsort((t, key))
+    key, t, comp, stn = key[order], t[order], comp[order], stn[order]
+    first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, dtype=bool)
+    comp, stn, t = comp[first], stn[first], t[first]
+    order = np.lexsort((stn, t, comp))
+    out = pd.DataFrame(
+        {
+            "compound_id": pd.array(prep.compound_ids[comp[order]], dtype="str"),
+            "station_id": pd.array(prep.station_ids[stn[order]], dtype="str"),
+            "walk_min": t[order].astype(np.float64),
+        }
+    )
+    log.info(
+        "walk times within %g min: %d pairs, %d compounds x %d stations, %d batches (%.2f s)",
+        limit_min,
+        len(out),
+        len(compounds),
+        len(st),
+        n_batches,
+        time.perf_counter() - t0,
+    )
+    return out
+
+
+def to_sparse(
+    long_table: pd.DataFrame, compound_ids: pd.Index | list[str], station_ids: pd.Index | list[str]
+) -> sp.csr_matrix:
+    """Turn a long walk-time table into a compounds x stations sparse matrix.
+
+    Parameters
+    ----------
+    long_table
+        ``compound_id``, ``station_id``, ``walk_min`` (as from :func:`walk_times`).
+    compound_ids
+        Row order (every compound id of the table must be in it).
+    station_ids
+        Column order (every station id of the table must be in it).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        Shape ``(len(compound_ids), len(station_ids))``; stored entries are the pairs of the
+        table with their minutes. A zero walk time is stored as an explicit zero, so use the
+        sparsity structure (``.indices``, ``.nnz``), not ``!= 0``, to tell "within the limit".
+
+    Raises
+    ------
+    InputError
+        When a table id is not in the given ids, or a pair appears twice.
+
+    Examples
+    --------
+    >>> long = pd.DataFrame({"compound_id": ["a", "b"], "station_id": ["s2", "s1"],
+    ...                      "walk_min": [0.0, 7.5]})
+    >>> m = to_sparse(long, ["a", "b", "c"], ["s1", "s2"])
+    >>> m.shape, m.nnz, m.toarray().tolist()
+    ((3, 2), 2, [[0.0, 0.0], [7.5, 0.0], [0.0, 0.0]])
+    """
+    rows_index = pd.Index(pd.array(list(compound_ids), dtype="str"))
+    cols_index = pd.Index(pd.array(list(station_ids), dtype="str"))
+    r = rows_index.get_indexer(pd.Index(long_table["compound_id"].astype("str")))
+    c = cols_index.get_indexer(pd.Index(long_table["station_id"].astype("str")))
+    problems = []
+    if (r < 0).any():
+        bad = long_table["compound_id"].to_numpy()[r < 0][:5]
+        problems.append(f"compound ids not in compound_ids: {list(bad)}")
+    if (c < 0).any():
+        bad = long_table["station_id"].to_numpy()[c < 0][:5]
+        problems.append(f"station ids not in station_ids: {list(bad)}")
+    if not problems and pd.Series(r * len(cols_index) + c).duplicated().any():
+        problems.append("a (compound_id, station_id) pair appears more than once")
+    if problems:
+        raise InputError(
+            "行程时间表与编号不一致 (the walk-time table does not match the ids): "
+            + "; ".join(problems)
+        )
+    shape = (len(rows_index), len(cols_index))
+    data = long_table["walk_min"].to_numpy(dtype=np.float64)
+    return sp.csr_matrix((data, (r, c)), shape=shape)

@@ -1,0 +1,193 @@
+"""Tests for the coverage-planner command (run for real, in temporary folders)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from coverage.cli import main
+from test_inputs import CASES as BAD_CASES
+from test_inputs import write_csv
+
+OSM_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
+
+
+def run(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real console entry point in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-c", "from coverage.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run `coverage-planner demo` once for the module."""
+    root = tmp_path_factory.mktemp("demo")
+    out = root / "demo"
+    res = run(["demo", "--out", str(out), "--cache-dir", str(root / "cache")], cwd=root)
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+    assert "示例数据" in res.stdout
+    return out
+
+
+def test_demo_writes_study_and_analysis(demo_dir: Path) -> None:
+    for name in (
+        "study.toml",
+        "compounds.geojson",
+        "compounds.csv",
+        "stations.csv",
+        "summary.json",
+        "coverage.gpkg",
+    ):
+        assert (demo_dir / name).is_file(), name
+    summary = json.loads((demo_dir / "summary.json").read_text(encoding="utf-8"))
+    assert set(summary["services"]) == {"party_station", "rest_point", "meal_point", "grid_station"}
+    compounds = pd.read_csv(demo_dir / "compounds.csv", encoding="utf-8-sig")
+    for key, svc in summary["services"].items():
+        rows = compounds[compounds.service == key]
+        for t, v in svc["thresholds"].items():
+            covered = rows[f"covered_{t}min"].astype(bool)
+            # the JSON summary agrees with the per-compound table
+            assert v["compounds_covered"] == int(covered.sum())
+            assert v["households_covered"] == pytest.approx(float(rows.households[covered].sum()))
+    # walk_min is empty (not a sentinel) exactly when unreachable / far from the network
+    assert (
+        compounds.loc[compounds.walk_min.isna(), "reason"]
+        .isin(["unreachable", "far_from_network"])
+        .all()
+    )
+    layers = gpd.list_layers(demo_dir / "coverage.gpkg")
+    assert {"compounds", "stations"} <= set(layers.name)
+    assert gpd.read_file(demo_dir / "coverage.gpkg", layer="compounds").crs.to_epsg() == 4326
+
+
+def test_analyze_reruns_on_demo_study_from_cache(demo_dir: Path, tmp_path: Path) -> None:
+    # the demo folder is a study a user can copy and edit
+    copy = tmp_path / "mine"
+    shutil.copytree(demo_dir, copy)
+    cache = demo_dir.parent / "cache"
+    res = run(
+        [
+            "-v",
+            "analyze",
+            str(copy / "study.toml"),
+            "--out",
+            str(tmp_path / "out"),
+            "--cache-dir",
+            str(cache),
+        ]
+    )
+    assert res.returncode == 0, res.stderr
+    assert "from cache" in res.stderr
+    assert (tmp_path / "out" / "summary.json").is_file()
+
+
+def test_network_command_writes_tables_and_uses_cache(tmp_path: Path) -> None:
+    src = OSM_DIR / "beijing-haidian-cau.osm.bz2"
+    stations = tmp_path / "s.csv"
+    stations.write_text("id,name,经度,纬度\n1,a,116.35,40.0\n", encoding="utf-8")
+    study = tmp_path / "study.toml"
+    study.write_text(
+        f'name = "t"\n[network]\nosm_file = "{src.as_posix()}"\n'
+        '[services.party]\nstations = "s.csv"\n',
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    args = [
+        "network",
+        str(study),
+        "--out",
+        str(tmp_path / "net"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+    first = runner.invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert "[新建]" in first.output
+    nodes = pd.read_parquet(tmp_path / "net" / "nodes.parquet")
+    edges = pd.read_parquet(tmp_path / "net" / "edges.parquet")
+    assert list(nodes.columns[:4]) == ["node_id", "lon", "lat", "component"]
+    assert {"u", "v", "length_m", "highway", "geometry"} <= set(edges.columns)
+    assert f"{len(nodes):,} 节点" in first.output
+    assert f"{len(edges):,} 边" in first.output
+    second = runner.invoke(main, args)
+    assert second.exit_code == 0, second.output
+    assert "[缓存]" in second.output
+    english = runner.invoke(main, ["--lang", "en", *args])
+    assert "[cache]" in english.output and "nodes" in english.output
+
+
+def test_bad_study_exits_2_without_traceback(tmp_path: Path) -> None:
+    study = tmp_path / "study.toml"
+    study.write_text(
+        'name = "t"\n[network]\nplace = "池州"\n[services.party]\nstations = "s.csv"\n'
+        'minutes = [5, "ten"]\n',
+        encoding="utf-8",
+    )
+    res = run(["validate", str(study)])
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    assert "services.party.minutes[1]" in res.stderr
+    assert "services.party.stations.path" in res.stderr
+    res = run(["validate", str(tmp_path / "missing.toml")])
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+
+
+def _toml_layer(path: Path, options: dict) -> str:
+    keys = {k: v for k, v in options.items() if k in ("layer", "id_column", "coords")}
+    inner = ", ".join([f'path = "{path.as_posix()}"'] + [f'{k} = "{v}"' for k, v in keys.items()])
+    return "{ " + inner + " }"
+
+
+@pytest.mark.parametrize("case", BAD_CASES, ids=[c.id for c in BAD_CASES])
+def test_validate_bad_input_exits_2_naming_file_row_column(case, tmp_path: Path) -> None:
+    """Every case of the inputs table, through `coverage-planner validate`."""
+    path = case.write(tmp_path)
+    good = write_csv(
+        tmp_path / "good_stations.csv", [["id", "name", "经度", "纬度"], ["S1", "a", 117.5, 30.66]]
+    )
+    area = case.options.get("study_area")
+    network = ("bbox = [" + ", ".join(map(str, area)) + "]") if area else 'place = "池州市"'
+    layer = _toml_layer(path, case.options)
+    lines = ['name = "t"', "[network]", network]
+    if case.load == "compounds":
+        lines += [f"compounds = {layer}"]
+    if case.load == "candidates":
+        lines += [f"candidates = {layer}"]
+    stations = layer if case.load == "stations" else _toml_layer(good, {})
+    lines += ["[services.party_station]", f"stations = {stations}"]
+    # keys before tables: move the inline layer keys above [network]
+    head = [ln for ln in lines if ln.startswith(("compounds =", "candidates ="))]
+    body = [ln for ln in lines if ln not in head]
+    study = tmp_path / "study.toml"
+    study.write_text("\n".join(body[:1] + head + body[1:]) + "\n", encoding="utf-8")
+    res = CliRunner().invoke(main, ["validate", str(study)])
+    assert res.exit_code == 2, (res.output, res.exception)
+    assert isinstance(res.exception, SystemExit)  # a message, not a traceback
+    assert path.name in res.stderr
+    assert case.phrase in res.stderr
+    for row, column in case.problems:
+        line = next(
+            (
+                ln
+                for ln in res.stderr.splitlines()
+                if (row is None or f"row {row}," in ln)
+                and (column is None or f"column {column!r}" in ln)
+            ),
+            None,
+        )
+        assert line is not None, (row, column, res.stderr)

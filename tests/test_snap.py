@@ -1,0 +1,360 @@
+"""Tests for coverage.snap: projecting points onto the nearest edge, compound access points.
+
+Lattices are built in UTM metres (EPSG:32650, near Beijing) and stored in WGS-84 as the
+WalkNetwork contract says, so every expected number below is computed by hand in metres.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from pyproj import Transformer
+from scipy.sparse import coo_array
+from scipy.sparse.csgraph import connected_components
+from shapely.geometry import LineString, Point, Polygon
+
+from coverage.errors import CRSError, InputError
+from coverage.network import WalkNetwork
+from coverage.snap import PIECE_M, access_points, edge_index, snap_points
+
+CRS = "EPSG:32650"
+X0, Y0 = 440_000.0, 4_428_000.0
+_TO_WGS = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
+
+
+def _wgs(x: float, y: float) -> tuple[float, float]:
+    lon, lat = _TO_WGS.transform(X0 + x, Y0 + y)
+    return float(lon), float(lat)
+
+
+def make_network(
+    xy: Sequence[tuple[float, float]],
+    edges: Sequence[tuple[int, int] | tuple[int, int, str]],
+    *,
+    via: dict[int, list[tuple[float, float]]] | None = None,
+) -> WalkNetwork:
+    """A WalkNetwork from local metre coordinates; ``via`` adds inner vertices to an edge."""
+    via = via or {}
+    lonlat = [_wgs(x, y) for x, y in xy]
+    rows = []
+    for i, e in enumerate(edges):
+        u, v = e[0], e[1]
+        hw = e[2] if len(e) == 3 else "footway"  # type: ignore[misc]
+        pts = [xy[u], *via.get(i, []), xy[v]]
+        length = LineString(pts).length
+        geom = LineString([lonlat[u], *[_wgs(*p) for p in via.get(i, [])], lonlat[v]])
+        rows.append((u, v, length, hw, None, False, 1000 + i, geom))
+    edf = gpd.GeoDataFrame(
+        pd.DataFrame(
+            rows,
+            columns=["u", "v", "length_m", "highway", "access", "private", "way_id", "geometry"],
+        ),
+        geometry="geometry",
+        crs="EPSG:4326",
+    )
+    n = len(xy)
+    adj = coo_array((np.ones(len(rows)), (edf.u.to_numpy(), edf.v.to_numpy())), shape=(n, n))
+    _, labels = connected_components(adj, directed=False)
+    sizes = np.bincount(labels)
+    rank = np.empty_like(sizes)
+    rank[np.argsort(-sizes, kind="stable")] = np.arange(len(sizes))
+    nodes = pd.DataFrame(
+        {
+            "node_id": np.arange(n, dtype=np.int64) + 1,
+            "lon": [p[0] for p in lonlat],
+            "lat": [p[1] for p in lonlat],
+            "component": rank[labels].astype(np.int32),
+        }
+    )
+    return WalkNetwork(nodes, edf, CRS)
+
+
+def grid(k: int = 3, step: float = 100.0) -> WalkNetwork:
+    """k x k lattice, node r*k+c at (c*step, r*step); horizontal edges first."""
+    xy = [(c * step, r * step) for r in range(k) for c in range(k)]
+    edges = [(r * k + c, r * k + c + 1) for r in range(k) for c in range(k - 1)]
+    edges += [(r * k + c, (r + 1) * k + c) for r in range(k - 1) for c in range(k)]
+    return make_network(xy, edges)
+
+
+def points(xy: Sequence[tuple[float, float]], ids: Sequence[str], col: str) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {col: list(ids)}, geometry=[Point(_wgs(x, y)) for x, y in xy], crs="EPSG:4326"
+    )
+
+
+def polygons(
+    rings: Sequence[Sequence[tuple[float, float]]], ids: Sequence[str]
+) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"compound_id": list(ids)},
+        geometry=[Polygon([_wgs(x, y) for x, y in ring]) for ring in rings],
+        crs="EPSG:4326",
+    )
+
+
+def local_xy(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    g = gdf.geometry.to_crs(CRS)
+    return np.column_stack([g.x - X0, g.y - Y0])
+
+
+# ---------------------------------------------------------------------------------------------
+# snapping
+
+
+def test_snap_projects_onto_nearest_edge_not_node() -> None:
+    net = grid()
+    # (150, 110): 10 m above the middle of edge 4-5; the nearest node is 50 m away
+    # (130, 95): 5 m below edge 4-5, 30 m from node 4
+    pts = points([(150, 110), (130, 95)], ["a", "b"], "station_id")
+    got = snap_points(pts, net)
+    edge45 = int(np.flatnonzero((net.edges.u == 4) & (net.edges.v == 5))[0])
+    assert got["station_id"].tolist() == ["a", "b"]
+    assert got["edge"].tolist() == [edge45, edge45]
+    assert got["u"].tolist() == [4, 4] and got["v"].tolist() == [5, 5]
+    np.testing.assert_allclose(got["along_m"], [50.0, 30.0], atol=1e-6)
+    np.testing.assert_allclose(got["access_m"], [10.0, 5.0], atol=1e-6)
+    assert got["reason"].tolist() == ["", ""]
+    # the snapped location is the foot of the perpendicular
+    back = gpd.GeoSeries(gpd.points_from_xy(got.snap_lon, got.snap_lat), crs="EPSG:4326")
+    xy = np.column_stack([back.to_crs(CRS).x - X0, back.to_crs(CRS).y - Y0])
+    np.testing.assert_allclose(xy, [[150, 100], [130, 100]], atol=1e-6)
+
+
+def test_along_is_measured_from_u_in_length_m_units() -> None:
+    # the same edge stored the other way round (u=1 at x=100) and with length_m twice the
+    # drawn length: along_m is the projected fraction times length_m
+    net = make_network([(0, 0), (100, 0)], [(1, 0)])
+    edges = net.edges.copy()
+    edges["length_m"] = 200.0
+    net2 = WalkNetwork(net.nodes, edges, CRS)
+    pts = points([(30, 4)], ["p"], "station_id")
+    a = snap_points(pts, net).iloc[0]
+    b = snap_points(pts, net2).iloc[0]
+    assert (a.u, a.v) == (1, 0)
+    assert a.along_m == pytest.approx(70.0, abs=1e-6)
+    assert b.along_m == pytest.approx(140.0, abs=1e-6)
+    assert a.access_m == pytest.approx(4.0, abs=1e-6) == b.access_m
+
+
+def test_snap_far_points_and_max_snap_m() -> None:
+    net = grid()
+    pts = points([(100, 2100), (100, 240)], ["far", "forty"], "station_id")
+    got = snap_points(pts, net)
+    assert got["reason"].tolist() == ["far_from_network", ""]
+    assert got["edge"].iloc[0] == -1 and got["u"].iloc[0] == -1
+    assert np.isnan(got["along_m"].iloc[0]) and np.isnan(got["access_m"].iloc[0])
+    assert got["access_m"].iloc[1] == pytest.approx(40.0, abs=1e-6)
+    tight = snap_points(pts, net, max_snap_m=30.0)
+    assert tight["reason"].tolist() == ["far_from_network", "far_from_network"]
+
+
+def test_snap_any_crs_and_keeps_index() -> None:
+    net = grid()
+    pts = points([(150, 110), (37, -20)], ["a", "b"], "station_id")
+    pts.index = pd.Index([10, 20])
+    a = snap_points(pts, net)
+    b = snap_points(pts.to_crs("EPSG:3857"), net)
+    assert list(a.index) == [10, 20] == list(b.index)
+    pd.testing.assert_frame_equal(a, b, atol=1e-6)
+
+
+def test_snap_without_crs_is_an_error() -> None:
+    pts = points([(150, 110)], ["a"], "station_id").set_crs(None, allow_override=True)
+    with pytest.raises(CRSError, match="no CRS"):
+        snap_points(pts, grid())
+
+
+def test_snap_matches_brute_force_on_random_lattice() -> None:
+    rng = np.random.default_rng(7)
+    k = 8
+    xy = [
+        (c * 80 + rng.uniform(-20, 20), r * 80 + rng.uniform(-20, 20))
+        for r in range(k)
+        for c in range(k)
+    ]
+    edges = [(r * k + c, r * k + c + 1) for r in range(k) for c in range(k - 1)]
+    edges += [(r * k + c, (r + 1) * k + c) for r in range(k - 1) for c in range(k)]
+    # a few bent edges: the projection must follow the polyline
+    via = {
+        i: [(xy[e[0]][0] + 15, (xy[e[0]][1] + xy[e[1]][1]) / 2 + 10)]
+        for i, e in enumerate(edges)
+        if i % 7 == 0
+    }
+    net = make_network(xy, edges, via=via)
+    pxy = rng.uniform(-100, 660, size=(300, 2))
+    got = snap_points(
+        points([tuple(p) for p in pxy], [f"p{i}" for i in range(300)], "station_id"),
+        net,
+        max_snap_m=60.0,
+    )
+
+    lines = edge_index(net).geoms
+    pts = shapely.points(pxy[:, 0] + X0, pxy[:, 1] + Y0)
+    dist = shapely.distance(pts[:, None], lines[None, :])  # brute force: every point x every edge
+    best = dist.min(axis=1)
+    snapped = best <= 60.0
+    assert (got["reason"] == "").to_numpy().tolist() == snapped.tolist()
+    np.testing.assert_allclose(got["access_m"].to_numpy()[snapped], best[snapped], atol=1e-6)
+    e = got["edge"].to_numpy()[snapped]
+    np.testing.assert_allclose(dist[np.flatnonzero(snapped), e], best[snapped], atol=1e-6)
+    frac = shapely.line_locate_point(lines[e], pts[snapped], normalized=True)
+    np.testing.assert_allclose(
+        got["along_m"].to_numpy()[snapped], frac * net.edges.length_m.to_numpy()[e], atol=1e-6
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# access points
+
+DIAMOND = [(150, 15), (185, 50), (150, 85), (115, 50), (150, 15)]  # inside cell (100..200, 0..100)
+
+
+def test_point_compound_is_its_own_access_point() -> None:
+    cmp = points([(150, 110)], ["c1"], "compound_id")
+    ap = access_points(cmp, grid())
+    assert ap["compound_id"].tolist() == ["c1"] and ap["kind"].tolist() == ["point"]
+    assert ap.crs == "EPSG:4326"
+    np.testing.assert_allclose(local_xy(ap), [[150, 110]], atol=1e-6)
+
+
+def test_polygon_without_gates_uses_boundary_points_nearest_each_edge() -> None:
+    ap = access_points(polygons([DIAMOND], ["d"]), grid())
+    assert set(ap["kind"]) == {"boundary"}
+    xy = sorted(map(tuple, np.round(local_xy(ap), 6).tolist()))
+    # each of the four vertices is 15 m from one side of the cell
+    assert xy == sorted([(150.0, 15.0), (185.0, 50.0), (150.0, 85.0), (115.0, 50.0)])
+    snaps = snap_points(ap, grid())
+    np.testing.assert_allclose(snaps["access_m"], 15.0, atol=1e-6)
+    assert len(access_points(polygons([DIAMOND], ["d"]), grid(), max_points=2)) == 2
+
+
+def test_polygon_with_gate_uses_only_the_gate() -> None:
+    gates = points([(150, 15.5), (185, 80)], ["g1", "g2"], "osm_id")  # on the boundary; 21 m off
+    ap = access_points(polygons([DIAMOND], ["d"]), grid(), entrances=gates)
+    assert ap["kind"].tolist() == ["gate"]
+    np.testing.assert_allclose(local_xy(ap), [[150, 15.5]], atol=1e-6)
+    # a gate that is not on the boundary does not count: back to boundary points
+    ap2 = access_points(polygons([DIAMOND], ["d"]), grid(), entrances=gates.iloc[[1]])
+    assert set(ap2["kind"]) == {"boundary"} and len(ap2) == 4
+
+
+def test_edges_entering_a_polygon_give_access_points_on_them_with_zero_leg() -> None:
+    square = [(60, 60), (140, 60), (140, 140), (60, 140), (60, 60)]  # around node 4 (100, 100)
+    ap = access_points(polygons([square], ["s"]), grid())
+    xy = sorted(map(tuple, np.round(local_xy(ap), 6).tolist()))
+    assert xy == sorted([(140.0, 100.0), (100.0, 140.0), (60.0, 100.0), (100.0, 60.0)])
+    np.testing.assert_allclose(snap_points(ap, grid())["access_m"], 0.0, atol=1e-6)
+    # a way wholly inside a polygon: its access point is on the way
+    net = make_network([(0, 0), (300, 0), (120, 50), (180, 50)], [(0, 1), (2, 3)])
+    big = [(100, 30), (200, 30), (200, 70), (100, 70), (100, 30)]
+    snaps = snap_points(access_points(polygons([big], ["b"]), net), net)
+    assert (snaps["access_m"] < 1e-9).any()
+
+
+def test_boundary_points_keep_a_minimum_gap() -> None:
+    # a long polygon side 5 m from a way: many edges, but candidates closer than 20 m merge
+    xy = [(float(x), 0.0) for x in range(0, 101, 10)]
+    net = make_network(xy, [(i, i + 1) for i in range(10)])
+    strip = [(0, 5), (100, 5), (100, 40), (0, 40), (0, 5)]
+    ap = access_points(polygons([strip], ["s"]), net, max_points=10)
+    got = local_xy(ap)
+    d = np.hypot(*(got[:, None, :] - got[None, :, :]).transpose(2, 0, 1))
+    assert len(ap) >= 2
+    assert (d[np.triu_indices(len(ap), 1)] >= 20.0 - 1e-9).all()
+
+
+def test_far_polygon_keeps_one_point_that_does_not_snap() -> None:
+    far = [(2000, 2000), (2100, 2000), (2100, 2100), (2000, 2100), (2000, 2000)]
+    ap = access_points(polygons([far, DIAMOND], ["far", "d"]), grid())
+    assert ap["compound_id"].tolist()[0] == "far" and (ap["compound_id"] == "far").sum() == 1
+    assert snap_points(ap, grid())["reason"].iloc[0] == "far_from_network"
+
+
+@pytest.mark.parametrize(
+    ("frame", "match"),
+    [
+        (points([(0, 0)], ["a"], "name"), "missing required column"),
+        (points([(0, 0), (1, 1)], ["a", "a"], "compound_id"), "duplicate id"),
+        (points([(0, 0)], [None], "compound_id"), "empty id"),  # type: ignore[list-item]
+        (
+            gpd.GeoDataFrame({"compound_id": ["a"]}, geometry=[None], crs="EPSG:4326"),
+            "missing geometry",
+        ),
+    ],
+)
+def test_access_points_bad_input(frame: gpd.GeoDataFrame, match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        access_points(frame, grid())
+
+
+def test_nearest_edge_beyond_the_first_candidates_is_found() -> None:
+    # a 2 km straight edge passes 30 m below the point, whose foot falls on a piece boundary,
+    # so the edge's nearest piece midpoints are sqrt(30² + (PIECE_M/2)²) away. Twenty tiny
+    # edges on an arc between the two distances crowd the first candidates: the exactness
+    # check must look further and still pick the long edge.
+    half = PIECE_M / 2
+    r = (30.0 + np.hypot(30.0, half)) / 2
+    xy = [(-1000.0, 0.0), (1000.0, 0.0)]
+    edges: list[tuple[int, int]] = [(0, 1)]
+    for a in np.linspace(np.pi / 6, 5 * np.pi / 6, 20):
+        cx, cy = r * np.cos(a), 30.0 + r * np.sin(a)
+        xy += [(cx - 0.05, cy), (cx + 0.05, cy)]
+        edges.append((len(xy) - 2, len(xy) - 1))
+    net = make_network(xy, edges)
+    got = snap_points(points([(0, 30)], ["p"], "station_id"), net).iloc[0]
+    assert got.edge == 0
+    assert got.access_m == pytest.approx(30.0, abs=1e-6)
+    assert got.along_m == pytest.approx(1000.0, abs=1e-6)
+
+
+def test_edge_index_geometries_match_the_edges() -> None:
+    net = make_network([(0, 0), (100, 0), (50, 80)], [(0, 1), (1, 2), (2, 0)], via={1: [(90, 50)]})
+    geoms = edge_index(net).geoms
+    expected = np.asarray(net.edges.geometry.to_crs(CRS).values)
+    assert shapely.equals_exact(geoms, expected, tolerance=1e-6).all()
+    np.testing.assert_allclose(edge_index(net).proj_len, shapely.length(expected))
+
+
+OSM_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
+
+
+@pytest.mark.parametrize("name", ["monaco.osm.pbf", "beijing-haidian-wudaokou.osm.bz2"])
+def test_real_network_snap_matches_shapely_query_nearest(name: str) -> None:
+    from coverage.network import network_from_file
+
+    net = network_from_file(OSM_DIR / name)
+    lines = np.asarray(net.edges.geometry.to_crs(net.crs).values)
+    x0, y0, x1, y1 = shapely.total_bounds(lines)
+    rng = np.random.default_rng(3)
+    xy = np.column_stack(
+        [rng.uniform(x0 - 200, x1 + 200, 3000), rng.uniform(y0 - 200, y1 + 200, 3000)]
+    )
+    pts = gpd.GeoDataFrame(
+        {"station_id": [f"p{i}" for i in range(3000)]},
+        geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
+        crs=net.crs,
+    )
+    got = snap_points(pts, net, max_snap_m=150.0)
+    tree = shapely.STRtree(lines)
+    (i_pt, _), dist = tree.query_nearest(
+        np.asarray(pts.geometry.values), max_distance=150.0, return_distance=True, all_matches=False
+    )
+    snapped = np.zeros(3000, dtype=bool)
+    snapped[i_pt] = True
+    assert snapped.sum() > 500 and (~snapped).sum() > 50
+    assert (got["reason"] == "").to_numpy().tolist() == snapped.tolist()
+    np.testing.assert_allclose(got["access_m"].to_numpy()[i_pt], dist, atol=1e-6)
+    # the chosen edge is at that distance, and along_m is shapely's projection on it
+    e = got["edge"].to_numpy()[i_pt]
+    p = np.asarray(pts.geometry.values)[i_pt]
+    np.testing.assert_allclose(shapely.distance(p, lines[e]), dist, atol=1e-6)
+    frac = shapely.line_locate_point(lines[e], p, normalized=True)
+    length = net.edges["length_m"].to_numpy()[e]
+    np.testing.assert_allclose(got["along_m"].to_numpy()[i_pt], frac * length, atol=1e-6)

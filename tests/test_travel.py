@@ -1,0 +1,609 @@
+"""Tests for coverage.travel: exact walk times.
+
+* Hand lattices (built in UTM metres, EPSG:32650, stored in WGS-84): every expected time is
+  written out as metres / (metres per minute).
+* A random lattice checked against an independent networkx model in which every snapped point
+  splits its edge into pieces (so "same edge" and "via the ends" need no special case there).
+* Every real extract in ../shared/data/osm: stations and compounds placed exactly at nodes,
+  checked against networkx Dijkstra on a graph built straight from the edge table.
+"""
+
+from __future__ import annotations
+
+import functools
+import pickle
+import zlib
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from pyproj import Transformer
+from scipy.sparse import coo_array
+from scipy.sparse.csgraph import connected_components
+from shapely.geometry import LineString, Point, Polygon
+
+from coverage import travel
+from coverage.config import DEFAULT_PROFILES, Profile
+from coverage.errors import CoverageWarning, CRSError, InputError
+from coverage.network import WalkNetwork
+from coverage.snap import access_points, edge_index, snap_points
+from coverage.travel import nearest_station, to_sparse, travel_graph, walk_times
+
+ADULT = DEFAULT_PROFILES["adult"]  # 4.5 km/h = 75 m/min, steps x1.5
+ELDERLY = DEFAULT_PROFILES["elderly"]  # 3 km/h = 50 m/min, steps x2.5
+CRS = "EPSG:32650"
+X0, Y0 = 440_000.0, 4_428_000.0
+_TO_WGS = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
+OSM_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
+
+
+# ---------------------------------------------------------------------------------------------
+# hand-made networks (same helpers as tests/test_snap.py)
+
+
+def _wgs(x: float, y: float) -> tuple[float, float]:
+    lon, lat = _TO_WGS.transform(X0 + x, Y0 + y)
+    return float(lon), float(lat)
+
+
+def make_network(
+    xy: Sequence[tuple[float, float]],
+    edges: Sequence[tuple[int, int] | tuple[int, int, str]],
+    *,
+    via: dict[int, list[tuple[float, float]]] | None = None,
+) -> WalkNetwork:
+    """A WalkNetwork from local metre coordinates; ``via`` adds inner vertices to an edge."""
+    via = via or {}
+    lonlat = [_wgs(x, y) for x, y in xy]
+    rows = []
+    for i, e in enumerate(edges):
+        u, v = e[0], e[1]
+        hw = e[2] if len(e) == 3 else "footway"  # type: ignore[misc]
+        pts = [xy[u], *via.get(i, []), xy[v]]
+        geom = LineString([lonlat[u], *[_wgs(*p) for p in via.get(i, [])], lonlat[v]])
+        rows.append((u, v, LineString(pts).length, hw, None, False, 1000 + i, geom))
+    cols = ["u", "v", "length_m", "highway", "access", "private", "way_id", "geometry"]
+    edf = gpd.GeoDataFrame(pd.DataFrame(rows, columns=cols), geometry="geometry", crs="EPSG:4326")
+    n = len(xy)
+    adj = coo_array((np.ones(len(rows)), (edf.u.to_numpy(), edf.v.to_numpy())), shape=(n, n))
+    _, labels = connected_components(adj, directed=False)
+    sizes = np.bincount(labels)
+    rank = np.empty_like(sizes)
+    rank[np.argsort(-sizes, kind="stable")] = np.arange(len(sizes))
+    nodes = pd.DataFrame(
+        {
+            "node_id": np.arange(n, dtype=np.int64) + 1,
+            "lon": [p[0] for p in lonlat],
+            "lat": [p[1] for p in lonlat],
+            "component": rank[labels].astype(np.int32),
+        }
+    )
+    return WalkNetwork(nodes, edf, CRS)
+
+
+def grid(k: int = 3, step: float = 100.0, extra: Sequence[tuple[float, float]] = ()) -> WalkNetwork:
+    """k x k lattice, node r*k+c at (c*step, r*step); ``extra`` adds a separate 2-node island."""
+    xy = [(c * step, r * step) for r in range(k) for c in range(k)]
+    edges: list[tuple[int, int] | tuple[int, int, str]] = [
+        (r * k + c, r * k + c + 1) for r in range(k) for c in range(k - 1)
+    ]
+    edges += [(r * k + c, (r + 1) * k + c) for r in range(k - 1) for c in range(k)]
+    if extra:
+        xy += list(extra)
+        edges.append((k * k, k * k + 1))
+    return make_network(xy, edges)
+
+
+def points(xy: Sequence[tuple[float, float]], ids: Sequence[str], col: str) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {col: list(ids)}, geometry=[Point(_wgs(x, y)) for x, y in xy], crs="EPSG:4326"
+    )
+
+
+def stations_at(xy: Sequence[tuple[float, float]], ids: Sequence[str] | None = None):  # type: ignore[no-untyped-def]
+    return points(xy, ids or [f"s{i}" for i in range(len(xy))], "station_id")
+
+
+def compounds_at(xy: Sequence[tuple[float, float]], ids: Sequence[str] | None = None):  # type: ignore[no-untyped-def]
+    return points(xy, ids or [f"c{i}" for i in range(len(xy))], "compound_id")
+
+
+def row(frame: pd.DataFrame, compound_id: str) -> pd.Series:
+    return frame.set_index("compound_id").loc[compound_id]
+
+
+# ---------------------------------------------------------------------------------------------
+# hand-computed lattices
+
+
+def test_grid_point_mid_edge_hand_computed() -> None:
+    # station on node 0 (0, 0); compound 10 m off the middle of edge 4-5 (from (100,100) to
+    # (200,100)): 200 m to node 4, 50 m along the edge, 10 m access leg = 260 m at 75 m/min
+    net = grid()
+    got = nearest_station(compounds_at([(150, 110)]), stations_at([(0, 0)]), net, profile=ADULT)
+    assert got.columns.tolist() == ["compound_id", "nearest_station_id", "walk_min", "reason"]
+    assert got["walk_min"].iloc[0] == pytest.approx(260 / 75, abs=1e-9)
+    assert got["nearest_station_id"].iloc[0] == "s0" and got["reason"].iloc[0] == ""
+    # the station also off an edge: 20 m leg onto edge 0-1 at x=40 -> node 1 at 60 m
+    # route: 20 + 60 + (1 -> 4: 100) + 50 + 10 = 240 m  (via node 0 it is 20+40+200+50+10)
+    got = nearest_station(compounds_at([(150, 110)]), stations_at([(40, -20)]), net, profile=ADULT)
+    assert got["walk_min"].iloc[0] == pytest.approx(240 / 75, abs=1e-9)
+
+
+def test_same_edge_direct_is_shorter_than_via_the_ends() -> None:
+    # station 5 m below edge 4-5 at x=130, compound 8 m above it at x=170:
+    # direct 5 + 40 + 8 = 53 m; through the ends it would be 5 + 30 + 100 + 30 + 8 = 173 m
+    net = grid()
+    st = stations_at([(130, 95)])
+    cmp = compounds_at([(170, 108)])
+    got = nearest_station(cmp, st, net, profile=ADULT)
+    assert got["walk_min"].iloc[0] == pytest.approx(53 / 75, abs=1e-9)
+    long = walk_times(cmp, st, net, profile=ADULT, limit_min=15)
+    assert long["walk_min"].tolist() == pytest.approx([53 / 75], abs=1e-9)
+
+
+def test_same_edge_but_the_way_round_through_the_ends_is_shorter() -> None:
+    # a 700 m detour edge u -> (0,300) -> (100,300) -> v and a 100 m straight edge u - v;
+    # compound and station both on the detour, 50 m from u and from v respectively:
+    # along the detour 5 + 600 + 5 = 610 m; via u, the short edge and v: 5+50+100+50+5 = 210 m
+    net = make_network([(0, 0), (100, 0)], [(0, 1), (0, 1)], via={1: [(0, 300), (100, 300)]})
+    cmp = compounds_at([(-5, 50)])
+    st = stations_at([(105, 50)])
+    assert snap_points(st, net)["edge"].tolist() == [1]
+    assert snap_points(st, net)["along_m"].iloc[0] == pytest.approx(650, abs=1e-6)
+    got = nearest_station(cmp, st, net, profile=ADULT)
+    assert got["walk_min"].iloc[0] == pytest.approx(210 / 75, abs=1e-9)
+    long = walk_times(cmp, st, net, profile=ADULT, limit_min=15)
+    assert long["walk_min"].tolist() == pytest.approx([210 / 75], abs=1e-9)
+
+
+def test_far_from_network_and_unreachable() -> None:
+    # an island (two nodes at x=1000..1100, y=0) with no station
+    net = grid(extra=[(1000, 0), (1100, 0)])
+    cmp = compounds_at([(150, 110), (100, 2100), (1050, 20)], ["ok", "far", "island"])
+    got = nearest_station(cmp, stations_at([(0, 0)]), net, profile=ADULT)
+    assert got["compound_id"].tolist() == ["ok", "far", "island"]
+    assert got["reason"].tolist() == ["", "far_from_network", "unreachable"]
+    assert got["walk_min"].isna().tolist() == [False, True, True]
+    assert got["nearest_station_id"].isna().tolist() == [False, True, True]
+    long = walk_times(cmp, stations_at([(0, 0)]), net, profile=ADULT, limit_min=60)
+    assert long["compound_id"].tolist() == ["ok"]
+
+
+def test_station_far_from_network_is_left_out_with_a_warning() -> None:
+    net = grid()
+    st = stations_at([(0, 0), (5000, 5000)], ["near", "lost"])
+    with pytest.warns(CoverageWarning, match="lost"):
+        got = nearest_station(compounds_at([(150, 110)]), st, net, profile=ADULT)
+    assert got["nearest_station_id"].tolist() == ["near"]
+    assert snap_points(st, net)["reason"].tolist() == ["", "far_from_network"]
+    with pytest.warns(CoverageWarning, match="lost"):
+        long = walk_times(compounds_at([(150, 110)]), st, net, profile=ADULT, limit_min=30)
+    assert long["station_id"].tolist() == ["near"]
+
+
+def test_only_far_stations_make_everything_unreachable() -> None:
+    with pytest.warns(CoverageWarning):
+        got = nearest_station(
+            compounds_at([(150, 110)]), stations_at([(5000, 0)]), grid(), profile=ADULT
+        )
+    assert got["reason"].tolist() == ["unreachable"]
+
+
+def _no_crs(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    return frame.set_crs(None, allow_override=True)
+
+
+@pytest.mark.parametrize(
+    ("stations", "error", "match"),
+    [
+        (stations_at([]), InputError, "station layer is empty"),
+        (points([(0, 0)], ["a"], "name"), InputError, "missing required column"),
+        (stations_at([(0, 0), (1, 1)], ["a", "a"]), InputError, "duplicate id 'a'"),
+        (
+            gpd.GeoDataFrame({"station_id": ["a"]}, geometry=[None], crs="EPSG:4326"),
+            InputError,
+            "missing geometry",
+        ),
+        (_no_crs(stations_at([(0, 0)])), CRSError, "no CRS"),
+    ],
+)
+def test_bad_station_layers(stations: gpd.GeoDataFrame, error: type, match: str) -> None:
+    for fn in (nearest_station, walk_times):
+        kw = {"limit_min": 15.0} if fn is walk_times else {}
+        with pytest.raises(error, match=match):
+            fn(compounds_at([(150, 110)]), stations, grid(), profile=ADULT, **kw)
+
+
+def test_bad_limit() -> None:
+    with pytest.raises(InputError, match="limit_min must be positive"):
+        walk_times(
+            compounds_at([(0, 0)]), stations_at([(0, 0)]), grid(), profile=ADULT, limit_min=0
+        )
+
+
+def test_duplicate_station_points_are_both_kept() -> None:
+    net = grid()
+    st = stations_at([(200, 200), (200, 200), (0, 200)], ["a", "b", "c"])
+    cmp = compounds_at([(150, 110)])
+    got = nearest_station(cmp, st, net, profile=ADULT)
+    # to node 5 (200, 100): 50 m, then 100 m up = 150 m + 10 m leg
+    assert got["nearest_station_id"].iloc[0] in {"a", "b"}
+    assert got["walk_min"].iloc[0] == pytest.approx(160 / 75, abs=1e-9)
+    long = walk_times(cmp, st, net, profile=ADULT, limit_min=15)
+    a = long.set_index("station_id")["walk_min"]
+    assert set(a.index) == {"a", "b", "c"}
+    assert a["a"] == a["b"] == pytest.approx(160 / 75, abs=1e-9)
+
+
+def test_steps_factor_per_profile() -> None:
+    # A(0,0) -100 m footway- B(100,0) -100 m steps- C(200,0)
+    net = make_network([(0, 0), (100, 0), (200, 0)], [(0, 1, "footway"), (1, 2, "steps")])
+    cmp, st = compounds_at([(200, 0)]), stations_at([(0, 0)])
+    adult = nearest_station(cmp, st, net, profile=ADULT)["walk_min"].iloc[0]
+    elderly = nearest_station(cmp, st, net, profile=ELDERLY)["walk_min"].iloc[0]
+    assert adult == pytest.approx((100 + 100 * 1.5) / 75, abs=1e-9)
+    assert elderly == pytest.approx((100 + 100 * 2.5) / 50, abs=1e-9)
+    # partial steps and the access leg: a compound 6 m off the steps, 40 m from B:
+    # 100 + 40 * 1.5 on the steps + 6 m leg (no factor)
+    got = nearest_station(compounds_at([(140, 6)]), st, net, profile=ADULT)
+    assert got["walk_min"].iloc[0] == pytest.approx((100 + 60 + 6) / 75, abs=1e-9)
+
+
+DIAMOND = [(150, 15), (185, 50), (150, 85), (115, 50), (150, 15)]
+
+
+def test_polygon_compound_with_and_without_gate() -> None:
+    net = grid()
+    poly = gpd.GeoDataFrame(
+        {"compound_id": ["d"]},
+        geometry=[Polygon([_wgs(x, y) for x, y in DIAMOND])],
+        crs="EPSG:4326",
+    )
+    st = stations_at([(200, 200)])
+    # no gate: best boundary point is the right or top vertex (15 m leg onto edge 2-5 or
+    # 4-5, 50 m to node 5, 100 m up to node 8) = 165 m
+    got = nearest_station(poly, st, net, profile=ADULT)
+    assert got["walk_min"].iloc[0] == pytest.approx(165 / 75, abs=1e-9)
+    # gate at the bottom vertex: 15 m leg onto edge 1-2, 50 m to node 2, 200 m up = 265 m
+    gate = points([(150, 15)], ["g"], "osm_id")
+    got = nearest_station(poly, st, net, profile=ADULT, entrances=gate)
+    assert got["walk_min"].iloc[0] == pytest.approx(265 / 75, abs=1e-9)
+    long = walk_times(poly, st, net, profile=ADULT, limit_min=15, entrances=gate)
+    assert long["walk_min"].tolist() == pytest.approx([265 / 75], abs=1e-9)
+
+
+@pytest.mark.parametrize("case", ["fast_factor", "short_length_m"])
+def test_limited_search_reaches_beyond_speed_times_limit(case: str) -> None:
+    # a straight 1 km road, nodes every 100 m; station at x=0, compounds on the nodes.
+    # At 60 m/min a 5-minute limit is 300 m of level walking, but here every metre drawn costs
+    # half: either the factor is 0.5, or length_m is half the drawn length. The local subgraph
+    # must then reach 600 m, not 300 m.
+    xy = [(100.0 * i, 0.0) for i in range(11)]
+    net = make_network(xy, [(i, i + 1, "residential") for i in range(10)])
+    profile = Profile("p", 3.6, {"residential": 0.5} if case == "fast_factor" else {})
+    if case == "short_length_m":
+        edges = net.edges.copy()
+        edges["length_m"] = 50.0
+        net = WalkNetwork(net.nodes, edges, CRS)
+    cmp = compounds_at(xy[1:])
+    long = walk_times(cmp, stations_at([(0, 0)]), net, profile=profile, limit_min=5, batch_size=1)
+    assert long["compound_id"].tolist() == [f"c{i}" for i in range(6)]
+    np.testing.assert_allclose(long["walk_min"], [50 * (i + 1) / 60 for i in range(6)], atol=1e-9)
+
+
+def test_travel_graph_is_cached_and_pickles() -> None:
+    net = grid()
+    g1 = travel_graph(net, profile=ADULT)
+    assert travel_graph(net, profile=ADULT) is g1
+    assert travel_graph(net, profile=ELDERLY) is not g1
+    g2 = pickle.loads(pickle.dumps(g1))
+    assert (g2.csr != g1.csr).nnz == 0 and g2.profile == ADULT
+    # parallel edges keep the fastest one; both directions are stored
+    par = make_network([(0, 0), (100, 0)], [(0, 1), (0, 1)], via={0: [(50, 80)]})
+    csr = travel_graph(par, profile=ADULT).csr
+    assert csr.nnz == 2 and csr[0, 1] == csr[1, 0] == pytest.approx(100 / 75)
+
+
+def test_invalid_profile() -> None:
+    with pytest.raises(InputError, match="invalid travel profile"):
+        travel_graph(grid(), profile=Profile("x", 4.5, {"steps": 0.0}))
+
+
+def test_to_sparse() -> None:
+    long = pd.DataFrame(
+        {
+            "compound_id": ["c1", "c2", "c2"],
+            "station_id": ["s2", "s1", "s2"],
+            "walk_min": [3.0, 0.0, 7.5],
+        }
+    )
+    m = to_sparse(long, ["c1", "c2", "c3"], ["s1", "s2"])
+    assert isinstance(m, sp.csr_matrix) and m.shape == (3, 2)
+    assert m.nnz == 3  # the zero walk time is stored explicitly
+    np.testing.assert_array_equal(m.toarray(), [[0, 3], [0, 7.5], [0, 0]])
+    assert m[1].indices.tolist() == [0, 1]
+    with pytest.raises(InputError, match="not in station_ids"):
+        to_sparse(long, ["c1", "c2"], ["s1"])
+    with pytest.raises(InputError, match="more than once"):
+        to_sparse(pd.concat([long, long]), ["c1", "c2"], ["s1", "s2"])
+
+
+# ---------------------------------------------------------------------------------------------
+# random lattice against an independent model
+
+
+def _split_graph(net: WalkNetwork, profile: Profile, snapped: dict[str, pd.DataFrame]) -> nx.Graph:
+    """networkx graph in which every snapped point splits its edge; point nodes ("pt", key)."""
+    speed = profile.speed_m_per_min
+    on_edge: dict[int, list[tuple[float, object]]] = defaultdict(list)
+    g = nx.Graph()
+
+    def add(a: object, b: object, w: float) -> None:
+        if a == b:
+            return
+        if not g.has_edge(a, b) or g[a][b]["weight"] > w:
+            g.add_edge(a, b, weight=w)
+
+    for prefix, frame in snapped.items():
+        for key, s in frame.iterrows():
+            if s.edge < 0:
+                continue
+            on_edge[int(s.edge)].append((float(s.along_m), (prefix, key)))
+            add(("pt", (prefix, key)), ("on", (prefix, key)), s.access_m / speed)
+    for e, (u, v, length, hw) in enumerate(
+        net.edges[["u", "v", "length_m", "highway"]].itertuples(index=False)
+    ):
+        mpm = profile.factors.get(hw, 1.0) / speed
+        prev, prev_along = ("n", u), 0.0
+        for along, key in sorted(on_edge.get(e, []), key=lambda t: t[0]):
+            add(prev, ("on", key), (along - prev_along) * mpm)
+            prev, prev_along = ("on", key), along
+        add(prev, ("n", v), (length - prev_along) * mpm)
+    return g
+
+
+@pytest.mark.parametrize(
+    "profile", [ADULT, Profile("fast_roads", 4.0, {"steps": 2.0, "residential": 0.7})]
+)
+def test_random_lattice_matches_split_edge_model(
+    profile: Profile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(11)
+    k = 12
+    xy = [
+        (c * 90 + rng.uniform(-25, 25), r * 90 + rng.uniform(-25, 25))
+        for r in range(k)
+        for c in range(k)
+    ]
+    edges: list[tuple[int, int] | tuple[int, int, str]] = []
+    kinds = ["footway", "steps", "residential", "service"]
+    for r in range(k):
+        for c in range(k):
+            i = r * k + c
+            if c < k - 1 and rng.random() < 0.9:
+                edges.append((i, i + 1, kinds[rng.integers(4)]))
+            if r < k - 1 and rng.random() < 0.9:
+                edges.append((i, i + k, kinds[rng.integers(4)]))
+    edges += [(0, 1, "footway"), (5, 6, "steps")]  # parallel edges (bent below)
+    via = {len(edges) - 2: [(45, -60)], len(edges) - 1: [(500, 200)]}
+    via.update(
+        {
+            i: [((xy[e[0]][0] + xy[e[1]][0]) / 2 + 20, (xy[e[0]][1] + xy[e[1]][1]) / 2 - 15)]
+            for i, e in enumerate(edges[:-2])
+            if i % 5 == 0
+        }
+    )
+    # an island far away with a compound but no station
+    xy += [(3000, 3000), (3100, 3000)]
+    edges.append((k * k, k * k + 1, "footway"))
+    net = make_network(xy, edges, via=via)
+
+    sxy = rng.uniform(-30, 1020, size=(30, 2))
+    cxy = rng.uniform(-30, 1020, size=(120, 2))
+    cxy[:20] = sxy[:20] + rng.uniform(-8, 8, size=(20, 2))  # many on the stations' edges
+    cxy[20] = (3050, 10 + 3000)  # island
+    cxy[21] = (5000, 0)  # far
+    st = stations_at([tuple(p) for p in sxy])
+    polys = gpd.GeoDataFrame(
+        {"compound_id": ["p0", "p1"]},
+        geometry=[
+            Polygon([_wgs(x, y) for x, y in [(200, 200), (330, 210), (300, 340), (210, 300)]]),
+            Polygon([_wgs(x, y) for x, y in [(600, 500), (700, 500), (700, 560), (600, 560)]]),
+        ],
+        crs="EPSG:4326",
+    )
+    cmp = pd.concat([compounds_at([tuple(p) for p in cxy]), polys], ignore_index=True)
+
+    expected = _oracle(net, profile, cmp, st)
+
+    near = nearest_station(cmp, st, net, profile=profile).set_index("compound_id")
+    best: dict[str, float] = {}
+    for (cid, _sid), t in expected.items():
+        best[cid] = min(best.get(cid, np.inf), t)
+    for cid, r in near.iterrows():
+        if cid in best:
+            assert r.walk_min == pytest.approx(best[cid], abs=1e-9), cid
+            assert expected[(cid, r.nearest_station_id)] == pytest.approx(best[cid], abs=1e-9)
+    assert (
+        near.loc["c20", "reason"] == "unreachable"
+        and near.loc["c21", "reason"] == "far_from_network"
+    )
+    assert set(near.index[near.reason == ""]) == set(best)
+
+    limit = 6.0
+    # fixed batch sizes, then adaptive batches halving down to one station on a tiny budget
+    for batch, budget in ((None, None), (1, None), (4, None), (None, 500)):
+        if budget is not None:
+            monkeypatch.setattr(travel, "_BATCH_CELLS", budget)
+        long = walk_times(cmp, st, net, profile=profile, limit_min=limit, batch_size=batch)
+        got = {(a, b): t for a, b, t in long.itertuples(index=False)}
+        want = {p: t for p, t in expected.items() if t <= limit}
+        assert got.keys() == want.keys()
+        for p, t in want.items():
+            assert got[p] == pytest.approx(t, abs=1e-9)
+    # the nearest from the long table is nearest_station's time, exactly
+    first = long.groupby("compound_id", sort=False)["walk_min"].min()
+    np.testing.assert_allclose(
+        first.to_numpy(), near.loc[first.index, "walk_min"].to_numpy(), rtol=0, atol=1e-12
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# real OSM extracts against networkx
+
+_BIG = {"brazil-porto-alegre.osm.pbf", "monaco.osm.pbf"}
+_FILES = sorted(p.name for p in OSM_DIR.glob("*.osm*")) if OSM_DIR.is_dir() else []
+
+
+@functools.cache
+def _load(name: str) -> WalkNetwork:
+    from coverage.network import network_from_file
+
+    return network_from_file(OSM_DIR / name)
+
+
+def _nx_graph(net: WalkNetwork, profile: Profile) -> nx.Graph:
+    e = net.edges
+    factor = e["highway"].map(lambda h: profile.factors.get(h, 1.0)).to_numpy(dtype=float)
+    w = e["length_m"].to_numpy() * factor / profile.speed_m_per_min
+    g = nx.Graph()
+    g.add_nodes_from(range(len(net.nodes)))
+    for u, v, x in zip(e["u"].to_numpy(), e["v"].to_numpy(), w, strict=True):
+        if not g.has_edge(u, v) or g[u][v]["weight"] > x:
+            g.add_edge(int(u), int(v), weight=float(x))
+    return g
+
+
+def _clean_nodes(net: WalkNetwork) -> np.ndarray:
+    """Nodes with an edge and no other edge passing within 0.5 m (no overlapping ways)."""
+    index = edge_index(net)
+    lonlat = net.nodes[["lon", "lat"]].to_numpy()
+    pts = gpd.GeoSeries(gpd.points_from_xy(lonlat[:, 0], lonlat[:, 1]), crs="EPSG:4326")
+    i_node, i_tree = index.tree.query(
+        np.asarray(pts.to_crs(net.crs).values), predicate="dwithin", distance=0.5
+    )
+    e = index.walkable[i_tree]
+    foreign = (index.u[e] != i_node) & (index.v[e] != i_node)
+    bad = np.zeros(len(net.nodes), dtype=bool)
+    bad[i_node[foreign]] = True
+    has_edge = np.zeros(len(net.nodes), dtype=bool)
+    has_edge[np.concatenate([index.u, index.v])] = True
+    return np.flatnonzero(has_edge & ~bad)
+
+
+def _at_nodes(net: WalkNetwork, idx: np.ndarray, prefix: str, col: str) -> gpd.GeoDataFrame:
+    nodes = net.nodes.iloc[idx]
+    return gpd.GeoDataFrame(
+        {col: [f"{prefix}{i}" for i in idx]},
+        geometry=gpd.points_from_xy(nodes.lon, nodes.lat),
+        crs="EPSG:4326",
+    )
+
+
+@pytest.mark.parametrize("name", _FILES)
+def test_real_network_matches_networkx(name: str) -> None:
+    net = _load(name)
+    profile = ELDERLY if "hsinchu" in name else ADULT
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    clean = _clean_nodes(net)
+    big = name in _BIG  # more points on the large extracts
+    s_idx = rng.choice(clean, size=min(200 if big else 25, len(clean) // 3), replace=False)
+    c_idx = rng.choice(clean, size=min(3000 if big else 300, len(clean)), replace=False)
+    st = _at_nodes(net, s_idx, "s", "station_id")
+    cmp = _at_nodes(net, c_idx, "c", "compound_id")
+    g = _nx_graph(net, profile)
+
+    dist, paths = nx.multi_source_dijkstra(g, {int(i) for i in s_idx})
+    got = nearest_station(cmp, st, net, profile=profile)
+    assert got["compound_id"].tolist() == cmp["compound_id"].tolist()
+    station_node = {f"s{i}": int(i) for i in s_idx}
+    reached = np.array([int(c) in dist for c in c_idx])
+    assert got["reason"].tolist() == ["" if r else "unreachable" for r in reached]
+    want = np.array([dist[int(c)] for c in c_idx[reached]])
+    np.testing.assert_allclose(got["walk_min"].to_numpy()[reached], want, rtol=0, atol=1e-6)
+    for c, sid, t in zip(c_idx[reached], got["nearest_station_id"][reached], want, strict=True):
+        if paths[int(c)][0] != station_node[sid]:  # a tie: the reported station is as near
+            assert nx.dijkstra_path_length(g, station_node[sid], int(c)) == pytest.approx(
+                t, abs=1e-6
+            )
+
+    limit = 10.0
+    long = walk_times(cmp, st, net, profile=profile, limit_min=limit)
+    for sid in st["station_id"].iloc[: 10 if big else 4]:
+        ref = nx.single_source_dijkstra_path_length(g, station_node[sid], cutoff=limit)
+        want_pairs = {f"c{c}": ref[int(c)] for c in c_idx if int(c) in ref}
+        mine = long[long.station_id == sid].set_index("compound_id")["walk_min"]
+        edge_cases = {c for c, t in want_pairs.items() if abs(t - limit) < 1e-9}
+        assert set(mine.index) - edge_cases == set(want_pairs) - edge_cases
+        for cid, t in want_pairs.items():
+            if cid in mine.index:
+                assert mine[cid] == pytest.approx(t, abs=1e-6)
+    # nearest from the long table == nearest_station within the limit
+    first = long.groupby("compound_id")["walk_min"].min()
+    near = got.set_index("compound_id")["walk_min"]
+    np.testing.assert_allclose(first.to_numpy(), near[first.index].to_numpy(), rtol=0, atol=1e-9)
+    within = near[near <= limit - 1e-9].index
+    assert set(within) <= set(first.index)
+
+
+def _oracle(
+    net: WalkNetwork,
+    profile: Profile,
+    compounds: gpd.GeoDataFrame,
+    stations: gpd.GeoDataFrame,
+    entrances: gpd.GeoDataFrame | None = None,
+) -> dict[tuple[str, str], float]:
+    """Best time of every reachable (compound, station) pair in the split-edge model."""
+    ap = access_points(compounds, net, entrances=entrances)
+    g = _split_graph(net, profile, {"ap": snap_points(ap, net), "st": snap_points(stations, net)})
+    out: dict[tuple[str, str], float] = {}
+    for j, sid in enumerate(stations.station_id):
+        if ("pt", ("st", j)) not in g:
+            continue
+        d = nx.single_source_dijkstra_path_length(g, ("pt", ("st", j)))
+        for i, cid in enumerate(ap.compound_id):
+            t = d.get(("pt", ("ap", i)))
+            if t is not None and t < out.get((cid, sid), np.inf):
+                out[(cid, sid)] = t
+    return out
+
+
+@pytest.mark.parametrize("name", ["beijing-haidian-cau.osm.bz2", "taiwan-hsinchu.osm.pbf"])
+def test_real_polygon_compounds_with_gates_match_split_edge_model(name: str) -> None:
+    from coverage.osmdata import compounds_from_osm, read_osm_features
+
+    features = read_osm_features(OSM_DIR / name)
+    compounds = compounds_from_osm(features)
+    net = _load(name)
+    rng = np.random.default_rng(5)
+    st = _at_nodes(net, rng.choice(len(net.nodes), 15, replace=False), "s", "station_id")
+    ap = access_points(compounds, net, entrances=features.entrances)
+    assert {"gate", "boundary"} <= set(ap["kind"])
+    gated = set(ap.compound_id[ap.kind == "gate"])
+    assert not (set(ap.compound_id[ap.kind == "boundary"]) & gated)  # gates replace boundary
+
+    expected = _oracle(net, ADULT, compounds, st, features.entrances)
+    near = nearest_station(compounds, st, net, profile=ADULT, entrances=features.entrances)
+    best: dict[str, float] = {}
+    for (cid, _), t in expected.items():
+        best[cid] = min(best.get(cid, np.inf), t)
+    reached = near[near.reason == ""].set_index("compound_id")
+    assert set(reached.index) == set(best)
+    for cid, r in reached.iterrows():
+        assert r.walk_min == pytest.approx(best[cid], abs=1e-9)
+        assert expected[(cid, r.nearest_station_id)] == pytest.approx(best[cid], abs=1e-9)
+    long = walk_times(
+        compounds, st, net, profile=ADULT, limit_min=8.0, entrances=features.entrances
+    )
+    got = {(a, b): t for a, b, t in long.itertuples(index=False)}
+    want = {p: t for p, t in expected.items() if t <= 8.0}
+    assert got.keys() == want.keys() and len(want) > 10
+    for p, t in want.items():
+        assert got[p] == pytest.approx(t, abs=1e-9)
