@@ -55,7 +55,14 @@ def test_demo_writes_study_and_analysis(demo_dir: Path) -> None:
         assert (demo_dir / name).is_file(), name
     summary = json.loads((demo_dir / "summary.json").read_text(encoding="utf-8"))
     assert set(summary["services"]) == {"party_station", "rest_point", "meal_point", "grid_station"}
+    # every output says plainly that the sample is illustrative
+    assert "示例数据" in summary["note"] and "Illustrative" in summary["note"]
+    assert "示例数据" in (demo_dir / "study.toml").read_text(encoding="utf-8")
+    for name in ("compounds.csv", "stations.csv", "gaps.csv"):
+        table = pd.read_csv(demo_dir / name, encoding="utf-8-sig")
+        assert (table["illustrative"] == "示例数据 (illustrative)").all(), name
     compounds = pd.read_csv(demo_dir / "compounds.csv", encoding="utf-8-sig")
+    assert (compounds.households_source == "estimated").all()
     for key, svc in summary["services"].items():
         rows = compounds[compounds.service == key]
         for t, v in svc["thresholds"].items():

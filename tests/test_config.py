@@ -26,6 +26,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 GOOD = """
 name = "池州市贵池区 15分钟便民服务圈"
+note = "草案 draft"
 [network]
 osm_file = "area.osm"
 [compounds]
@@ -50,6 +51,7 @@ capacity = 400
 def test_good_study_resolves_paths_and_defaults(layers: Path) -> None:
     study = load_study(write(layers, GOOD))
     assert study.name == "池州市贵池区 15分钟便民服务圈"
+    assert study.note == "草案 draft"
     assert study.network.osm_file == layers / "area.osm"
     assert list(study.services) == ["party_station", "meal_point"]
     party = study.services["party_station"]

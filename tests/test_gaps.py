@@ -659,3 +659,13 @@ def test_random_against_brute_force(seed):
         assert got_row["reason"] == exp["reason"]
         assert same(got_row["minutes_short"], exp["short"])
         assert same(got_row["walk_min"], exp["walk_min"])
+
+
+def test_station_load_passes_station_attributes_through(hand):
+    compounds, nearest, within, stations = hand
+    svc = make_service(capacity=None)
+    a = assess_coverage(compounds, nearest, within, service=svc)
+    stations = stations.assign(地址=["a路1号", "b路2号", "c路3号"])
+    load = station_load(a, stations, service=svc)
+    assert load["地址"].tolist() == ["a路1号", "b路2号", "c路3号"]
+    assert load.columns[-1] == "geometry"

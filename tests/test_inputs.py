@@ -798,3 +798,11 @@ def test_study_area_margin(tmp_path: Path) -> None:
     load_compounds(LayerSpec(path=path), study_area=AREA, margin_km=5.0)
     with pytest.raises(InputError, match="more than 1 km outside"):
         load_compounds(LayerSpec(path=path), study_area=AREA, margin_km=1.0)
+
+
+def test_households_source_of_a_derived_layer_is_kept(tmp_path: Path) -> None:
+    rows = [[*H, "households_source"]]
+    rows += [[*r, s] for r, s in zip(table_rows()[1:], ["estimated", "", "given"], strict=True)]
+    gdf = load_compounds(LayerSpec(path=write_csv(tmp_path / "x.csv", rows)))
+    assert gdf["households_source"].tolist() == ["estimated", "given", "given"]
+    assert "households_source" in gdf.columns and list(gdf.columns).count("households_source") == 1

@@ -185,6 +185,8 @@ def _run_analysis(
     from coverage import pipeline
 
     study = _load(study_file)
+    if study.note:
+        click.echo(study.note)
     with _step(ctx, "读取步行路网", "loading the walk network"):
         net = pipeline.network_for_study(study, cache_dir=cache_dir, refresh=refresh)
     click.echo(_network_line(ctx, netmod.network_summary(net)))
@@ -206,12 +208,12 @@ def _run_analysis(
         for t, v in analysis.summary[key]["thresholds"].items():
             parts.append(f"{t} min {v['share_covered']:.1%}")
         n_gaps = len(analysis.services[key].gaps)
+        n_st = len(data.stations[key])
         click.echo(
             ctx.t(
-                f"{label}: 户数覆盖率 " + ", ".join(parts) + f"; 缺口小区 {n_gaps} 个",
-                f"{label}: households covered "
-                + ", ".join(parts)
-                + f"; {n_gaps} compounds in gaps",
+                f"{label}（{n_st} 个站点）: 户数覆盖率 {', '.join(parts)}; 缺口小区 {n_gaps} 个",
+                f"{label} ({n_st} stations): households covered {', '.join(parts)}; "
+                f"{n_gaps} compounds in gaps",
             )
         )
     click.echo(ctx.t("已写出: ", "Written: ") + ", ".join(str(f) for f in files))

@@ -210,6 +210,8 @@ class Study:
         ``"zh"`` (default) or ``"en"`` for user-facing text.
     cache_dir
         Where network caches live (default ``data/processed`` under the current folder).
+    note
+        A remark carried into every output (e.g. that the data are illustrative).
     """
 
     name: str
@@ -223,6 +225,7 @@ class Study:
     estimation: CompoundEstimation = field(default_factory=CompoundEstimation)
     language: str = "zh"
     cache_dir: Path | None = None
+    note: str | None = None
 
 
 def load_study(path: str | Path) -> Study:
@@ -558,9 +561,11 @@ class _Checker:
                 "max_snap_m",
                 "estimation",
                 "cache_dir",
+                "note",
             },
         )
         name = self.string(top, "", "name", required=True, default="") or ""
+        note = self.string(top, "", "note")
         language = self.string(top, "", "language", default="zh", choices=("zh", "en")) or "zh"
         network = None
         if "network" not in top:
@@ -620,4 +625,5 @@ class _Checker:
             estimation=est,
             language=language,
             cache_dir=cache_dir,
+            note=note,
         )

@@ -620,6 +620,10 @@ def station_load(
     out["capacity"] = capacity
     out["over_capacity"] = out["households_served"].to_numpy() > capacity  # NaN -> False
     out["load_ratio"] = out["households_served"].to_numpy() / capacity
+    # the station layer's own attributes (address, community ...) pass through
+    extra = [c for c in stations.columns if c not in out.columns and c != stations.geometry.name]
+    for col in extra:
+        out[col] = stations[col].to_numpy()
     result = gpd.GeoDataFrame(out, geometry=stations.geometry.to_numpy(), crs=stations.crs)
     result.attrs = {"service": service.key}
     log.info(

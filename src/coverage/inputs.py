@@ -412,7 +412,13 @@ def _load(
             used.add(hh_col)
             households = _check_amounts(layer, data[hh_col], hh_col, "户数", "households")
         out["households"] = households
-        out["households_source"] = "given"
+        # keep a file's own households_source ("estimated" from a derived layer); else given
+        source = np.full(n, "given", dtype=object)
+        if "households_source" in columns:
+            used.add("households_source")
+            own = data["households_source"].astype("string").str.strip().str.lower()
+            source = np.where(own.isin(["estimated"]).fillna(False), "estimated", source)
+        out["households_source"] = source
     else:
         cap_col = _find_column(
             layer,

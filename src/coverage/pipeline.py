@@ -96,6 +96,7 @@ class Analysis:
     study_name: str
     services: dict[str, ServiceResult]
     summary: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None
 
 
 def default_cache_dir(study: Study) -> Path:
@@ -288,7 +289,7 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
             time.perf_counter() - t0,
         )
     totals = gaps.summary_dict({k: r.assessed for k, r in results.items()}, study.services)
-    return Analysis(study.name, results, totals)
+    return Analysis(study.name, results, totals, study.note)
 
 
 def _stack(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -326,7 +327,10 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
         written.append(path)
     path = out / "summary.json"
     with atomic_path(path) as tmp:
-        payload = {"study": analysis.study_name, "services": analysis.summary}
+        payload: dict[str, Any] = {"study": analysis.study_name}
+        if analysis.note:
+            payload["note"] = analysis.note
+        payload["services"] = analysis.summary
         tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
     written.append(path)
     path = out / "coverage.gpkg"

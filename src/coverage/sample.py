@@ -364,6 +364,7 @@ def _study_toml() -> str:
         "",
         f"name = {_q('示例：赫尔辛基市中心 15分钟便民服务圈 (Demo: central Helsinki)')}",
         'language = "zh"',
+        f"note = {_q(DEMO_NOTE_ZH + ' / ' + DEMO_NOTE_EN + '.')}",
         "",
         "[network]",
         f"osm_file = {_q(_NETWORK_FILE)}",
