@@ -64,6 +64,19 @@ def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _cache_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The --refresh and --cache-dir options shared by the commands that load a network."""
+    func = click.option(
+        "--cache-dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Cache folder (default: the study's cache_dir or ./data/processed).",
+    )(func)
+    return click.option("--refresh", is_flag=True, help="Rebuild the network even when cached.")(
+        func
+    )
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="coverage-planner")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
@@ -154,13 +167,7 @@ def _network_line(ctx: _Ctx, summary: dict[str, Any]) -> str:
     required=True,
     help="Folder for nodes.parquet and edges.parquet.",
 )
-@click.option("--refresh", is_flag=True, help="Rebuild the network even when cached.")
-@click.option(
-    "--cache-dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Cache folder (default: the study's cache_dir or ./data/processed).",
-)
+@_cache_options
 @click.pass_obj
 @_guard
 def network(
@@ -225,13 +232,7 @@ def _run_analysis(
 @click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder."
 )
-@click.option("--refresh", is_flag=True, help="Rebuild the network even when cached.")
-@click.option(
-    "--cache-dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Cache folder (default: the study's cache_dir or ./data/processed).",
-)
+@_cache_options
 @click.pass_obj
 @_guard
 def analyze(
