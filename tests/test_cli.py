@@ -198,3 +198,25 @@ def test_validate_bad_input_exits_2_naming_file_row_column(case, tmp_path: Path)
             None,
         )
         assert line is not None, (row, column, res.stderr)
+
+
+def test_validate_online_study_without_compounds_needs_no_network(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("validate must not reach the network")
+
+    monkeypatch.setattr(socket, "socket", no_network)
+    write_csv(tmp_path / "s.csv", [["id", "name", "经度", "纬度"], ["S1", "a", 117.5, 30.66]])
+    study = tmp_path / "study.toml"
+    study.write_text(
+        'name = "贵池"\n[network]\nplace = "贵池区, 池州市, 安徽省"\n'
+        '[services.party]\nstations = "s.csv"\n',
+        encoding="utf-8",
+    )
+    res = CliRunner().invoke(main, ["validate", str(study)])
+    assert res.exit_code == 0, res.output
+    assert "从 OSM 下载推导" in res.output
+    assert "party: 1 个站点" in res.output

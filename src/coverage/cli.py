@@ -123,27 +123,41 @@ def validate(ctx: _Ctx, study_file: Path) -> None:
     from coverage import pipeline
 
     study = _load(study_file)
-    data = pipeline.load_inputs(study)
+    if study.compounds is None and study.network.osm_file is None:
+        # deriving compounds would download from OSM: validate checks the files only
+        compounds, stations, candidates = pipeline.read_layers(
+            study, area=pipeline.study_area(study)
+        )
+    else:
+        data = pipeline.load_inputs(study)
+        compounds, stations, candidates = data.compounds, data.stations, data.candidates
     click.echo(ctx.t(f"研究: {study.name}", f"Study: {study.name}"))
     click.echo(
         ctx.t(
             f"路网来源: {study.network.describe()}", f"Network source: {study.network.describe()}"
         )
     )
-    hh = float(data.compounds["households"].sum())
-    click.echo(
-        ctx.t(
-            f"小区: {len(data.compounds)} 个，{hh:,.0f} 户",
-            f"Compounds: {len(data.compounds)}, {hh:,.0f} households",
-        )
-    )
-    for key, service in study.services.items():
-        n = len(data.stations[key])
-        click.echo(ctx.t(f"{service.label_zh}: {n} 个站点", f"{service.label_en}: {n} stations"))
-    if data.candidates is not None:
+    if compounds is None:
         click.echo(
-            ctx.t(f"候选站址: {len(data.candidates)}", f"Candidate sites: {len(data.candidates)}")
+            ctx.t(
+                "小区: 未提供图层，分析时将从 OSM 下载推导（户数为估算）",
+                "Compounds: no layer given; they will be derived from OSM when analysing "
+                "(households estimated)",
+            )
         )
+    else:
+        hh = float(compounds["households"].sum())
+        click.echo(
+            ctx.t(
+                f"小区: {len(compounds)} 个，{hh:,.0f} 户",
+                f"Compounds: {len(compounds)}, {hh:,.0f} households",
+            )
+        )
+    for key, service in study.services.items():
+        n = len(stations[key])
+        click.echo(ctx.t(f"{service.label_zh}: {n} 个站点", f"{service.label_en}: {n} stations"))
+    if candidates is not None:
+        click.echo(ctx.t(f"候选站址: {len(candidates)}", f"Candidate sites: {len(candidates)}"))
     click.echo(ctx.t("检查通过。", "All inputs are valid."))
 
 

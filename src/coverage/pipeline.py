@@ -36,6 +36,7 @@ __all__ = [
     "default_cache_dir",
     "load_inputs",
     "network_for_study",
+    "read_layers",
     "study_area",
     "write_analysis",
 ]
@@ -174,8 +175,10 @@ def _osm_features(study: Study, area: BBox | None) -> osmdata.OsmFeatures:
     return osmdata.osm_features_from_polygon(box(*area))
 
 
-def load_inputs(study: Study, *, network: WalkNetwork | None = None) -> StudyInputs:
-    """Read and validate every input layer of a study.
+def read_layers(
+    study: Study, *, area: BBox | None = None
+) -> tuple[gpd.GeoDataFrame | None, dict[str, gpd.GeoDataFrame], gpd.GeoDataFrame | None]:
+    """Read and validate the study's own layer files (nothing from OSM).
 
     Problems in all layers are gathered and raised together.
 
@@ -183,24 +186,22 @@ def load_inputs(study: Study, *, network: WalkNetwork | None = None) -> StudyInp
     ----------
     study
         The study.
-    network
-        The walk network, when already loaded: its extent is the study area used to catch
-        points far outside it.
+    area
+        The study area (WGS-84 bbox) used to catch points far outside it.
 
     Returns
     -------
-    StudyInputs
+    tuple
+        ``(compounds or None when the study gives none, stations by service, candidates or
+        None)``.
 
     Raises
     ------
     InputError
         Listing every problem of every layer, each naming the file, row and column.
     """
-    area = study_area(study, network=network)
     problems: list[Problem] = []
     compounds: gpd.GeoDataFrame | None = None
-    entrances: gpd.GeoDataFrame | None = None
-    features: osmdata.OsmFeatures | None = None
     if study.compounds is not None:
         try:
             compounds = inputs.load_compounds(study.compounds, study_area=area)
@@ -225,6 +226,33 @@ def load_inputs(study: Study, *, network: WalkNetwork | None = None) -> StudyInp
             header=f"输入数据有 {len(problems)} 个问题 / {len(problems)} problem(s) in "
             f"{', '.join(files)}:",
         )
+    return compounds, stations, candidates
+
+
+def load_inputs(study: Study, *, network: WalkNetwork | None = None) -> StudyInputs:
+    """Read and validate every input layer; derive compounds from OSM when none is given.
+
+    Parameters
+    ----------
+    study
+        The study.
+    network
+        The walk network, when already loaded: its extent is the study area used to catch
+        points far outside it.
+
+    Returns
+    -------
+    StudyInputs
+
+    Raises
+    ------
+    InputError
+        Listing every problem of every layer, each naming the file, row and column.
+    """
+    area = study_area(study, network=network)
+    compounds, stations, candidates = read_layers(study, area=area)
+    entrances: gpd.GeoDataFrame | None = None
+    features: osmdata.OsmFeatures | None = None
     if compounds is None or (
         study.network.osm_file is not None
         and bool(compounds.geom_type.isin(["Polygon", "MultiPolygon"]).any())
