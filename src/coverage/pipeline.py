@@ -349,9 +349,12 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
     for name, frame in (("compounds", assessed), ("stations", loads), ("gaps", ranked)):
         path = out / f"{name}.csv"
         with atomic_path(path) as tmp:
-            pd.DataFrame(frame.drop(columns="geometry", errors="ignore")).to_csv(
-                tmp, index=False, encoding="utf-8-sig"
-            )
+            table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
+            # CSVs are read by people (Excel/WPS): minutes and areas to 2 decimals;
+            # the GeoPackage keeps full precision
+            floats = table.select_dtypes("float").columns
+            table[floats] = table[floats].round(2)
+            table.to_csv(tmp, index=False, encoding="utf-8-sig")
         written.append(path)
     path = out / "summary.json"
     with atomic_path(path) as tmp:
