@@ -6,6 +6,7 @@ WalkNetwork contract says, so every expected number below is computed by hand in
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,7 +22,14 @@ from shapely.geometry import LineString, Point, Polygon
 
 from coverage.errors import CRSError, InputError
 from coverage.network import WalkNetwork
-from coverage.snap import PIECE_M, access_points, edge_index, snap_points
+from coverage.snap import (
+    PIECE_M,
+    SnappedCompounds,
+    access_points,
+    edge_index,
+    snap_compounds,
+    snap_points,
+)
 
 CRS = "EPSG:32650"
 X0, Y0 = 440_000.0, 4_428_000.0
@@ -320,6 +328,69 @@ def test_edge_index_geometries_match_the_edges() -> None:
     expected = np.asarray(net.edges.geometry.to_crs(CRS).values)
     assert shapely.equals_exact(geoms, expected, tolerance=1e-6).all()
     np.testing.assert_allclose(edge_index(net).proj_len, shapely.length(expected))
+
+
+# ---------------------------------------------------------------------------------------------
+# snapping compounds once
+
+
+def _mixed_compounds() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Points, a gated and an ungated polygon, and a far polygon; the gate layer."""
+    far = [(2000, 2000), (2100, 2000), (2100, 2100), (2000, 2100), (2000, 2000)]
+    square = [(60, 60), (140, 60), (140, 140), (60, 140), (60, 60)]
+    polys = polygons([DIAMOND, square, far], ["diamond", "square", "far"])
+    pts = points([(150, 110), (40, -20), (900, 900)], ["p1", "p2", "p_far"], "compound_id")
+    cmp = pd.concat([pts.iloc[:2], polys, pts.iloc[2:]], ignore_index=True)
+    gates = points([(150, 15.5)], ["g1"], "osm_id")
+    return cmp, gates
+
+
+def test_snap_compounds_equals_access_points_then_snap_points() -> None:
+    net = grid()
+    cmp, gates = _mixed_compounds()
+    got = snap_compounds(cmp, net, entrances=gates, max_snap_m=300.0)
+    assert isinstance(got, SnappedCompounds) and len(got) == 6
+    assert list(got.compound_ids) == ["p1", "p2", "diamond", "square", "far", "p_far"]
+    ap = access_points(cmp, net, entrances=gates)
+    snaps = snap_points(ap, net)
+    ok = (snaps["reason"] == "").to_numpy()
+    pos = pd.Index(list(got.compound_ids)).get_indexer(ap["compound_id"])
+    np.testing.assert_array_equal(got.owner, pos[ok])
+    np.testing.assert_array_equal(got.kind, ap["kind"].to_numpy()[ok])
+    np.testing.assert_array_equal(got.edge, snaps["edge"].to_numpy()[ok])
+    # access_points goes through WGS-84 and back: equal to well under a millimetre
+    np.testing.assert_allclose(got.along_m, snaps["along_m"].to_numpy()[ok], atol=1e-6)
+    np.testing.assert_allclose(got.access_m, snaps["access_m"].to_numpy()[ok], atol=1e-6)
+    assert got.n_access_points == len(ap)
+    assert got.snapped.tolist() == [True, True, True, True, False, False]
+    assert (np.diff(got.owner) >= 0).all()
+    # the gated diamond enters at its gate only, 15.5 m above the bottom row of edges
+    diamond = got.owner == 2
+    assert got.kind[diamond].tolist() == ["gate"]
+    assert got.access_m[diamond] == pytest.approx([15.5])
+
+
+def test_snapped_compounds_pickle_and_know_their_network() -> None:
+    net = grid()
+    cmp, gates = _mixed_compounds()
+    got = snap_compounds(cmp, net, entrances=gates)
+    back = pickle.loads(pickle.dumps(got))
+    for name in ("snapped", "owner", "kind", "edge", "along_m", "access_m"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(got, name))
+    assert list(back.compound_ids) == list(got.compound_ids)
+    assert back.network_fingerprint == got.network_fingerprint
+    back.check_network(grid())  # an equal network built again is the same network
+    with pytest.raises(InputError, match="another network"):
+        back.check_network(grid(k=4))
+
+
+def test_snap_compounds_bad_input() -> None:
+    with pytest.raises(InputError, match="duplicate id"):
+        snap_compounds(points([(0, 0), (1, 1)], ["a", "a"], "compound_id"), grid())
+    with pytest.raises(CRSError, match="no CRS"):
+        snap_compounds(
+            points([(0, 0)], ["a"], "compound_id").set_crs(None, allow_override=True), grid()
+        )
 
 
 OSM_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"

@@ -32,7 +32,7 @@ from coverage import travel
 from coverage.config import DEFAULT_PROFILES, Profile
 from coverage.errors import CoverageWarning, CRSError, InputError
 from coverage.network import WalkNetwork
-from coverage.snap import access_points, edge_index, snap_points
+from coverage.snap import SnappedCompounds, access_points, edge_index, snap_compounds, snap_points
 from coverage.travel import nearest_station, to_sparse, travel_graph, walk_times
 
 ADULT = DEFAULT_PROFILES["adult"]  # 4.5 km/h = 75 m/min, steps x1.5
@@ -369,12 +369,10 @@ def _split_graph(net: WalkNetwork, profile: Profile, snapped: dict[str, pd.DataF
     return g
 
 
-@pytest.mark.parametrize(
-    "profile", [ADULT, Profile("fast_roads", 4.0, {"steps": 2.0, "residential": 0.7})]
-)
-def test_random_lattice_matches_split_edge_model(
-    profile: Profile, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _random_lattice() -> tuple[WalkNetwork, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """A jittered 12 x 12 lattice with mixed way types, bent and parallel edges and an island;
+    30 stations, 120 point compounds (many on the stations' edges, one on the island, one far
+    away) and two polygon compounds."""
     rng = np.random.default_rng(11)
     k = 12
     xy = [
@@ -420,7 +418,17 @@ def test_random_lattice_matches_split_edge_model(
         crs="EPSG:4326",
     )
     cmp = pd.concat([compounds_at([tuple(p) for p in cxy]), polys], ignore_index=True)
+    return net, cmp, st
 
+
+FAST_ROADS = Profile("fast_roads", 4.0, {"steps": 2.0, "residential": 0.7})
+
+
+@pytest.mark.parametrize("profile", [ADULT, FAST_ROADS])
+def test_random_lattice_matches_split_edge_model(
+    profile: Profile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net, cmp, st = _random_lattice()
     expected = _oracle(net, profile, cmp, st)
 
     near = nearest_station(cmp, st, net, profile=profile).set_index("compound_id")
@@ -453,6 +461,54 @@ def test_random_lattice_matches_split_edge_model(
     np.testing.assert_allclose(
         first.to_numpy(), near.loc[first.index, "walk_min"].to_numpy(), rtol=0, atol=1e-12
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# compounds snapped once, reused
+
+
+def _assert_identical(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Same columns, dtypes and values, bit for bit (NaN equal to NaN)."""
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    for col in a.columns:
+        if a[col].dtype == np.float64:
+            np.testing.assert_array_equal(
+                a[col].to_numpy().view(np.int64), b[col].to_numpy().view(np.int64)
+            )
+
+
+def test_snapped_compounds_give_identical_results_for_every_profile() -> None:
+    net, cmp, st = _random_lattice()
+    origins = snap_compounds(cmp, net)
+    for profile in (ADULT, ELDERLY, FAST_ROADS):  # one snap serves every profile
+        _assert_identical(
+            nearest_station(origins, st, net, profile=profile),
+            nearest_station(cmp, st, net, profile=profile),
+        )
+        for limit in (3.0, 12.0):
+            _assert_identical(
+                walk_times(origins, st, net, profile=profile, limit_min=limit),
+                walk_times(cmp, st, net, profile=profile, limit_min=limit),
+            )
+    near = nearest_station(origins, st, net, profile=ADULT).set_index("compound_id")
+    assert near.loc["c20", "reason"] == "unreachable"
+    assert near.loc["c21", "reason"] == "far_from_network"
+
+
+def test_snapped_compounds_pickle_and_are_checked() -> None:
+    net, cmp, st = _random_lattice()
+    origins = pickle.loads(pickle.dumps(snap_compounds(cmp, net)))
+    assert isinstance(origins, SnappedCompounds)
+    _assert_identical(
+        nearest_station(origins, st, net, profile=ADULT),
+        nearest_station(cmp, st, net, profile=ADULT),
+    )
+    with pytest.raises(InputError, match="snap_compounds"):
+        nearest_station(origins, st, net, profile=ADULT, entrances=st)
+    with pytest.raises(InputError, match="another network"):
+        walk_times(origins, st, grid(), profile=ADULT, limit_min=5.0)
+    with pytest.raises(InputError, match="station layer is empty"):
+        nearest_station(origins, st.iloc[:0], net, profile=ADULT)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -607,3 +663,7 @@ def test_real_polygon_compounds_with_gates_match_split_edge_model(name: str) -> 
     assert got.keys() == want.keys() and len(want) > 10
     for p, t in want.items():
         assert got[p] == pytest.approx(t, abs=1e-9)
+    # gates and boundary points snapped once give the same tables, bit for bit
+    origins = snap_compounds(compounds, net, entrances=features.entrances)
+    _assert_identical(nearest_station(origins, st, net, profile=ADULT), near)
+    _assert_identical(walk_times(origins, st, net, profile=ADULT, limit_min=8.0), long)

@@ -22,7 +22,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from coverage import gaps, inputs, network, osmdata, travel
+from coverage import gaps, inputs, network, osmdata, snap, travel
 from coverage._atomic import atomic_path
 from coverage.config import Study
 from coverage.errors import InputError, Problem
@@ -269,6 +269,9 @@ def load_inputs(study: Study, *, network: WalkNetwork | None = None) -> StudyInp
 def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
     """Compute walk times, coverage, station loads and gaps for every service type.
 
+    The compounds' access points are derived and snapped onto the network once
+    (:func:`coverage.snap.snap_compounds`) and reused by every service type and profile.
+
     Parameters
     ----------
     study
@@ -282,27 +285,24 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
     -------
     Analysis
     """
+    origins = snap.snap_compounds(
+        data.compounds, net, entrances=data.entrances, max_snap_m=study.max_snap_m
+    )
     results: dict[str, ServiceResult] = {}
     for key, service in study.services.items():
         t0 = time.perf_counter()
         profile = study.profiles[service.profile]
         stations = data.stations[key]
         nearest = travel.nearest_station(
-            data.compounds,
-            stations,
-            net,
-            profile=profile,
-            max_snap_m=study.max_snap_m,
-            entrances=data.entrances,
+            origins, stations, net, profile=profile, max_snap_m=study.max_snap_m
         )
         within = travel.walk_times(
-            data.compounds,
+            origins,
             stations,
             net,
             profile=profile,
             limit_min=max(service.minutes),
             max_snap_m=study.max_snap_m,
-            entrances=data.entrances,
         )
         assessed = gaps.assess_coverage(data.compounds, nearest, within, service=service)
         loads = gaps.station_load(assessed, stations, service=service)

@@ -4,6 +4,15 @@ Everything runs on arrays with :mod:`scipy.sparse.csgraph`. A :class:`TravelGrap
 network's CSR adjacency for one travel profile (weights in minutes: ``length_m * factor /
 speed``; parallel edges reduced to the fastest, self-loops dropped; both directions stored) and
 the node coordinates in metres. It is built once per (network, profile) and cached; it pickles.
+The profile-independent part (node order, CSR structure) is built once per network and shared
+by every profile, so a second profile costs only its weights.
+
+Compounds snapped once
+    Both public functions take either the compound layer or a
+    :class:`~coverage.snap.SnappedCompounds` from :func:`coverage.snap.snap_compounds`. Snapping
+    does not depend on the profile, so a study with several service types snaps its compounds
+    once; the per-service work is then snapping the stations, one Dijkstra and array work. The
+    results are identical either way (the layer is snapped by the same function).
 
 How points enter the network
     Compounds (through their access points, see :mod:`coverage.snap`) and stations are snapped
@@ -15,7 +24,11 @@ How points enter the network
 
 Stations
     Every station is a virtual node with one-way edges to the two ends of its edge, so one
-    multi-source run (``min_only=True``) gives every node its nearest station. Stations farther
+    multi-source run (``min_only=True``) gives every node its nearest station. The run has no
+    distance limit: a compound's nearest station is found however far it is (the gap list
+    reports the minutes short). Each compound then takes the best of its access points, each
+    the best of its edge's two ends and of any station on the same edge, with vectorised
+    reductions over the access points (which are in compound order). Stations farther
     than ``max_snap_m`` from the network are left out with a
     :class:`~coverage.errors.CoverageWarning` naming them (also logged);
     :func:`coverage.snap.snap_points` gives the per-station table with
@@ -50,12 +63,20 @@ import pandas as pd
 import pyproj
 import scipy.sparse as sp
 import shapely
+from pandas.api.extensions import ExtensionArray
 from scipy.sparse.csgraph import dijkstra
 
 from coverage.config import Profile
 from coverage.errors import CoverageWarning, InputError, Problem
 from coverage.network import WalkNetwork
-from coverage.snap import _access_arrays, _metric_xy, _morton, _snap_xy, edge_index
+from coverage.snap import (
+    SnappedCompounds,
+    _metric_xy,
+    _morton,
+    _snap_xy,
+    edge_index,
+    snap_compounds,
+)
 
 __all__ = [
     "TravelGraph",
@@ -72,6 +93,8 @@ _BATCH_MAX = 64
 
 _BATCH_CELLS = 16_000_000
 """Target size of one batch's matrices (sources x (local nodes + access points)): 128 MB."""
+
+_REASONS = pd.array(["", "unreachable", "far_from_network"], dtype="str")
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,6 +168,81 @@ def _profile_key(profile: Profile) -> tuple[object, ...]:
     return (profile.name, float(profile.speed_kmh), tuple(sorted(profile.factors.items())))
 
 
+@dataclass(frozen=True, eq=False)
+class _Layout:
+    """The profile-independent part of every TravelGraph of a network (built once)."""
+
+    rank: np.ndarray  # CSR row of every node index (Z-order of the coordinates)
+    node_x: np.ndarray  # metric coordinates, in rank order
+    node_y: np.ndarray
+    indptr: np.ndarray  # CSR structure: both directions, no self-loops, one arc per node pair
+    indices: np.ndarray
+    arc_edge: np.ndarray  # edge of every directed arc, sorted by (row, column)
+    pair_start: np.ndarray  # first arc of every (row, column) pair in arc_edge
+    length_m: np.ndarray
+    highways: list[str]  # distinct highway values
+    highway_code: np.ndarray  # per edge: position in highways, -1 when missing
+    stretch: float
+
+
+_LAYOUTS: weakref.WeakKeyDictionary[WalkNetwork, _Layout] = weakref.WeakKeyDictionary()
+
+
+def _layout(network: WalkNetwork) -> _Layout:
+    cached = _LAYOUTS.get(network)
+    if cached is not None:
+        return cached
+    edges = network.edges
+    n = len(network.nodes)
+    u = edges["u"].to_numpy(dtype=np.int64)
+    v = edges["v"].to_numpy(dtype=np.int64)
+    length = edges["length_m"].to_numpy(dtype=np.float64)
+    codes, uniques = pd.factorize(edges["highway"], use_na_sentinel=True)
+
+    to_metric = pyproj.Transformer.from_crs("EPSG:4326", network.crs, always_xy=True)
+    x, y = to_metric.transform(
+        network.nodes["lon"].to_numpy(dtype=np.float64),
+        network.nodes["lat"].to_numpy(dtype=np.float64),
+    )
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    perm = np.argsort(_morton(x, y, 50.0), kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[perm] = np.arange(n)
+    ru, rv = rank[u], rank[v]
+
+    # both directions, no self-loops; arcs sorted by (row, column)
+    keep = np.flatnonzero(ru != rv)
+    rows = np.concatenate([ru[keep], rv[keep]])
+    cols = np.concatenate([rv[keep], ru[keep]])
+    arc_edge = np.concatenate([keep, keep])
+    order = np.argsort(rows * max(n, 1) + cols, kind="stable")
+    rows, cols, arc_edge = rows[order], cols[order], arc_edge[order]
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+    pair_start = np.flatnonzero(first)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows[pair_start], minlength=n), out=indptr[1:])
+    itype = np.int32 if max(n, len(pair_start)) < np.iinfo(np.int32).max else np.int64
+
+    proj_len = edge_index(network).proj_len
+    ratio = proj_len[length > 0] / length[length > 0]
+    lay = _Layout(
+        rank=rank,
+        node_x=x[perm],
+        node_y=y[perm],
+        indptr=indptr.astype(itype),
+        indices=cols[pair_start].astype(itype),
+        arc_edge=arc_edge,
+        pair_start=pair_start,
+        length_m=length,
+        highways=[str(h) for h in uniques],
+        highway_code=codes,
+        stretch=float(max(1.0, np.nanmax(ratio) if len(ratio) else 1.0)),
+    )
+    _LAYOUTS[network] = lay
+    return lay
+
+
 def travel_graph(network: WalkNetwork, *, profile: Profile) -> TravelGraph:
     """Return the network's arrays for ``profile`` (built once, cached per network object).
 
@@ -176,57 +274,29 @@ def travel_graph(network: WalkNetwork, *, profile: Profile) -> TravelGraph:
             "speed and factors must be positive"
         )
     t0 = time.perf_counter()
-    edges = network.edges
-    n = len(network.nodes)
-    u = edges["u"].to_numpy(dtype=np.int64)
-    v = edges["v"].to_numpy(dtype=np.int64)
-    length = edges["length_m"].to_numpy(dtype=np.float64)
-    factor = (
-        edges["highway"].map(dict(profile.factors)).astype("float64").fillna(1.0).to_numpy()
-        if len(edges)
-        else np.ones(0)
-    )
+    lay = _layout(network)
+    table = np.array([float(profile.factors.get(h, 1.0)) for h in lay.highways] + [1.0])
+    factor = table[lay.highway_code]  # code -1 (no highway) takes the last entry, 1.0
     min_per_m = factor / profile.speed_m_per_min
-    weight = length * min_per_m
-
-    to_metric = pyproj.Transformer.from_crs("EPSG:4326", network.crs, always_xy=True)
-    x, y = to_metric.transform(
-        network.nodes["lon"].to_numpy(dtype=np.float64),
-        network.nodes["lat"].to_numpy(dtype=np.float64),
+    weight = lay.length_m * min_per_m
+    # parallel edges reduced to the fastest
+    data = (
+        np.minimum.reduceat(weight[lay.arc_edge], lay.pair_start)
+        if len(lay.pair_start)
+        else np.zeros(0)
     )
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    perm = np.argsort(_morton(x, y, 50.0), kind="stable")
-    rank = np.empty(n, dtype=np.int64)
-    rank[perm] = np.arange(n)
-    u, v = rank[u], rank[v]
-
-    # both directions, no self-loops, parallel edges reduced to the fastest
-    keep = u != v
-    rows = np.concatenate([u[keep], v[keep]])
-    cols = np.concatenate([v[keep], u[keep]])
-    w = np.concatenate([weight[keep], weight[keep]])
-    order = np.lexsort((w, cols, rows))
-    rows, cols, w = rows[order], cols[order], w[order]
-    first = np.ones(len(rows), dtype=bool)
-    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
-    rows, cols, w = rows[first], cols[first], w[first]
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-    itype = np.int32 if max(n, len(rows)) < np.iinfo(np.int32).max else np.int64
-    csr = sp.csr_matrix((w, cols.astype(itype), indptr.astype(itype)), shape=(n, n))
-
-    proj_len = edge_index(network).proj_len
-    ratio = proj_len[length > 0] / length[length > 0]
+    n = len(lay.rank)
+    csr = sp.csr_matrix((data, lay.indices, lay.indptr), shape=(n, n))
     graph = TravelGraph(
         profile=profile,
-        rank=rank,
+        rank=lay.rank,
         csr=csr,
         edge_min_per_m=min_per_m,
-        edge_length_m=length,
-        node_x=x[perm],
-        node_y=y[perm],
+        edge_length_m=lay.length_m,
+        node_x=lay.node_x,
+        node_y=lay.node_y,
         min_factor=float(min(1.0, factor.min() if len(factor) else 1.0)),
-        stretch=float(max(1.0, np.nanmax(ratio) if len(ratio) else 1.0)),
+        stretch=lay.stretch,
     )
     per_net[key] = graph
     log.info(
@@ -255,41 +325,32 @@ class _Entries:
     leg_min: np.ndarray  # access leg at the profile speed, no factor
     to_u_min: np.ndarray  # along the edge to u
     to_v_min: np.ndarray  # along the edge to v
-    x: np.ndarray  # the original point, metric
-    y: np.ndarray
 
     def __len__(self) -> int:
         return len(self.owner)
 
 
 def _entries(
-    x: np.ndarray,
-    y: np.ndarray,
     owner: np.ndarray,
+    edge: np.ndarray,
+    along_m: np.ndarray,
+    access_m: np.ndarray,
     network: WalkNetwork,
     graph: TravelGraph,
-    max_snap_m: float,
-) -> tuple[_Entries, np.ndarray]:
-    """Snap metric points; return the snapped ones as entries and the not-snapped mask."""
+) -> _Entries:
+    """Snapped points (edge, along, access leg) as entries with the profile's minutes."""
     index = edge_index(network)
-    snap = _snap_xy(x, y, index, max_snap_m)
-    ok = snap.edge >= 0
-    e = snap.edge[ok]
-    along = snap.along_m[ok]
-    mpm = graph.edge_min_per_m[e]
-    entries = _Entries(
-        owner=owner[ok],
-        edge=e,
-        u=graph.rank[index.u[e]],
-        v=graph.rank[index.v[e]],
-        along_m=along,
-        leg_min=snap.access_m[ok] / graph.profile.speed_m_per_min,
-        to_u_min=along * mpm,
-        to_v_min=np.maximum(index.length_m[e] - along, 0.0) * mpm,
-        x=x[ok],
-        y=y[ok],
+    mpm = graph.edge_min_per_m[edge]
+    return _Entries(
+        owner=owner,
+        edge=edge,
+        u=graph.rank[index.u[edge]],
+        v=graph.rank[index.v[edge]],
+        along_m=along_m,
+        leg_min=access_m / graph.profile.speed_m_per_min,
+        to_u_min=along_m * mpm,
+        to_v_min=np.maximum(index.length_m[edge] - along_m, 0.0) * mpm,
     )
-    return entries, ~ok
 
 
 def _check_stations(stations: gpd.GeoDataFrame) -> None:
@@ -305,7 +366,7 @@ def _check_stations(stations: gpd.GeoDataFrame) -> None:
         problems.append(
             Problem("stations", "缺少必需列 (missing required column)", column="station_id")
         )
-    else:
+    elif stations["station_id"].hasnans or not stations["station_id"].is_unique:
         ids = stations["station_id"]
         for row in np.flatnonzero(ids.isna().to_numpy()):
             problems.append(
@@ -337,31 +398,58 @@ class _Prepared:
     aps: _Entries  # snapped access points; owner = compound position
     compound_snapped: np.ndarray  # bool per compound: at least one access point snapped
     stations: _Entries  # snapped stations; owner = station position
-    compound_ids: np.ndarray
-    station_ids: np.ndarray
+    station_x: np.ndarray  # metric position of every snapped station
+    station_y: np.ndarray
+    compound_ids: ExtensionArray  # pandas "str" array, one per compound
+    station_ids: ExtensionArray  # pandas "str" array, one per station of the layer
+
+
+def _str_array(ids: pd.Series) -> ExtensionArray:
+    """Ids as a pandas ``"str"`` array (no copy when they already are one)."""
+    if ids.dtype == "str":
+        return ids.array
+    return pd.array(ids.astype("str").to_numpy(), dtype="str")
+
+
+def _origins(
+    compounds: gpd.GeoDataFrame | SnappedCompounds,
+    network: WalkNetwork,
+    *,
+    max_snap_m: float,
+    entrances: gpd.GeoDataFrame | None,
+) -> SnappedCompounds:
+    """The compounds' snapped access points: given, or snapped now."""
+    if isinstance(compounds, SnappedCompounds):
+        if entrances is not None:
+            raise InputError(
+                "小区已吸附，入口应在 snap_compounds 时给出 (the compounds are already "
+                "snapped: give entrances to snap_compounds, not here)"
+            )
+        compounds.check_network(network)
+        return compounds
+    return snap_compounds(
+        compounds, network, entrances=entrances, max_snap_m=max_snap_m, max_points=4
+    )
 
 
 def _prepare(
-    compounds: gpd.GeoDataFrame,
+    origins: SnappedCompounds,
     stations: gpd.GeoDataFrame,
     network: WalkNetwork,
     *,
     profile: Profile,
     max_snap_m: float,
-    entrances: gpd.GeoDataFrame | None,
 ) -> _Prepared:
-    _check_stations(stations)
     graph = travel_graph(network, profile=profile)
-    pos, _kind, ax, ay = _access_arrays(
-        compounds, network, entrances=entrances, max_snap_m=max_snap_m, max_points=4
-    )
-    aps, _ = _entries(ax, ay, pos, network, graph, max_snap_m)
-    snapped = np.zeros(len(compounds), dtype=bool)
-    snapped[aps.owner] = True
-
+    aps = _entries(origins.owner, origins.edge, origins.along_m, origins.access_m, network, graph)
     sx, sy = _metric_xy(stations, network.crs, "stations")
-    st, far = _entries(sx, sy, np.arange(len(stations)), network, graph, max_snap_m)
-    station_ids = stations["station_id"].astype("str").to_numpy(dtype=object)
+    snap = _snap_xy(sx, sy, edge_index(network), max_snap_m)
+    ok = snap.edge >= 0
+    st = _entries(
+        np.flatnonzero(ok), snap.edge[ok], snap.along_m[ok], snap.access_m[ok], network, graph
+    )
+    station_ids = _str_array(stations["station_id"])
+    far = ~ok
     if far.any():
         names = ", ".join(map(str, station_ids[far][:10])) + (" ..." if far.sum() > 10 else "")
         msg = (
@@ -375,9 +463,11 @@ def _prepare(
     return _Prepared(
         graph=graph,
         aps=aps,
-        compound_snapped=snapped,
+        compound_snapped=origins.snapped,
         stations=st,
-        compound_ids=compounds["compound_id"].astype("str").to_numpy(dtype=object),
+        station_x=sx[ok],
+        station_y=sy[ok],
+        compound_ids=origins.compound_ids,
         station_ids=station_ids,
     )
 
@@ -409,33 +499,21 @@ def _with_sources(
     return sp.csr_matrix((new_data, new_indices, new_indptr), shape=(size, size))
 
 
-def _best_per_owner(
-    owner: np.ndarray, other: np.ndarray, t: np.ndarray, n_owner: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Smallest ``t`` per owner (inf when none) and the ``other`` value where it occurs."""
-    best = np.full(n_owner, np.inf)
-    arg = np.full(n_owner, -1, dtype=np.int64)
-    if len(owner):
-        order = np.lexsort((t, owner))
-        o = owner[order]
-        first = np.r_[True, o[1:] != o[:-1]]
-        sel = order[first]
-        best[owner[sel]] = t[sel]
-        arg[owner[sel]] = other[sel]
-    return best, arg
-
-
 def _same_edge(aps: _Entries, st: _Entries) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(access point position, station entry position, minutes) for pairs sharing an edge."""
     if len(aps) == 0 or len(st) == 0:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, np.empty(0)
+    n_edges = int(max(aps.edge.max(), st.edge.max())) + 1
+    has_station = np.zeros(n_edges, dtype=bool)
+    has_station[st.edge] = True
+    cand = np.flatnonzero(has_station[aps.edge])
     order = np.argsort(st.edge, kind="stable")
     s_edge = st.edge[order]
-    lo = np.searchsorted(s_edge, aps.edge, side="left")
-    hi = np.searchsorted(s_edge, aps.edge, side="right")
+    lo = np.searchsorted(s_edge, aps.edge[cand], side="left")
+    hi = np.searchsorted(s_edge, aps.edge[cand], side="right")
     counts = hi - lo
-    a = np.repeat(np.arange(len(aps)), counts)
+    a = np.repeat(cand, counts)
     starts = np.repeat(lo, counts)
     offs = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     s = order[starts + offs]
@@ -450,12 +528,77 @@ def _ap_time(dist: np.ndarray, to_side: np.ndarray, leg: np.ndarray) -> np.ndarr
     return (dist + to_side) + leg
 
 
+def _multi_source(graph: TravelGraph, st: _Entries) -> tuple[np.ndarray, np.ndarray]:
+    """Minutes from the nearest station to every node, and that station's entry (-1: none)."""
+    n = graph.n_nodes
+    csr = graph.csr
+    aug = _with_sources(
+        csr.indptr,
+        csr.indices,
+        csr.data,
+        n,
+        st.u,
+        st.v,
+        st.leg_min + st.to_u_min,
+        st.leg_min + st.to_v_min,
+    )
+    dist, _pred, src = dijkstra(
+        aug,
+        directed=True,
+        indices=n + np.arange(len(st)),
+        min_only=True,
+        return_predecessors=True,
+    )
+    return dist, np.where(src >= n, src - n, -1)
+
+
+def _nearest(prep: _Prepared, n_comp: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best minutes and nearest station (position in the layer) of every compound.
+
+    ``inf`` and -1 for a compound no station reaches. Vectorised: the best of the two ends
+    (and of any station on the same edge) per access point, then the best access point per
+    compound with ``minimum.reduceat`` over the access points, which are in compound order.
+    """
+    aps, st = prep.aps, prep.stations
+    best = np.full(n_comp, np.inf)
+    best_station = np.full(n_comp, -1, dtype=np.int64)
+    if len(st) == 0 or len(aps) == 0:
+        return best, best_station
+    dist, src = _multi_source(prep.graph, st)
+    t_u = _ap_time(dist[aps.u], aps.to_u_min, aps.leg_min)
+    t_v = _ap_time(dist[aps.v], aps.to_v_min, aps.leg_min)
+    via_v = t_v < t_u
+    t_ap = np.where(via_v, t_v, t_u)
+    s_ap = np.where(via_v, src[aps.v], src[aps.u])
+    a_same, s_same, t_same = _same_edge(aps, st)
+    if len(a_same):
+        order = np.lexsort((t_same, a_same))
+        a_sorted = a_same[order]
+        first = order[np.r_[True, a_sorted[1:] != a_sorted[:-1]]]
+        a1, t1 = a_same[first], t_same[first]
+        better = t1 < t_ap[a1]
+        t_ap[a1[better]] = t1[better]
+        s_ap[a1[better]] = s_same[first][better]
+    owner = aps.owner  # ascending
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    counts = np.diff(np.r_[starts, len(owner)])
+    group_best = np.minimum.reduceat(t_ap, starts)
+    # the first access point of each compound where its best time occurs (one always does)
+    hit = t_ap == np.repeat(group_best, counts)
+    first_hit = np.minimum.reduceat(np.where(hit, np.arange(len(t_ap)), len(t_ap)), starts)
+    comp = owner[starts]
+    found = np.isfinite(group_best)
+    best[comp] = group_best
+    best_station[comp[found]] = st.owner[s_ap[first_hit[found]]]
+    return best, best_station
+
+
 # --------------------------------------------------------------------------------------------
 # public
 
 
 def nearest_station(
-    compounds: gpd.GeoDataFrame,
+    compounds: gpd.GeoDataFrame | SnappedCompounds,
     stations: gpd.GeoDataFrame,
     network: WalkNetwork,
     *,
@@ -468,7 +611,9 @@ def nearest_station(
     Parameters
     ----------
     compounds
-        Compound layer (``compound_id``, Point or polygon geometry, any CRS).
+        Compound layer (``compound_id``, Point or polygon geometry, any CRS), or the
+        compounds already snapped by :func:`coverage.snap.snap_compounds` (the fast way when
+        several service types or profiles use the same compounds: the results are identical).
     stations
         Station layer (``station_id``, Point geometry, any CRS); must not be empty.
     network
@@ -476,9 +621,11 @@ def nearest_station(
     profile
         Travel profile (speed, factors by ``highway``).
     max_snap_m
-        Points farther than this from every walkable edge are not snapped.
+        Points farther than this from every walkable edge are not snapped (for already
+        snapped compounds it applies to the stations only).
     entrances
-        Optional OSM entrance points used as gates of polygon compounds.
+        Optional OSM entrance points used as gates of polygon compounds (not with already
+        snapped compounds: give them to :func:`coverage.snap.snap_compounds`).
 
     Returns
     -------
@@ -490,7 +637,8 @@ def nearest_station(
     Raises
     ------
     InputError
-        When the station layer is empty, ids are missing or duplicated, or geometry is missing.
+        When the station layer is empty, ids are missing or duplicated, or geometry is missing;
+        when snapped compounds come with ``entrances`` or belong to another network.
     CRSError
         When a layer has no CRS.
 
@@ -521,64 +669,20 @@ def nearest_station(
     ('s1', 0.87)
     """
     t0 = time.perf_counter()
-    prep = _prepare(
-        compounds,
-        stations,
-        network,
-        profile=profile,
-        max_snap_m=max_snap_m,
-        entrances=entrances,
-    )
-    graph, aps, st = prep.graph, prep.aps, prep.stations
-    n = graph.n_nodes
-    n_comp = len(compounds)
-    best = np.full(n_comp, np.inf)
-    best_station = np.full(n_comp, -1, dtype=np.int64)
-    if len(st) and len(aps):
-        csr = graph.csr
-        aug = _with_sources(
-            csr.indptr,
-            csr.indices,
-            csr.data,
-            n,
-            st.u,
-            st.v,
-            st.leg_min + st.to_u_min,
-            st.leg_min + st.to_v_min,
-        )
-        dist, _pred, src = dijkstra(
-            aug,
-            directed=True,
-            indices=n + np.arange(len(st)),
-            min_only=True,
-            return_predecessors=True,
-        )
-        st_of_node = np.where(src >= n, src - n, -1)
-        a_same, s_same, t_same = _same_edge(aps, st)
-        owner = np.concatenate([aps.owner, aps.owner, aps.owner[a_same]])
-        times = np.concatenate(
-            [
-                _ap_time(dist[aps.u], aps.to_u_min, aps.leg_min),
-                _ap_time(dist[aps.v], aps.to_v_min, aps.leg_min),
-                t_same,
-            ]
-        )
-        entry = np.concatenate([st_of_node[aps.u], st_of_node[aps.v], s_same])
-        best, arg = _best_per_owner(owner, entry, times, n_comp)
-        found = np.isfinite(best)
-        best_station[found] = st.owner[arg[found]]
+    _check_stations(stations)
+    origins = _origins(compounds, network, max_snap_m=max_snap_m, entrances=entrances)
+    prep = _prepare(origins, stations, network, profile=profile, max_snap_m=max_snap_m)
+    st = prep.stations
+    n_comp = len(origins)
+    best, best_station = _nearest(prep, n_comp)
     found = np.isfinite(best)
-    station_id = np.full(n_comp, None, dtype=object)
-    station_id[found] = prep.station_ids[best_station[found]]
-    reason = np.where(
-        found, "", np.where(prep.compound_snapped, "unreachable", "far_from_network")
-    ).astype(object)
+    code = np.where(found, 0, np.where(prep.compound_snapped, 1, 2))
     out = pd.DataFrame(
         {
-            "compound_id": pd.array(prep.compound_ids, dtype="str"),
-            "nearest_station_id": pd.array(station_id, dtype="str"),
+            "compound_id": prep.compound_ids,
+            "nearest_station_id": prep.station_ids.take(best_station, allow_fill=True),
             "walk_min": np.where(found, best, np.nan),
-            "reason": pd.array(reason, dtype="str"),
+            "reason": _REASONS.take(code),
         }
     )
     log.info(
@@ -587,8 +691,8 @@ def nearest_station(
         n_comp,
         len(st),
         int(found.sum()),
-        int((reason == "unreachable").sum()),
-        int((reason == "far_from_network").sum()),
+        int((code == 1).sum()),
+        int((code == 2).sum()),
         time.perf_counter() - t0,
     )
     return out
@@ -622,7 +726,7 @@ def _subgraph(
 
 
 def walk_times(
-    compounds: gpd.GeoDataFrame,
+    compounds: gpd.GeoDataFrame | SnappedCompounds,
     stations: gpd.GeoDataFrame,
     network: WalkNetwork,
     *,
@@ -641,7 +745,9 @@ def walk_times(
     Parameters
     ----------
     compounds
-        Compound layer (``compound_id``, Point or polygon geometry, any CRS).
+        Compound layer (``compound_id``, Point or polygon geometry, any CRS), or the
+        compounds already snapped by :func:`coverage.snap.snap_compounds` (the fast way when
+        several service types or profiles use the same compounds: the results are identical).
     stations
         Station layer (``station_id``, Point geometry, any CRS); must not be empty.
     network
@@ -651,9 +757,11 @@ def walk_times(
     limit_min
         Keep pairs with ``walk_min <= limit_min``.
     max_snap_m
-        Points farther than this from every walkable edge are not snapped.
+        Points farther than this from every walkable edge are not snapped (for already
+        snapped compounds it applies to the stations only).
     entrances
-        Optional OSM entrance points used as gates of polygon compounds.
+        Optional OSM entrance points used as gates of polygon compounds (not with already
+        snapped compounds: give them to :func:`coverage.snap.snap_compounds`).
     batch_size
         Stations per Dijkstra batch; by default chosen so a batch's distance matrix stays
         near 128 MB.
@@ -677,14 +785,9 @@ def walk_times(
     if not limit_min > 0:
         raise InputError(f"时间上限必须为正数 (limit_min must be positive), got {limit_min!r}")
     t0 = time.perf_counter()
-    prep = _prepare(
-        compounds,
-        stations,
-        network,
-        profile=profile,
-        max_snap_m=max_snap_m,
-        entrances=entrances,
-    )
+    _check_stations(stations)
+    origins = _origins(compounds, network, max_snap_m=max_snap_m, entrances=entrances)
+    prep = _prepare(origins, stations, network, profile=profile, max_snap_m=max_snap_m)
     graph, aps, st = prep.graph, prep.aps, prep.stations
     n = graph.n_nodes
     reach = graph.reach_m(limit_min)
@@ -698,7 +801,7 @@ def walk_times(
     parts_s.append(s_same[ok])
     parts_t.append(t_same[ok])
 
-    order = _spatial_order(st.x, st.y, 2.0 * reach)
+    order = _spatial_order(prep.station_x, prep.station_y, 2.0 * reach)
     loc = np.full(n, -1, dtype=np.int64)
     nx_, ny_ = graph.node_x, graph.node_y
     csr = graph.csr
@@ -708,7 +811,7 @@ def walk_times(
         size = min(batch_size or _BATCH_MAX, len(order) - start)
         while True:
             batch = order[start : start + size]
-            bx, by = st.x[batch], st.y[batch]
+            bx, by = prep.station_x[batch], prep.station_y[batch]
             mask = (
                 (nx_ >= bx.min() - reach)
                 & (nx_ <= bx.max() + reach)
@@ -765,8 +868,8 @@ def walk_times(
     order = np.lexsort((stn, t, comp))
     out = pd.DataFrame(
         {
-            "compound_id": pd.array(prep.compound_ids[comp[order]], dtype="str"),
-            "station_id": pd.array(prep.station_ids[stn[order]], dtype="str"),
+            "compound_id": prep.compound_ids.take(comp[order]),
+            "station_id": prep.station_ids.take(stn[order]),
             "walk_min": t[order].astype(np.float64),
         }
     )
@@ -774,7 +877,7 @@ def walk_times(
         "walk times within %g min: %d pairs, %d compounds x %d stations, %d batches (%.2f s)",
         limit_min,
         len(out),
-        len(compounds),
+        len(origins),
         len(st),
         n_batches,
         time.perf_counter() - t0,

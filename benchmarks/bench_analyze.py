@@ -1,0 +1,287 @@
+"""Benchmark: the whole analyze step of a study on a network of over 1 million edges.
+
+Run from the project root::
+
+    .venv/bin/python benchmarks/bench_analyze.py            # full run, updates docs/benchmarks.md
+    .venv/bin/python benchmarks/bench_analyze.py --quick    # small smoke run, docs untouched
+
+Set-up (not timed): ``brazil-porto-alegre.osm.pbf`` is REPLICATED side by side to over 1 million
+edges (as in ``bench_travel.py``: offset copies with new node ids, not connected to each other)
+and saved with ``network.save_network`` into a temporary cache folder. 20,000 compounds
+(GeoParquet: ``compound_id``, ``name``, ``households``) and four station layers of 500 points
+(GeoJSON), one per service type of the demo study (``party_station``, ``rest_point``,
+``meal_point`` with the ``elderly`` profile, ``grid_station`` with a capacity of 400
+households), all random points within 60 m of random edges (seeded), and a study built with
+``config.study_from_dict``.
+
+Timed, in a FRESH subprocess (nothing cached, nothing imported beforehand except the package):
+``network.read_network`` (the cached network), ``pipeline.load_inputs``, ``pipeline.analyze``
+and ``pipeline.write_analysis``; wall time per stage and the process's peak RSS
+(``resource.getrusage(RUSAGE_SELF).ru_maxrss``). Target: under 30 s and 4 GB in all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs" / "benchmarks.md"
+SECTION = "Whole analyze step"
+SEED = 20240615
+TARGET_S = 30.0
+TARGET_MB = 4096.0
+SERVICES: dict[str, dict[str, Any]] = {
+    "party_station": {"label_zh": "党群服务站", "label_en": "Party-mass service station"},
+    "rest_point": {"label_zh": "暖新驿站", "label_en": "Rest point for delivery riders"},
+    "meal_point": {
+        "label_zh": "老年助餐点",
+        "label_en": "Elderly meal point",
+        "profile": "elderly",
+    },
+    "grid_station": {"label_zh": "网格站", "label_en": "Grid station", "capacity": 400},
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# set-up (parent process)
+
+
+def prepare(folder: Path, quick: bool) -> dict[str, Any]:
+    """Build and cache the network, write the layers and the study; return what was made."""
+    # imported here, so the timed child process does not load networkx/osmnx for nothing
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_travel import OSM, build, points_near
+
+    from coverage.network import save_network
+
+    t0 = time.perf_counter()
+    net = build("replicated", quick)
+    cache = save_network(net, folder / "cache" / "network-bench")
+    n_comp, n_st = (2_000, 100) if quick else (20_000, 500)
+    rng = np.random.default_rng(SEED)
+    compounds = points_near(net, n_comp, rng, "compound_id")
+    compounds["name"] = [f"小区 {i}" for i in range(n_comp)]
+    compounds["households"] = rng.integers(50, 2000, n_comp).astype("float64")
+    compounds.to_parquet(folder / "compounds.parquet")
+    services: dict[str, Any] = {}
+    for key, spec in SERVICES.items():
+        stations = points_near(net, n_st, rng, "station_id")
+        stations["station_id"] = [f"{key}-{i}" for i in range(n_st)]
+        stations["name"] = [f"{spec['label_zh']} {i}" for i in range(n_st)]
+        path = folder / f"stations_{key}.geojson"
+        stations.to_file(path, driver="GeoJSON", engine="pyogrio")
+        layer: dict[str, Any] = {"path": path.name, "id_column": "station_id"}
+        services[key] = {**spec, "minutes": [5, 10, 15], "stations": layer}
+    study = {
+        "name": "bench: replicated porto-alegre",
+        # a placeholder source: the benchmark loads the cached network itself
+        "network": {"osm_file": str(OSM)},
+        "compounds": {
+            "path": "compounds.parquet",
+            "id_column": "compound_id",
+            "name_column": "name",
+            "households_column": "households",
+        },
+        "services": services,
+    }
+    (folder / "study.json").write_text(json.dumps(study, ensure_ascii=False), encoding="utf-8")
+    return {
+        "nodes": len(net.nodes),
+        "edges": len(net.edges),
+        "copies": int(str(net.meta.get("source", "1")).split()[0]),
+        "compounds": n_comp,
+        "stations": n_st,
+        "cache": str(cache),
+        "setup_s": time.perf_counter() - t0,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# the timed run (child process)
+
+
+def child(folder: Path) -> dict[str, Any]:
+    """Runs in a fresh subprocess: the timed stages and the peak RSS."""
+    t_start = time.perf_counter()
+    from coverage import network, pipeline
+    from coverage.config import study_from_dict
+
+    # the library's own INFO lines give the parts of analyze (no extra timing code in it)
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Collect()
+    lib = logging.getLogger("coverage")
+    lib.addHandler(handler)
+    lib.setLevel(logging.INFO)
+
+    times: dict[str, float] = {"import_s": time.perf_counter() - t_start}
+    data = json.loads((folder / "study.json").read_text(encoding="utf-8"))
+    study = study_from_dict(data, base_dir=folder, source="study.json")
+
+    t0 = time.perf_counter()
+    net = network.read_network(folder / "cache" / "network-bench")
+    times["read_network_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    inputs = pipeline.load_inputs(study, network=net)
+    times["load_inputs_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    analysis = pipeline.analyze(study, net, inputs)
+    times["analyze_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    written = pipeline.write_analysis(analysis, folder / "out")
+    times["write_s"] = time.perf_counter() - t0
+    times["total_s"] = sum(v for k, v in times.items() if k != "import_s")
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    covered = {
+        key: float(r.assessed["covered_15min"].mean()) for key, r in analysis.services.items()
+    }
+    parts = {}
+    for r in records:
+        msg = r.getMessage()
+        if r.name == "coverage.snap" and msg.startswith("snapped "):
+            parts["snap_compounds (first: builds the edge index)"] = _seconds(msg)
+        elif r.name == "coverage.travel" and msg.startswith("travel graph"):
+            parts[f"travel_graph {msg.split(chr(39))[1]!r}"] = _seconds(msg)
+        elif r.name == "coverage.pipeline" and "analysed" in msg:
+            parts[f"service {msg.split(':')[0]}"] = _seconds(msg)
+    return {
+        **times,
+        "analyze_parts": parts,
+        "peak_rss_mb": peak_kb / 1024,
+        "files": [p.name for p in written],
+        "covered_15min": covered,
+    }
+
+
+def _seconds(message: str) -> float:
+    """The seconds at the end of a log line: '... (1.23 s)' or '... in 1.2 s'."""
+    found = re.findall(r"([0-9.]+) s\)?$", message)
+    return float(found[-1]) if found else float("nan")
+
+
+def run_child(folder: Path, profile: bool = False) -> dict[str, Any]:
+    args = [sys.executable, __file__, "--child", str(folder)]
+    if profile:
+        args.append("--profile")
+    out = subprocess.run(args, check=True, capture_output=True, text=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+def section(setup: dict[str, Any], res: dict[str, Any]) -> str:
+    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    ok_t = res["total_s"] < TARGET_S
+    ok_m = res["peak_rss_mb"] < TARGET_MB
+    covered = ", ".join(f"{k} {v:.0%}" for k, v in res["covered_15min"].items())
+    parts = "\n".join(f"| {k} | {v:.2f} s |" for k, v in res["analyze_parts"].items())
+    return f"""## {SECTION}
+
+Command: `.venv/bin/python benchmarks/bench_analyze.py` (also run by `make bench`).
+Measured {time.strftime("%Y-%m-%d")}: {machine}.
+
+The network is NOT a real city: `../shared/data/osm/brazil-porto-alegre.osm.pbf` copied
+{setup["copies"]} times side by side ({setup["nodes"]:,} nodes, {setup["edges"]:,} edges; copies
+not connected to each other), saved with `network.save_network` into a temporary cache folder.
+{setup["compounds"]:,} compounds (GeoParquet with `compound_id`, `name`, `households`) and four
+station layers of {setup["stations"]} points each (GeoJSON), one per service type of the demo
+study: `party_station`, `rest_point`, `meal_point` (profile `elderly`), `grid_station` (capacity
+400); thresholds 5, 10, 15 min; all points random within 60 m of random edges (seed {SEED}).
+Set-up (not timed): {setup["setup_s"]:.1f} s.
+
+Timed in a fresh subprocess:
+
+| stage | wall time |
+|---|---|
+| `network.read_network(cache folder)` | {res["read_network_s"]:.2f} s |
+| `pipeline.load_inputs(study, network=net)` | {res["load_inputs_s"]:.2f} s |
+| `pipeline.analyze(study, net, inputs)` (4 services) | {res["analyze_s"]:.2f} s |
+| `pipeline.write_analysis(analysis, out)` (CSV, JSON, GeoPackage) | {res["write_s"]:.2f} s |
+| **total** | **{res["total_s"]:.2f} s** |
+| peak RSS of the process (`ru_maxrss`) | {res["peak_rss_mb"]:,.0f} MB |
+| (not in the total: importing the package) | {res["import_s"]:.2f} s |
+
+Target under {TARGET_S:.0f} s and {TARGET_MB / 1024:.0f} GB: time **{"met" if ok_t else "MISSED"}**,
+memory **{"met" if ok_m else "MISSED"}**.
+
+`analyze` snaps the compounds once (the first snap also builds the network's edge index) and,
+per service, runs `nearest_station` (exact, unlimited search) and `walk_times` (every pair
+within 15 min), then the coverage tables; the first service of each profile also builds that
+profile's CSR (`travel_graph`, cached; the second profile reuses the first one's layout). The
+parts, from the library's own log lines (each service's time includes a CSR built in it):
+
+| part of `analyze` | wall time |
+|---|---|
+{parts}
+
+Share of compounds covered within 15 minutes: {covered} (stations are spread thinly over the
+copies).
+"""
+
+
+def write_docs(text: str) -> None:
+    old = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"^## {re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(old):
+        new = pattern.sub(lambda _m: text.rstrip() + "\n\n", old).rstrip() + "\n"
+    else:
+        new = old.rstrip() + "\n\n" + text.rstrip() + "\n"
+    DOCS.write_text(new, encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small smoke run; docs untouched")
+    parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        if args.profile:
+            import cProfile
+            import pstats
+
+            prof = cProfile.Profile()
+            res = prof.runcall(child, Path(args.child))
+            pstats.Stats(prof, stream=sys.stderr).sort_stats("cumtime").print_stats(40)
+        else:
+            res = child(Path(args.child))
+        print(json.dumps(res))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="bench-analyze-") as tmp:
+        folder = Path(tmp)
+        print("building the network and the layers ...", file=sys.stderr, flush=True)
+        setup = prepare(folder, args.quick)
+        print(json.dumps(setup), file=sys.stderr, flush=True)
+        res = run_child(folder)
+        print(json.dumps(res), file=sys.stderr, flush=True)
+    text = section(setup, res)
+    print(text)
+    if not (args.quick or args.no_docs):
+        write_docs(text)
+        print(f"updated {DOCS.relative_to(ROOT)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
