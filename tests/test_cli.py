@@ -220,3 +220,37 @@ def test_validate_online_study_without_compounds_needs_no_network(
     assert res.exit_code == 0, res.output
     assert "从 OSM 下载推导" in res.output
     assert "party: 1 个站点" in res.output
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("garbage", "cannot read OSM file"),
+        ('<?xml version="1.0"?><osm version="0.6"></osm>', "no walkable ways"),
+    ],
+)
+def test_unusable_osm_file_exits_2(tmp_path: Path, content: str, fragment: str) -> None:
+    (tmp_path / "area.osm").write_text(content, encoding="utf-8")
+    write_csv(tmp_path / "s.csv", [["id", "name", "经度", "纬度"], ["S1", "a", 117.5, 30.66]])
+    study = tmp_path / "study.toml"
+    study.write_text(
+        'name = "t"\n[network]\nosm_file = "area.osm"\n[services.party]\nstations = "s.csv"\n',
+        encoding="utf-8",
+    )
+    before = (tmp_path / "area.osm").read_bytes()
+    res = CliRunner().invoke(
+        main,
+        [
+            "analyze",
+            str(study),
+            "--out",
+            str(tmp_path / "out"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+    )
+    assert res.exit_code == 2, res.output
+    assert isinstance(res.exception, SystemExit)
+    assert fragment in res.stderr and "area.osm" in res.stderr
+    assert (tmp_path / "area.osm").read_bytes() == before  # inputs are never modified
+    assert not (tmp_path / "out" / "summary.json").exists()

@@ -11,6 +11,7 @@ from coverage.errors import (
     InfeasibleError,
     InputError,
     NetworkError,
+    SourceFileError,
     StudyError,
 )
 
@@ -25,6 +26,7 @@ __all__ = [
     "InfeasibleError",
     "InputError",
     "NetworkError",
+    "SourceFileError",
     "StudyError",
     "__version__",
 ]

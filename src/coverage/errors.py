@@ -17,6 +17,7 @@ __all__ = [
     "InputError",
     "NetworkError",
     "Problem",
+    "SourceFileError",
     "StudyError",
 ]
 
@@ -112,6 +113,14 @@ class CRSError(InputError):
 
 class NetworkError(CoverageError, RuntimeError):
     """The walk network could not be built, downloaded or loaded."""
+
+
+class SourceFileError(NetworkError, InputError):
+    """A network source file (OSM extract, area polygon) is missing, unreadable or unusable.
+
+    Both a :class:`NetworkError` and an :class:`InputError`: bad input the user can fix, so
+    the command line exits with code 2.
+    """
 
 
 class InfeasibleError(CoverageError, RuntimeError):

@@ -61,7 +61,13 @@ from scipy.sparse.csgraph import connected_components
 from coverage._atomic import atomic_dir, atomic_path
 from coverage.config import NetworkSource
 from coverage.coords import utm_crs_for
-from coverage.errors import CoverageWarning, CRSError, NetworkError, Problem
+from coverage.errors import (
+    CoverageWarning,
+    CRSError,
+    NetworkError,
+    Problem,
+    SourceFileError,
+)
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -383,12 +389,12 @@ def _read_ways_file(path: Path) -> _Ways:
 
     fmt = _osm_format(path)
     if fmt is None:
-        raise NetworkError(
+        raise SourceFileError(
             f"不支持的 OSM 文件类型 (unsupported OSM file type): {path}; "
             "expected .osm, .osm.bz2, .osm.gz or .osm.pbf"
         )
     if not path.is_file():
-        raise NetworkError(f"找不到 OSM 文件 (OSM file not found): {path}")
+        raise SourceFileError(f"找不到 OSM 文件 (OSM file not found): {path}")
     out = _WayCollector()
     clipped = 0
     try:
@@ -421,14 +427,20 @@ def _read_ways_file(path: Path) -> _Ways:
     except NetworkError:
         raise
     except Exception as exc:  # pyosmium raises RuntimeError for unreadable/corrupt files
-        raise NetworkError(f"无法读取 OSM 文件 (cannot read OSM file) {path}: {exc}") from exc
+        raise SourceFileError(
+            f"无法读取 OSM 文件 (cannot read OSM file) {path}: {exc}; "
+            "请检查文件是否完整或重新导出 (check the file is complete, or export it again)"
+        ) from exc
     if clipped:
         logger.info(
             "%s: %d way node(s) without coordinates skipped (clipped extract)", path, clipped
         )
     ways = out.freeze()
     if len(ways.way_id) == 0:
-        raise NetworkError(f"OSM 文件中没有可步行的道路 (no walkable ways in OSM file): {path}")
+        raise SourceFileError(
+            f"OSM 文件中没有可步行的道路 (no walkable ways in OSM file): {path}; "
+            "请确认导出范围包含道路 (check that the export covers streets)"
+        )
     return ways
 
 
@@ -959,7 +971,7 @@ def _read_polygon_file(path: Path) -> shapely.Polygon | shapely.MultiPolygon:
     try:
         gdf = gpd.read_file(path)
     except Exception as exc:
-        raise NetworkError(f"无法读取范围文件 (cannot read polygon file) {path}: {exc}") from exc
+        raise SourceFileError(f"无法读取范围文件 (cannot read polygon file) {path}: {exc}") from exc
     if gdf.crs is None:
         raise CRSError(
             Problem(
@@ -973,7 +985,7 @@ def _read_polygon_file(path: Path) -> shapely.Polygon | shapely.MultiPolygon:
         geom = shapely.make_valid(geom)
         polys = [g for g in shapely.get_parts(geom) if isinstance(g, shapely.Polygon)]
         if not polys:
-            raise NetworkError(f"范围文件中没有面 (no polygon in file): {path}")
+            raise SourceFileError(f"范围文件中没有面 (no polygon in file): {path}")
         geom = shapely.MultiPolygon(polys)
     return geom
 
@@ -1035,7 +1047,7 @@ def _file_sha256(path: Path) -> str:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
     except OSError as exc:
-        raise NetworkError(f"无法读取文件 (cannot read file) {path}: {exc}") from exc
+        raise SourceFileError(f"无法读取文件 (cannot read file) {path}: {exc}") from exc
     return digest.hexdigest()
 
 
@@ -1067,7 +1079,7 @@ def network_cache_key(source: NetworkSource) -> str:
     desc: dict[str, Any]
     if source.osm_file is not None:
         if not Path(source.osm_file).is_file():
-            raise NetworkError(f"找不到 OSM 文件 (OSM file not found): {source.osm_file}")
+            raise SourceFileError(f"找不到 OSM 文件 (OSM file not found): {source.osm_file}")
         desc = {"osm_file_sha256": _file_sha256(Path(source.osm_file))}
     elif source.place is not None:
         desc = {"place": _normalise_place(source.place)}
