@@ -33,17 +33,15 @@ never on where a ring starts, which keeps osmnx downloads and files in agreement
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
-import socket
 import time
 import unicodedata
 import warnings
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,6 +57,7 @@ from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 
 from coverage._atomic import atomic_dir, atomic_path
+from coverage._osmnx import osmnx_settings
 from coverage.config import NetworkSource
 from coverage.coords import utm_crs_for
 from coverage.errors import (
@@ -771,38 +770,6 @@ def network_from_file(path: str | os.PathLike[str], *, retain_all: bool = True) 
     return _build(_read_ways_file(p), source=f"file {p}", retain_all=retain_all)
 
 
-@contextlib.contextmanager
-def _osmnx_settings(http_cache_dir: str | os.PathLike[str] | None = None) -> Iterator[Any]:
-    """Import osmnx with the settings this module needs, restoring them afterwards.
-
-    ``http_cache_dir`` is where osmnx keeps its HTTP response cache (default: osmnx's own
-    ``./cache``); :func:`load_network` puts it beside the network cache.
-    """
-    try:
-        import osmnx as ox
-    except ImportError as exc:  # pragma: no cover - osmnx is a dependency
-        raise NetworkError(
-            "需要 osmnx 才能在线下载路网 (osmnx is needed to download networks): pip install osmnx"
-        ) from exc
-    names = ("useful_tags_way", "bidirectional_network_types", "cache_folder")
-    saved = {name: getattr(ox.settings, name) for name in names}
-    getaddrinfo = socket.getaddrinfo  # osmnx's DNS pinning replaces it process-wide
-    try:
-        ox.settings.useful_tags_way = list(
-            dict.fromkeys([*saved["useful_tags_way"], *_OSMNX_WAY_TAGS])
-        )
-        ox.settings.bidirectional_network_types = list(
-            dict.fromkeys([*saved["bidirectional_network_types"], "walk"])
-        )
-        if http_cache_dir is not None:
-            ox.settings.cache_folder = str(http_cache_dir)
-        yield ox
-    finally:
-        for name, value in saved.items():
-            setattr(ox.settings, name, value)
-        socket.getaddrinfo = getaddrinfo
-
-
 def _download(
     what: str,
     fetch: Callable[[Any, dict[str, Any]], nx.MultiDiGraph],
@@ -818,7 +785,9 @@ def _download(
         "simplify": False,
         "retain_all": True,
     }
-    with _osmnx_settings(http_cache_dir) as ox:
+    with osmnx_settings(
+        http_cache_dir=http_cache_dir, way_tags=_OSMNX_WAY_TAGS, bidirectional=("walk",)
+    ) as ox:
         try:
             graph = fetch(ox, options)
         except requests.RequestException as exc:

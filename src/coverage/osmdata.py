@@ -31,6 +31,7 @@ input always gives the same table.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import warnings
 from collections.abc import Iterable
@@ -46,6 +47,7 @@ from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 from shapely.geometry.base import BaseGeometry
 
+from coverage._osmnx import osmnx_settings
 from coverage.config import CompoundEstimation
 from coverage.coords import utm_crs_for
 from coverage.errors import CoverageWarning, InputError, NetworkError, Problem
@@ -419,13 +421,17 @@ def _is_separator(highway: Any, railway: Any, tunnel: Any) -> bool:
     return highway in SEPARATING_HIGHWAYS or railway in _SEPARATING_RAILWAYS
 
 
-def osm_features_from_polygon(polygon: BaseGeometry) -> OsmFeatures:
+def osm_features_from_polygon(
+    polygon: BaseGeometry, *, http_cache_dir: str | os.PathLike[str] | None = None
+) -> OsmFeatures:
     """Download the same features as :func:`read_osm_features` for an area, through osmnx.
 
     Parameters
     ----------
     polygon
         The study area, a (Multi)Polygon in WGS-84.
+    http_cache_dir
+        Folder for osmnx's HTTP response cache (default: osmnx's own, ``./cache``).
 
     Returns
     -------
@@ -440,8 +446,6 @@ def osm_features_from_polygon(polygon: BaseGeometry) -> OsmFeatures:
     NetworkError
         Overpass could not be reached or answered with an error.
     """
-    import osmnx as ox
-
     if (
         not isinstance(polygon, BaseGeometry)
         or polygon.geom_type not in ("Polygon", "MultiPolygon")
@@ -461,11 +465,20 @@ def osm_features_from_polygon(polygon: BaseGeometry) -> OsmFeatures:
         "railway": sorted(_SEPARATING_RAILWAYS),
         **dict.fromkeys(POI_KEYS, True),
     }
+    with osmnx_settings(http_cache_dir=http_cache_dir) as ox:
+        gdf = _download_features(ox, polygon, tags)
+    features = _features_from_raw(_raw_from_osmnx(gdf))
+    logger.info("downloaded OSM features: %r", features)
+    return features
+
+
+def _download_features(ox: Any, polygon: BaseGeometry, tags: dict[str, Any]) -> gpd.GeoDataFrame:
+    """Call osmnx ``features_from_polygon``, turning download failures into NetworkError."""
     try:
-        gdf = ox.features_from_polygon(polygon, tags)
+        return ox.features_from_polygon(polygon, tags)
     except ox._errors.InsufficientResponseError:
         logger.info("Overpass returned no features for the study area")
-        gdf = gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=WGS84))
+        return gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=WGS84))
     except (OSError, ox._errors.ResponseStatusCodeError) as exc:
         raise NetworkError(
             f"下载 OSM 要素失败 (downloading OSM features failed): {exc}; "
@@ -478,9 +491,6 @@ def osm_features_from_polygon(polygon: BaseGeometry) -> OsmFeatures:
                 "check the connection or use a local .osm.pbf file (network.osm_file)"
             ) from exc
         raise
-    features = _features_from_raw(_raw_from_osmnx(gdf))
-    logger.info("downloaded OSM features: %r", features)
-    return features
 
 
 def _raw_from_osmnx(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -172,7 +172,9 @@ def _osm_features(study: Study, area: BBox | None) -> osmdata.OsmFeatures:
         )
     from shapely.geometry import box
 
-    return osmdata.osm_features_from_polygon(box(*area))
+    return osmdata.osm_features_from_polygon(
+        box(*area), http_cache_dir=default_cache_dir(study) / "osmnx-http"
+    )
 
 
 def read_layers(
