@@ -377,11 +377,32 @@ def test_snapped_compounds_pickle_and_know_their_network() -> None:
     back = pickle.loads(pickle.dumps(got))
     for name in ("snapped", "owner", "kind", "edge", "along_m", "access_m"):
         np.testing.assert_array_equal(getattr(back, name), getattr(got, name))
+        # read-only, also after a round trip (the travel functions cache what they derive)
+        for obj in (got, back):
+            with pytest.raises(ValueError, match="read-only"):
+                getattr(obj, name)[:1] = getattr(obj, name)[:1]
     assert list(back.compound_ids) == list(got.compound_ids)
     assert back.network_fingerprint == got.network_fingerprint
     back.check_network(grid())  # an equal network built again is the same network
     with pytest.raises(InputError, match="another network"):
         back.check_network(grid(k=4))
+
+
+def test_snap_points_with_an_empty_point() -> None:
+    # all-point layers take a fast path; one empty point sends the layer down the general one
+    net = grid()
+    pts = points([(150, 110), (40, -20), (260, 30)], ["a", "b", "c"], "station_id")
+    whole = snap_points(pts, net)
+    with_empty = pd.concat(
+        [pts.iloc[:2], gpd.GeoDataFrame({"station_id": ["e"]}, geometry=[Point()], crs=pts.crs)]
+    )
+    with_empty = pd.concat([with_empty, pts.iloc[2:]], ignore_index=True)
+    got = snap_points(with_empty, net)
+    assert got["reason"].tolist() == ["", "", "far_from_network", ""]
+    assert got["edge"].iloc[2] == -1 and np.isnan(got["access_m"].iloc[2])
+    keep = got.drop(index=2).reset_index(drop=True)
+    pd.testing.assert_frame_equal(keep, whole.reset_index(drop=True), check_exact=True)
+    assert got["access_m"].tolist()[:2] == pytest.approx([10.0, 20.0])
 
 
 def test_snap_compounds_bad_input() -> None:
@@ -413,6 +434,9 @@ def test_real_network_snap_matches_shapely_query_nearest(name: str) -> None:
         crs=net.crs,
     )
     got = snap_points(pts, net, max_snap_m=150.0)
+    # snapped one by one or with the others, in or out of Z-order: the same, bit for bit
+    part = snap_points(pts.iloc[::15], net, max_snap_m=150.0)
+    pd.testing.assert_frame_equal(part, got.iloc[::15], check_exact=True)
     tree = shapely.STRtree(lines)
     (i_pt, _), dist = tree.query_nearest(
         np.asarray(pts.geometry.values), max_distance=150.0, return_distance=True, all_matches=False

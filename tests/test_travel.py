@@ -242,6 +242,19 @@ def test_duplicate_station_points_are_both_kept() -> None:
     assert a["a"] == a["b"] == pytest.approx(160 / 75, abs=1e-9)
 
 
+@pytest.mark.parametrize("ids", [["a", "b"], ["b", "a"]])
+def test_same_edge_tie_goes_to_the_first_station(ids: list[str]) -> None:
+    # two stations at one spot on the compound's edge: the first one in the layer is nearest
+    net = grid()
+    st = stations_at([(130, 95), (130, 95), (0, 0)], [*ids, "far"])
+    cmp = compounds_at([(170, 108), (150, 110), (0, 190)])
+    origins = snap_compounds(cmp, net)
+    for given in (cmp, origins, origins):  # the second snapped call uses the cached entries
+        got = nearest_station(given, st, net, profile=ADULT)
+        assert got["nearest_station_id"].tolist() == [ids[0], ids[0], "far"]
+        assert got["walk_min"].tolist() == pytest.approx([53 / 75, 35 / 75, 190 / 75], abs=1e-9)
+
+
 def test_steps_factor_per_profile() -> None:
     # A(0,0) -100 m footway- B(100,0) -100 m steps- C(200,0)
     net = make_network([(0, 0), (100, 0), (200, 0)], [(0, 1, "footway"), (1, 2, "steps")])

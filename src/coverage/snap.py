@@ -83,6 +83,7 @@ PIECE_M = 25.0
 _K_NEAREST = 8  # candidate pieces examined per point before the exactness check
 _CHUNK = 65_536  # points per block (bounds the memory of the candidate arrays)
 _PARALLEL_MIN = 4096  # from this many points on, KD-tree queries use every core
+_SORT_MIN = 2048  # from this many points on, points are snapped in Z-order
 
 
 @dataclass(frozen=True, eq=False)
@@ -265,10 +266,11 @@ def _segment_distance(
     px: np.ndarray, py: np.ndarray, seg: np.ndarray, index: EdgeIndex
 ) -> tuple[np.ndarray, np.ndarray]:
     """Distance from points to segments (same shapes) and the foot's fraction along them."""
-    a = index.coords[index.seg_start[seg]]
-    b = index.coords[index.seg_start[seg] + 1]
-    ax, ay = a[..., 0], a[..., 1]
-    dx, dy = b[..., 0] - ax, b[..., 1] - ay
+    # four flat gathers: much cheaper than fancy-indexing rows of the (V, 2) array
+    flat = index.coords.reshape(-1)
+    k = 2 * index.seg_start[seg]
+    ax, ay = flat.take(k), flat.take(k + 1)
+    dx, dy = flat.take(k + 2) - ax, flat.take(k + 3) - ay
     ll = dx * dx + dy * dy
     with np.errstate(invalid="ignore", divide="ignore"):
         t = np.where(ll > 0, ((px - ax) * dx + (py - ay) * dy) / ll, 0.0)
@@ -362,18 +364,21 @@ def _snap_xy(px: np.ndarray, py: np.ndarray, index: EdgeIndex, max_snap_m: float
     x = np.full(n, np.nan)
     y = np.full(n, np.nan)
     valid = np.flatnonzero(np.isfinite(px) & np.isfinite(py))
-    # nearby points one after another: the KD-tree and coordinate look-ups stay in cache
-    valid = valid[np.argsort(_morton(px[valid], py[valid], 100.0), kind="stable")]
+    if len(valid) > _SORT_MIN:
+        # nearby points one after another: the KD-tree and coordinate look-ups stay in cache
+        # (every point's snap is computed on its own: the order does not change the result)
+        valid = valid[np.argsort(_morton(px[valid], py[valid], 100.0), kind="stable")]
     for lo in range(0, len(valid), _CHUNK):
         pos = valid[lo : lo + _CHUNK]
         seg, dist, t = _nearest_segments(px[pos], py[pos], index, max_snap_m)
         ok = seg >= 0
         pos, seg, dist, t = pos[ok], seg[ok], dist[ok], t[ok]
         e = index.seg_edge[seg]
-        a = index.coords[index.seg_start[seg]]
-        b = index.coords[index.seg_start[seg] + 1]
-        d = b - a
-        seg_len = np.hypot(d[:, 0], d[:, 1])
+        flat = index.coords.reshape(-1)
+        k = 2 * index.seg_start[seg]
+        ax, ay = flat.take(k), flat.take(k + 1)
+        dx, dy = flat.take(k + 2) - ax, flat.take(k + 3) - ay
+        seg_len = np.hypot(dx, dy)
         plen = index.proj_len[e]
         with np.errstate(invalid="ignore", divide="ignore"):
             frac = np.where(plen > 0, (index.seg_offset[seg] + t * seg_len) / plen, 0.0)
@@ -381,8 +386,8 @@ def _snap_xy(px: np.ndarray, py: np.ndarray, index: EdgeIndex, max_snap_m: float
         edge[pos] = e
         along[pos] = frac * index.length_m[e]
         access[pos] = dist
-        x[pos] = a[:, 0] + t * d[:, 0]
-        y[pos] = a[:, 1] + t * d[:, 1]
+        x[pos] = ax + t * dx
+        y[pos] = ay + t * dy
     return _Snap(edge, along, access, x, y)
 
 
@@ -391,16 +396,41 @@ def _transformer(src: pyproj.CRS | str, dst: pyproj.CRS | str) -> pyproj.Transfo
     return pyproj.Transformer.from_crs(src, dst, always_xy=True)
 
 
+_BY_IDENTITY: dict[tuple[int, str], tuple[object, pyproj.Transformer]] = {}
+
+
+def _transformer_to(src: pyproj.CRS | str, dst: str) -> pyproj.Transformer:
+    """:func:`_transformer` found by the identity of ``src``.
+
+    A layer's CRS is one ``pyproj.CRS`` object for the layer's life, and hashing one (as the
+    ``lru_cache`` key does) writes its WKT: a fifth of a millisecond per call.
+    """
+    key = (id(src), dst)
+    hit = _BY_IDENTITY.get(key)
+    if hit is not None and hit[0] is src:  # the entry holds src, so its id is not reused
+        return hit[1]
+    found = _transformer(src, dst)
+    if len(_BY_IDENTITY) >= 64:
+        _BY_IDENTITY.clear()
+    _BY_IDENTITY[key] = (src, found)
+    return found
+
+
 def _geoms_xy(geoms: np.ndarray, src: pyproj.CRS | str, dst: str) -> tuple[np.ndarray, np.ndarray]:
     """Metric x, y of each geometry: the point, else a point on its surface (NaN if none)."""
     n = len(geoms)
+    kind = shapely.get_type_id(geoms)
+    if n and kind.min() == 0 and kind.max() == 0:
+        xy = shapely.get_coordinates(geoms)
+        if len(xy) == n:  # all points, none empty (an empty point has no coordinates)
+            gx, gy = _transformer_to(src, dst).transform(xy[:, 0], xy[:, 1])
+            return np.asarray(gx, dtype=np.float64), np.asarray(gy, dtype=np.float64)
     x = np.full(n, np.nan)
     y = np.full(n, np.nan)
-    kind = shapely.get_type_id(geoms)
     filled = (kind >= 0) & ~shapely.is_empty(geoms)
     pt = filled & (kind == 0)
     if pt.any():
-        gx, gy = _transformer(src, dst).transform(
+        gx, gy = _transformer_to(src, dst).transform(
             shapely.get_x(geoms[pt]), shapely.get_y(geoms[pt])
         )
         x[pt], y[pt] = gx, gy
@@ -519,7 +549,8 @@ class SnappedCompounds:
     Made by :func:`snap_compounds`. It does not depend on the travel profile, so one object
     serves every service type and profile of a study; :func:`coverage.travel.nearest_station`
     and :func:`coverage.travel.walk_times` take it in place of the compound layer. It holds
-    arrays only (numpy, and the ids as a pandas string array) and pickles.
+    arrays only (numpy, and the ids as a pandas string array) and pickles. Its numpy arrays
+    are read-only: the travel functions cache what they derive from them per travel profile.
 
     Attributes
     ----------
@@ -558,6 +589,16 @@ class SnappedCompounds:
     max_snap_m: float
     max_points: int
     network_fingerprint: str
+
+    def __post_init__(self) -> None:
+        # read-only: the travel functions cache what they derive from these arrays
+        for arr in (self.snapped, self.owner, self.kind, self.edge, self.along_m, self.access_m):
+            if isinstance(arr, np.ndarray):
+                arr.flags.writeable = False
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.__post_init__()
 
     def __len__(self) -> int:
         """Number of compounds."""

@@ -12,7 +12,9 @@ Compounds snapped once
     :class:`~coverage.snap.SnappedCompounds` from :func:`coverage.snap.snap_compounds`. Snapping
     does not depend on the profile, so a study with several service types snaps its compounds
     once; the per-service work is then snapping the stations, one Dijkstra and array work. The
-    results are identical either way (the layer is snapped by the same function).
+    access points' entries in a profile's graph are made on the first call and cached with the
+    (read-only) snapped compounds. The results are identical either way (the layer is snapped
+    by the same function).
 
 How points enter the network
     Compounds (through their access points, see :mod:`coverage.snap`) and stations are snapped
@@ -353,8 +355,10 @@ def _entries(
     )
 
 
-def _check_stations(stations: gpd.GeoDataFrame) -> None:
+def _check_stations(stations: gpd.GeoDataFrame) -> ExtensionArray:
+    """Raise on an empty layer, missing or duplicate ids, missing geometry; return the ids."""
     problems: list[Problem] = []
+    ids_out: ExtensionArray | None = None
     if len(stations) == 0:
         raise InputError(
             Problem(
@@ -366,8 +370,7 @@ def _check_stations(stations: gpd.GeoDataFrame) -> None:
         problems.append(
             Problem("stations", "缺少必需列 (missing required column)", column="station_id")
         )
-    elif stations["station_id"].hasnans or not stations["station_id"].is_unique:
-        ids = stations["station_id"]
+    elif (ids := stations["station_id"]).hasnans or not ids.is_unique:
         for row in np.flatnonzero(ids.isna().to_numpy()):
             problems.append(
                 Problem("stations", "编号为空 (empty id)", row=int(row) + 1, column="station_id")
@@ -381,20 +384,73 @@ def _check_stations(stations: gpd.GeoDataFrame) -> None:
                     column="station_id",
                 )
             )
+    else:
+        ids_out = _str_array(ids)
     geoms = np.asarray(stations.geometry.values, dtype=object)
     for row in np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms)):
         problems.append(
             Problem("stations", "缺少几何 (missing geometry)", row=int(row) + 1, column="geometry")
         )
-    if problems:
+    if problems or ids_out is None:
         raise InputError(
             problems, header="stations: 站点图层有问题 (the station layer has problems)"
         )
+    return ids_out
+
+
+@dataclass(frozen=True, eq=False)
+class _Origins:
+    """The compounds' snapped access points as entries of one TravelGraph (cached)."""
+
+    aps: _Entries  # owner = compound position, ascending
+    starts: np.ndarray  # first access point of every compound that has one
+    comp: np.ndarray  # that compound
+    single: bool  # no compound has more than one access point
+    by_edge: np.ndarray  # access points sorted by edge (stable)
+    edge_sorted: np.ndarray  # their edges
+
+
+_ORIGINS: weakref.WeakKeyDictionary[
+    TravelGraph, weakref.WeakKeyDictionary[SnappedCompounds, _Origins]
+] = weakref.WeakKeyDictionary()
+
+
+def _origin_entries(
+    origins: SnappedCompounds, network: WalkNetwork, graph: TravelGraph
+) -> _Origins:
+    """Access points as entries of ``graph``: made once per (snapped compounds, graph).
+
+    The arrays of a :class:`SnappedCompounds` are read-only, so the cache cannot go stale.
+    """
+    per_graph = _ORIGINS.get(graph)
+    if per_graph is None:
+        per_graph = _ORIGINS.setdefault(graph, weakref.WeakKeyDictionary())
+    cached = per_graph.get(origins)
+    if cached is not None:
+        return cached
+    aps = _entries(origins.owner, origins.edge, origins.along_m, origins.access_m, network, graph)
+    owner = aps.owner
+    starts = (
+        np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        if len(owner)
+        else np.empty(0, dtype=np.int64)
+    )
+    made = _Origins(
+        aps=aps,
+        starts=starts,
+        comp=owner[starts],
+        single=len(starts) == len(owner),
+        by_edge=(by_edge := np.argsort(aps.edge, kind="stable")),
+        edge_sorted=aps.edge[by_edge],
+    )
+    per_graph[origins] = made
+    return made
 
 
 @dataclass(frozen=True)
 class _Prepared:
     graph: TravelGraph
+    origins: _Origins
     aps: _Entries  # snapped access points; owner = compound position
     compound_snapped: np.ndarray  # bool per compound: at least one access point snapped
     stations: _Entries  # snapped stations; owner = station position
@@ -435,20 +491,20 @@ def _origins(
 def _prepare(
     origins: SnappedCompounds,
     stations: gpd.GeoDataFrame,
+    station_ids: ExtensionArray,
     network: WalkNetwork,
     *,
     profile: Profile,
     max_snap_m: float,
 ) -> _Prepared:
     graph = travel_graph(network, profile=profile)
-    aps = _entries(origins.owner, origins.edge, origins.along_m, origins.access_m, network, graph)
+    prepared = _origin_entries(origins, network, graph)
     sx, sy = _metric_xy(stations, network.crs, "stations")
     snap = _snap_xy(sx, sy, edge_index(network), max_snap_m)
     ok = snap.edge >= 0
     st = _entries(
         np.flatnonzero(ok), snap.edge[ok], snap.along_m[ok], snap.access_m[ok], network, graph
     )
-    station_ids = _str_array(stations["station_id"])
     far = ~ok
     if far.any():
         names = ", ".join(map(str, station_ids[far][:10])) + (" ..." if far.sum() > 10 else "")
@@ -462,7 +518,8 @@ def _prepare(
         warnings.warn(msg, CoverageWarning, stacklevel=3)
     return _Prepared(
         graph=graph,
-        aps=aps,
+        origins=prepared,
+        aps=prepared.aps,
         compound_snapped=origins.snapped,
         stations=st,
         station_x=sx[ok],
@@ -499,24 +556,23 @@ def _with_sources(
     return sp.csr_matrix((new_data, new_indices, new_indptr), shape=(size, size))
 
 
-def _same_edge(aps: _Entries, st: _Entries) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(access point position, station entry position, minutes) for pairs sharing an edge."""
+def _same_edge(org: _Origins, st: _Entries) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(access point position, station entry position, minutes) for pairs sharing an edge.
+
+    Sorted by access point, then station.
+    """
+    aps = org.aps
     if len(aps) == 0 or len(st) == 0:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, np.empty(0)
-    n_edges = int(max(aps.edge.max(), st.edge.max())) + 1
-    has_station = np.zeros(n_edges, dtype=bool)
-    has_station[st.edge] = True
-    cand = np.flatnonzero(has_station[aps.edge])
-    order = np.argsort(st.edge, kind="stable")
-    s_edge = st.edge[order]
-    lo = np.searchsorted(s_edge, aps.edge[cand], side="left")
-    hi = np.searchsorted(s_edge, aps.edge[cand], side="right")
+    lo = np.searchsorted(org.edge_sorted, st.edge, side="left")
+    hi = np.searchsorted(org.edge_sorted, st.edge, side="right")
     counts = hi - lo
-    a = np.repeat(cand, counts)
-    starts = np.repeat(lo, counts)
-    offs = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    s = order[starts + offs]
+    s = np.repeat(np.arange(len(st)), counts)
+    offs = np.arange(len(s)) - np.repeat(np.cumsum(counts) - counts, counts)
+    a = org.by_edge[np.repeat(lo, counts) + offs]
+    order = np.lexsort((s, a))
+    a, s = a[order], s[order]
     # minutes along the edge between the two points, at the edge's factor
     span = np.abs(aps.to_u_min[a] - st.to_u_min[s])
     t = (span + st.leg_min[s]) + aps.leg_min[a]
@@ -529,7 +585,10 @@ def _ap_time(dist: np.ndarray, to_side: np.ndarray, leg: np.ndarray) -> np.ndarr
 
 
 def _multi_source(graph: TravelGraph, st: _Entries) -> tuple[np.ndarray, np.ndarray]:
-    """Minutes from the nearest station to every node, and that station's entry (-1: none)."""
+    """Minutes from the nearest station to every node, and that station's entry.
+
+    The entry is negative for a node no station reaches (its time is ``inf``).
+    """
     n = graph.n_nodes
     csr = graph.csr
     aug = _with_sources(
@@ -549,7 +608,9 @@ def _multi_source(graph: TravelGraph, st: _Entries) -> tuple[np.ndarray, np.ndar
         min_only=True,
         return_predecessors=True,
     )
-    return dist, np.where(src >= n, src - n, -1)
+    # every reached node's source is a virtual node (n + entry); scipy gives -9999 otherwise
+    src -= n
+    return dist, src
 
 
 def _nearest(prep: _Prepared, n_comp: int) -> tuple[np.ndarray, np.ndarray]:
@@ -557,9 +618,10 @@ def _nearest(prep: _Prepared, n_comp: int) -> tuple[np.ndarray, np.ndarray]:
 
     ``inf`` and -1 for a compound no station reaches. Vectorised: the best of the two ends
     (and of any station on the same edge) per access point, then the best access point per
-    compound with ``minimum.reduceat`` over the access points, which are in compound order.
+    compound with ``minimum.reduceat`` over the access points, which are in compound order
+    (skipped when every compound has at most one).
     """
-    aps, st = prep.aps, prep.stations
+    org, aps, st = prep.origins, prep.aps, prep.stations
     best = np.full(n_comp, np.inf)
     best_station = np.full(n_comp, -1, dtype=np.int64)
     if len(st) == 0 or len(aps) == 0:
@@ -569,8 +631,8 @@ def _nearest(prep: _Prepared, n_comp: int) -> tuple[np.ndarray, np.ndarray]:
     t_v = _ap_time(dist[aps.v], aps.to_v_min, aps.leg_min)
     via_v = t_v < t_u
     t_ap = np.where(via_v, t_v, t_u)
-    s_ap = np.where(via_v, src[aps.v], src[aps.u])
-    a_same, s_same, t_same = _same_edge(aps, st)
+    s_ap = src[np.where(via_v, aps.v, aps.u)]  # negative where t_ap is inf
+    a_same, s_same, t_same = _same_edge(org, st)
     if len(a_same):
         order = np.lexsort((t_same, a_same))
         a_sorted = a_same[order]
@@ -579,17 +641,21 @@ def _nearest(prep: _Prepared, n_comp: int) -> tuple[np.ndarray, np.ndarray]:
         better = t1 < t_ap[a1]
         t_ap[a1[better]] = t1[better]
         s_ap[a1[better]] = s_same[first][better]
-    owner = aps.owner  # ascending
-    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-    counts = np.diff(np.r_[starts, len(owner)])
-    group_best = np.minimum.reduceat(t_ap, starts)
-    # the first access point of each compound where its best time occurs (one always does)
-    hit = t_ap == np.repeat(group_best, counts)
-    first_hit = np.minimum.reduceat(np.where(hit, np.arange(len(t_ap)), len(t_ap)), starts)
-    comp = owner[starts]
+    comp = org.comp
+    if org.single:
+        group_best = t_ap
+        first_hit = s_ap
+    else:
+        starts = org.starts
+        counts = np.diff(np.r_[starts, len(t_ap)])
+        group_best = np.minimum.reduceat(t_ap, starts)
+        # the first access point of each compound where its best time occurs (one always does)
+        hit = t_ap == np.repeat(group_best, counts)
+        at = np.minimum.reduceat(np.where(hit, np.arange(len(t_ap)), len(t_ap)), starts)
+        first_hit = s_ap[at]
     found = np.isfinite(group_best)
     best[comp] = group_best
-    best_station[comp[found]] = st.owner[s_ap[first_hit[found]]]
+    best_station[comp[found]] = st.owner[first_hit[found]]
     return best, best_station
 
 
@@ -669,32 +735,34 @@ def nearest_station(
     ('s1', 0.87)
     """
     t0 = time.perf_counter()
-    _check_stations(stations)
+    station_ids = _check_stations(stations)
     origins = _origins(compounds, network, max_snap_m=max_snap_m, entrances=entrances)
-    prep = _prepare(origins, stations, network, profile=profile, max_snap_m=max_snap_m)
-    st = prep.stations
+    prep = _prepare(origins, stations, station_ids, network, profile=profile, max_snap_m=max_snap_m)
     n_comp = len(origins)
     best, best_station = _nearest(prep, n_comp)
     found = np.isfinite(best)
     code = np.where(found, 0, np.where(prep.compound_snapped, 1, 2))
+    best[~found] = np.nan
     out = pd.DataFrame(
         {
             "compound_id": prep.compound_ids,
-            "nearest_station_id": prep.station_ids.take(best_station, allow_fill=True),
-            "walk_min": np.where(found, best, np.nan),
+            "nearest_station_id": station_ids.take(best_station, allow_fill=True),
+            "walk_min": best,
             "reason": _REASONS.take(code),
         }
     )
-    log.info(
-        "nearest station for %d compounds from %d stations: %d reached, %d unreachable, "
-        "%d far from network (%.2f s)",
-        n_comp,
-        len(st),
-        int(found.sum()),
-        int((code == 1).sum()),
-        int((code == 2).sum()),
-        time.perf_counter() - t0,
-    )
+    if log.isEnabledFor(logging.INFO):
+        counts = np.bincount(code, minlength=3)
+        log.info(
+            "nearest station for %d compounds from %d stations: %d reached, %d unreachable, "
+            "%d far from network (%.2f s)",
+            n_comp,
+            len(prep.stations),
+            int(counts[0]),
+            int(counts[1]),
+            int(counts[2]),
+            time.perf_counter() - t0,
+        )
     return out
 
 
@@ -785,9 +853,9 @@ def walk_times(
     if not limit_min > 0:
         raise InputError(f"时间上限必须为正数 (limit_min must be positive), got {limit_min!r}")
     t0 = time.perf_counter()
-    _check_stations(stations)
+    station_ids = _check_stations(stations)
     origins = _origins(compounds, network, max_snap_m=max_snap_m, entrances=entrances)
-    prep = _prepare(origins, stations, network, profile=profile, max_snap_m=max_snap_m)
+    prep = _prepare(origins, stations, station_ids, network, profile=profile, max_snap_m=max_snap_m)
     graph, aps, st = prep.graph, prep.aps, prep.stations
     n = graph.n_nodes
     reach = graph.reach_m(limit_min)
@@ -795,7 +863,7 @@ def walk_times(
     parts_s: list[np.ndarray] = []
     parts_t: list[np.ndarray] = []
 
-    a_same, s_same, t_same = _same_edge(aps, st)
+    a_same, s_same, t_same = _same_edge(prep.origins, st)
     ok = t_same <= limit_min
     parts_a.append(a_same[ok])
     parts_s.append(s_same[ok])
