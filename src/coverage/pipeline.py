@@ -307,7 +307,10 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
             max_snap_m=study.max_snap_m,
         )
         assessed = gaps.assess_coverage(data.compounds, nearest, within, service=service)
-        loads = gaps.station_load(assessed, stations, service=service)
+        # stations the walk network does not reach are kept in the loads, flagged
+        placed = snap.snap_points(stations, net, max_snap_m=study.max_snap_m)
+        flagged = stations.assign(reason=placed["reason"].to_numpy())
+        loads = gaps.station_load(assessed, flagged, service=service)
         ranked = gaps.rank_gaps(assessed)
         summary = gaps.summarize_coverage(assessed, service=service)
         results[key] = ServiceResult(assessed, loads, ranked, summary)

@@ -1,0 +1,102 @@
+"""Tests for coverage.pipeline: a study end to end, checked against direct calls."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from coverage import pipeline, travel
+from coverage.config import load_study
+from coverage.errors import CoverageWarning, InputError
+
+OSM = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
+
+
+CAU = (OSM / "beijing-haidian-cau.osm.bz2").as_posix()
+
+
+def _study(tmp_path: Path, stations: list[list[object]]) -> Path:
+    lines = ["id,name,lon,lat"] + [",".join(map(str, r)) for r in stations]
+    (tmp_path / "party.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "meal.csv").write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")
+    study = tmp_path / "study.toml"
+    study.write_text(
+        f'name = "CAU"\n[network]\nosm_file = "{CAU}"\n'
+        '[services.party]\nstations = "party.csv"\n'
+        '[services.meal]\nstations = "meal.csv"\nprofile = "elderly"\nminutes = [5, 10]\n',
+        encoding="utf-8",
+    )
+    return study
+
+
+STATIONS = [["P1", "a", 116.3525, 40.0035], ["P2", "b", 116.3468, 40.0062]]
+
+
+def test_study_end_to_end_matches_direct_calls(tmp_path: Path) -> None:
+    study = load_study(_study(tmp_path, STATIONS))
+    net = pipeline.network_for_study(study, cache_dir=tmp_path / "cache")
+    data = pipeline.load_inputs(study, network=net)
+    assert (data.compounds["households_source"] == "estimated").all()  # derived from OSM
+    analysis = pipeline.analyze(study, net, data)
+    for key in ("party", "meal"):
+        svc = study.services[key]
+        direct = travel.nearest_station(
+            data.compounds,
+            data.stations[key],
+            net,
+            profile=study.profiles[svc.profile],
+            entrances=data.entrances,
+        ).set_index("compound_id")
+        got = analysis.services[key].assessed.set_index("compound_id")
+        np.testing.assert_array_equal(got["walk_min"], direct.loc[got.index, "walk_min"])
+        # the summary is the plain sum over the per-compound table
+        for t in svc.minutes:
+            col = f"covered_{t:g}min"
+            row = analysis.summary[key]["thresholds"][f"{t:g}"]
+            assert row["households_covered"] == pytest.approx(got.loc[got[col], "households"].sum())
+            assert row["compounds_covered"] == int(got[col].sum())
+            assert (got[col] == (got["walk_min"] <= t)).all()
+    # the elderly walk slower: never a shorter time to the same station
+    party = analysis.services["party"].assessed.set_index("compound_id")
+    meal = analysis.services["meal"].assessed.set_index("compound_id")
+    same = (party.nearest_station_id == "P1") & (meal.nearest_station_id == "P1")
+    assert (meal.walk_min[same] >= party.walk_min[same]).all()
+    files = pipeline.write_analysis(analysis, tmp_path / "out")
+    assert [f.name for f in files] == [
+        "compounds.csv",
+        "stations.csv",
+        "gaps.csv",
+        "summary.json",
+        "coverage.gpkg",
+    ]
+    table = pd.read_csv(tmp_path / "out" / "compounds.csv", encoding="utf-8-sig")
+    assert len(table) == 2 * len(data.compounds)
+    assert json.loads((tmp_path / "out" / "summary.json").read_text("utf-8"))["study"] == "CAU"
+
+
+def test_station_far_from_the_network_is_flagged_not_dropped(tmp_path: Path) -> None:
+    far = ["P9", "far", 116.352, 40.0224]  # 1.5 km north of the extract: no walkable way
+    study = load_study(_study(tmp_path, [*STATIONS, far]))
+    net = pipeline.network_for_study(study, cache_dir=tmp_path / "cache")
+    data = pipeline.load_inputs(study, network=net)
+    with pytest.warns(CoverageWarning, match="P9"):
+        analysis = pipeline.analyze(study, net, data)
+    loads = analysis.services["party"].loads.set_index("station_id")
+    assert loads.loc["P9", "reason"] == "far_from_network"
+    assert loads.loc["P9", "compounds_served"] == 0
+    assert (loads.loc[["P1", "P2"], "reason"] == "").all()
+
+
+def test_problems_of_every_layer_are_reported_together(tmp_path: Path) -> None:
+    path = _study(tmp_path, STATIONS)
+    (tmp_path / "party.csv").write_text("id,name,lon,lat\nP1,a,abc,40.0\n", encoding="utf-8")
+    (tmp_path / "meal.csv").write_text("id,name,lon,lat\nM1,a,116.35,\n", encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        pipeline.load_inputs(load_study(path))
+    files = {Path(p.file).name for p in info.value.problems}
+    assert files == {"party.csv", "meal.csv"}
+    assert "2 problem(s)" in str(info.value)
