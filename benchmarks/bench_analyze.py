@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _docs import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -240,13 +241,7 @@ copies).
 
 
 def write_docs(text: str) -> None:
-    old = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^## {re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _m: text.rstrip() + "\n\n", old).rstrip() + "\n"
-    else:
-        new = old.rstrip() + "\n\n" + text.rstrip() + "\n"
-    DOCS.write_text(new, encoding="utf-8")
+    write_section(SECTION, text)
 
 
 def main() -> int:

@@ -51,7 +51,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import resource
 import statistics
 import subprocess
@@ -69,6 +68,7 @@ import osmnx as ox
 import pandas as pd
 import scipy
 import shapely
+from _docs import write_section
 from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components, dijkstra
 
@@ -563,13 +563,7 @@ Why the missed targets are missed:
 
 
 def write_docs(text: str) -> None:
-    old = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^## {re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _m: text.rstrip() + "\n\n", old).rstrip() + "\n"
-    else:
-        new = old.rstrip() + "\n\n" + text.rstrip() + "\n"
-    DOCS.write_text(new, encoding="utf-8")
+    write_section(SECTION, text)
 
 
 def main() -> int:
