@@ -7,7 +7,6 @@ WalkNetwork contract says, so every expected number below is computed by hand in
 from __future__ import annotations
 
 import pickle
-from collections.abc import Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -15,11 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from pyproj import Transformer
-from scipy.sparse import coo_array
-from scipy.sparse.csgraph import connected_components
-from shapely.geometry import LineString, Point, Polygon
+from shapely.geometry import Point
 
+from _lattice import CRS, DIAMOND, X0, Y0, grid, local_xy, make_network, points, polygons
 from coverage.errors import CRSError, InputError
 from coverage.network import WalkNetwork
 from coverage.snap import (
@@ -30,87 +27,6 @@ from coverage.snap import (
     snap_compounds,
     snap_points,
 )
-
-CRS = "EPSG:32650"
-X0, Y0 = 440_000.0, 4_428_000.0
-_TO_WGS = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
-
-
-def _wgs(x: float, y: float) -> tuple[float, float]:
-    lon, lat = _TO_WGS.transform(X0 + x, Y0 + y)
-    return float(lon), float(lat)
-
-
-def make_network(
-    xy: Sequence[tuple[float, float]],
-    edges: Sequence[tuple[int, int] | tuple[int, int, str]],
-    *,
-    via: dict[int, list[tuple[float, float]]] | None = None,
-) -> WalkNetwork:
-    """A WalkNetwork from local metre coordinates; ``via`` adds inner vertices to an edge."""
-    via = via or {}
-    lonlat = [_wgs(x, y) for x, y in xy]
-    rows = []
-    for i, e in enumerate(edges):
-        u, v = e[0], e[1]
-        hw = e[2] if len(e) == 3 else "footway"  # type: ignore[misc]
-        pts = [xy[u], *via.get(i, []), xy[v]]
-        length = LineString(pts).length
-        geom = LineString([lonlat[u], *[_wgs(*p) for p in via.get(i, [])], lonlat[v]])
-        rows.append((u, v, length, hw, None, False, 1000 + i, geom))
-    edf = gpd.GeoDataFrame(
-        pd.DataFrame(
-            rows,
-            columns=["u", "v", "length_m", "highway", "access", "private", "way_id", "geometry"],
-        ),
-        geometry="geometry",
-        crs="EPSG:4326",
-    )
-    n = len(xy)
-    adj = coo_array((np.ones(len(rows)), (edf.u.to_numpy(), edf.v.to_numpy())), shape=(n, n))
-    _, labels = connected_components(adj, directed=False)
-    sizes = np.bincount(labels)
-    rank = np.empty_like(sizes)
-    rank[np.argsort(-sizes, kind="stable")] = np.arange(len(sizes))
-    nodes = pd.DataFrame(
-        {
-            "node_id": np.arange(n, dtype=np.int64) + 1,
-            "lon": [p[0] for p in lonlat],
-            "lat": [p[1] for p in lonlat],
-            "component": rank[labels].astype(np.int32),
-        }
-    )
-    return WalkNetwork(nodes, edf, CRS)
-
-
-def grid(k: int = 3, step: float = 100.0) -> WalkNetwork:
-    """k x k lattice, node r*k+c at (c*step, r*step); horizontal edges first."""
-    xy = [(c * step, r * step) for r in range(k) for c in range(k)]
-    edges = [(r * k + c, r * k + c + 1) for r in range(k) for c in range(k - 1)]
-    edges += [(r * k + c, (r + 1) * k + c) for r in range(k - 1) for c in range(k)]
-    return make_network(xy, edges)
-
-
-def points(xy: Sequence[tuple[float, float]], ids: Sequence[str], col: str) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        {col: list(ids)}, geometry=[Point(_wgs(x, y)) for x, y in xy], crs="EPSG:4326"
-    )
-
-
-def polygons(
-    rings: Sequence[Sequence[tuple[float, float]]], ids: Sequence[str]
-) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        {"compound_id": list(ids)},
-        geometry=[Polygon([_wgs(x, y) for x, y in ring]) for ring in rings],
-        crs="EPSG:4326",
-    )
-
-
-def local_xy(gdf: gpd.GeoDataFrame) -> np.ndarray:
-    g = gdf.geometry.to_crs(CRS)
-    return np.column_stack([g.x - X0, g.y - Y0])
-
 
 # ---------------------------------------------------------------------------------------------
 # snapping
@@ -220,8 +136,6 @@ def test_snap_matches_brute_force_on_random_lattice() -> None:
 
 # ---------------------------------------------------------------------------------------------
 # access points
-
-DIAMOND = [(150, 15), (185, 50), (150, 85), (115, 50), (150, 15)]  # inside cell (100..200, 0..100)
 
 
 def test_point_compound_is_its_own_access_point() -> None:

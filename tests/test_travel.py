@@ -23,11 +23,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from pyproj import Transformer
-from scipy.sparse import coo_array
-from scipy.sparse.csgraph import connected_components
-from shapely.geometry import LineString, Point, Polygon
 
+from _lattice import CRS, DIAMOND, grid, make_network, points, polygons
 from coverage import travel
 from coverage.config import DEFAULT_PROFILES, Profile
 from coverage.errors import CoverageWarning, CRSError, InputError
@@ -37,73 +34,11 @@ from coverage.travel import nearest_station, to_sparse, travel_graph, walk_times
 
 ADULT = DEFAULT_PROFILES["adult"]  # 4.5 km/h = 75 m/min, steps x1.5
 ELDERLY = DEFAULT_PROFILES["elderly"]  # 3 km/h = 50 m/min, steps x2.5
-CRS = "EPSG:32650"
-X0, Y0 = 440_000.0, 4_428_000.0
-_TO_WGS = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
 OSM_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
 
 
 # ---------------------------------------------------------------------------------------------
-# hand-made networks (same helpers as tests/test_snap.py)
-
-
-def _wgs(x: float, y: float) -> tuple[float, float]:
-    lon, lat = _TO_WGS.transform(X0 + x, Y0 + y)
-    return float(lon), float(lat)
-
-
-def make_network(
-    xy: Sequence[tuple[float, float]],
-    edges: Sequence[tuple[int, int] | tuple[int, int, str]],
-    *,
-    via: dict[int, list[tuple[float, float]]] | None = None,
-) -> WalkNetwork:
-    """A WalkNetwork from local metre coordinates; ``via`` adds inner vertices to an edge."""
-    via = via or {}
-    lonlat = [_wgs(x, y) for x, y in xy]
-    rows = []
-    for i, e in enumerate(edges):
-        u, v = e[0], e[1]
-        hw = e[2] if len(e) == 3 else "footway"  # type: ignore[misc]
-        pts = [xy[u], *via.get(i, []), xy[v]]
-        geom = LineString([lonlat[u], *[_wgs(*p) for p in via.get(i, [])], lonlat[v]])
-        rows.append((u, v, LineString(pts).length, hw, None, False, 1000 + i, geom))
-    cols = ["u", "v", "length_m", "highway", "access", "private", "way_id", "geometry"]
-    edf = gpd.GeoDataFrame(pd.DataFrame(rows, columns=cols), geometry="geometry", crs="EPSG:4326")
-    n = len(xy)
-    adj = coo_array((np.ones(len(rows)), (edf.u.to_numpy(), edf.v.to_numpy())), shape=(n, n))
-    _, labels = connected_components(adj, directed=False)
-    sizes = np.bincount(labels)
-    rank = np.empty_like(sizes)
-    rank[np.argsort(-sizes, kind="stable")] = np.arange(len(sizes))
-    nodes = pd.DataFrame(
-        {
-            "node_id": np.arange(n, dtype=np.int64) + 1,
-            "lon": [p[0] for p in lonlat],
-            "lat": [p[1] for p in lonlat],
-            "component": rank[labels].astype(np.int32),
-        }
-    )
-    return WalkNetwork(nodes, edf, CRS)
-
-
-def grid(k: int = 3, step: float = 100.0, extra: Sequence[tuple[float, float]] = ()) -> WalkNetwork:
-    """k x k lattice, node r*k+c at (c*step, r*step); ``extra`` adds a separate 2-node island."""
-    xy = [(c * step, r * step) for r in range(k) for c in range(k)]
-    edges: list[tuple[int, int] | tuple[int, int, str]] = [
-        (r * k + c, r * k + c + 1) for r in range(k) for c in range(k - 1)
-    ]
-    edges += [(r * k + c, (r + 1) * k + c) for r in range(k - 1) for c in range(k)]
-    if extra:
-        xy += list(extra)
-        edges.append((k * k, k * k + 1))
-    return make_network(xy, edges)
-
-
-def points(xy: Sequence[tuple[float, float]], ids: Sequence[str], col: str) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        {col: list(ids)}, geometry=[Point(_wgs(x, y)) for x, y in xy], crs="EPSG:4326"
-    )
+# hand-made networks (lattice builders in tests/_lattice.py)
 
 
 def stations_at(xy: Sequence[tuple[float, float]], ids: Sequence[str] | None = None):  # type: ignore[no-untyped-def]
@@ -269,16 +204,9 @@ def test_steps_factor_per_profile() -> None:
     assert got["walk_min"].iloc[0] == pytest.approx((100 + 60 + 6) / 75, abs=1e-9)
 
 
-DIAMOND = [(150, 15), (185, 50), (150, 85), (115, 50), (150, 15)]
-
-
 def test_polygon_compound_with_and_without_gate() -> None:
     net = grid()
-    poly = gpd.GeoDataFrame(
-        {"compound_id": ["d"]},
-        geometry=[Polygon([_wgs(x, y) for x, y in DIAMOND])],
-        crs="EPSG:4326",
-    )
+    poly = polygons([DIAMOND], ["d"])
     st = stations_at([(200, 200)])
     # no gate: best boundary point is the right or top vertex (15 m leg onto edge 2-5 or
     # 4-5, 50 m to node 5, 100 m up to node 8) = 165 m
@@ -422,13 +350,12 @@ def _random_lattice() -> tuple[WalkNetwork, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     cxy[20] = (3050, 10 + 3000)  # island
     cxy[21] = (5000, 0)  # far
     st = stations_at([tuple(p) for p in sxy])
-    polys = gpd.GeoDataFrame(
-        {"compound_id": ["p0", "p1"]},
-        geometry=[
-            Polygon([_wgs(x, y) for x, y in [(200, 200), (330, 210), (300, 340), (210, 300)]]),
-            Polygon([_wgs(x, y) for x, y in [(600, 500), (700, 500), (700, 560), (600, 560)]]),
+    polys = polygons(
+        [
+            [(200, 200), (330, 210), (300, 340), (210, 300)],
+            [(600, 500), (700, 500), (700, 560), (600, 560)],
         ],
-        crs="EPSG:4326",
+        ["p0", "p1"],
     )
     cmp = pd.concat([compounds_at([tuple(p) for p in cxy]), polys], ignore_index=True)
     return net, cmp, st

@@ -133,6 +133,14 @@ def _check_ids(table: pd.DataFrame, column: str, what: str, problems: list[Probl
         problems.append(Problem(what, f"编号重复 (duplicate ids): {_ids(dup)}", column=column))
 
 
+def _check_known(ids: set[Any], known: set[Any], what: str, problems: list[Problem]) -> None:
+    """Record compound ids of a travel table that are not in the compound layer."""
+    if unknown := ids - known:
+        problems.append(
+            Problem(what, f"未知小区 (unknown compound ids): {_ids(unknown)}", column="compound_id")
+        )
+
+
 def _check_minutes(service: Service, problems: list[Problem]) -> None:
     m = [float(x) for x in service.minutes]
     ok = (
@@ -198,14 +206,7 @@ def _validate_assess_inputs(
                     column="compound_id",
                 )
             )
-        if unknown := got - known:
-            problems.append(
-                Problem(
-                    "nearest",
-                    f"未知小区 (unknown compound ids): {_ids(unknown)}",
-                    column="compound_id",
-                )
-            )
+        _check_known(got, known, "nearest", problems)
         walk = pd.to_numeric(nearest["walk_min"], errors="coerce")
         if (walk < 0).any() or np.isinf(walk).any():
             problems.append(
@@ -231,14 +232,7 @@ def _validate_assess_inputs(
                 )
             )
     if ok_w:
-        if unknown := set(within["compound_id"].dropna()) - known:
-            problems.append(
-                Problem(
-                    "long table",
-                    f"未知小区 (unknown compound ids): {_ids(unknown)}",
-                    column="compound_id",
-                )
-            )
+        _check_known(set(within["compound_id"].dropna()), known, "long table", problems)
         walk = pd.to_numeric(within["walk_min"], errors="coerce")
         if walk.isna().any() or (walk < 0).any():
             problems.append(

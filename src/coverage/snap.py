@@ -463,6 +463,46 @@ def _require_crs(frame: gpd.GeoDataFrame, what: str) -> None:
         )
 
 
+def _check_layer(frame: gpd.GeoDataFrame, *, what: str, id_column: str, header: str) -> None:
+    """Check a compound or station layer before snapping.
+
+    Raises one :class:`InputError` naming every missing or duplicate id and missing geometry
+    (or the missing id column), then a :class:`CRSError` when the layer has no CRS.
+    """
+    problems: list[Problem] = []
+    if id_column not in frame.columns:
+        problems.append(Problem(what, "缺少必需列 (missing required column)", column=id_column))
+    elif (ids := frame[id_column]).hasnans or not ids.is_unique:
+        for row in np.flatnonzero(ids.isna().to_numpy()):
+            problems.append(
+                Problem(what, "编号为空 (empty id)", row=int(row) + 1, column=id_column)
+            )
+        for row in np.flatnonzero(ids.duplicated(keep="first").to_numpy() & ids.notna()):
+            problems.append(
+                Problem(
+                    what,
+                    f"编号重复 (duplicate id {ids.iloc[row]!r}); ids must be unique",
+                    row=int(row) + 1,
+                    column=id_column,
+                )
+            )
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    for row in np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms)):
+        problems.append(
+            Problem(what, "缺少几何 (missing geometry)", row=int(row) + 1, column="geometry")
+        )
+    if problems:
+        raise InputError(problems, header=header)
+    _require_crs(frame, what)
+
+
+def _str_array(ids: pd.Series) -> ExtensionArray:
+    """Ids as a pandas ``"str"`` array (no copy when they already are one)."""
+    if ids.dtype == "str":
+        return ids.array
+    return pd.array(ids.astype("str").to_numpy(), dtype="str")
+
+
 def snap_points(
     points: gpd.GeoDataFrame, network: WalkNetwork, *, max_snap_m: float = 300.0
 ) -> pd.DataFrame:
@@ -688,10 +728,8 @@ def snap_compounds(
     ok = snap.edge >= 0
     snapped = np.zeros(len(compounds), dtype=bool)
     snapped[pos[ok]] = True
-    col = compounds["compound_id"]
-    ids = col.array if col.dtype == "str" else pd.array(col.astype("str").to_numpy(), dtype="str")
     out = SnappedCompounds(
-        compound_ids=ids,
+        compound_ids=_str_array(compounds["compound_id"]),
         snapped=snapped,
         owner=pos[ok],
         kind=kind[ok],
@@ -713,38 +751,6 @@ def snap_compounds(
         time.perf_counter() - t0,
     )
     return out
-
-
-def _check_compounds(compounds: gpd.GeoDataFrame) -> None:
-    problems: list[Problem] = []
-    if "compound_id" not in compounds.columns:
-        problems.append(
-            Problem("compounds", "缺少必需列 (missing required column)", column="compound_id")
-        )
-    else:
-        ids = compounds["compound_id"]
-        for row in np.flatnonzero(ids.isna().to_numpy()):
-            problems.append(
-                Problem("compounds", "编号为空 (empty id)", row=int(row) + 1, column="compound_id")
-            )
-        for row in np.flatnonzero(ids.duplicated(keep="first").to_numpy() & ids.notna()):
-            problems.append(
-                Problem(
-                    "compounds",
-                    f"编号重复 (duplicate id {ids.iloc[row]!r}); ids must be unique",
-                    row=int(row) + 1,
-                    column="compound_id",
-                )
-            )
-    geoms = np.asarray(compounds.geometry.values, dtype=object)
-    for row in np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms)):
-        problems.append(
-            Problem("compounds", "缺少几何 (missing geometry)", row=int(row) + 1, column="geometry")
-        )
-    if problems:
-        raise InputError(
-            problems, header="compounds: 小区图层有问题 (the compound layer has problems)"
-        )
 
 
 def _gate_points(
@@ -893,8 +899,12 @@ def _access_arrays(
     """Access points as arrays: compound position, kind, metric x, y (sorted by position)."""
     if max_points < 1:
         raise InputError(f"max_points 必须 >= 1 (max_points must be >= 1), got {max_points}")
-    _check_compounds(compounds)
-    _require_crs(compounds, "compounds")
+    _check_layer(
+        compounds,
+        what="compounds",
+        id_column="compound_id",
+        header="compounds: 小区图层有问题 (the compound layer has problems)",
+    )
     index = edge_index(network)
     geoms = np.asarray(compounds.geometry.values, dtype=object)
     polygonal = np.isin(shapely.get_type_id(geoms), (3, 6))

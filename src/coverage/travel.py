@@ -64,7 +64,6 @@ import numpy as np
 import pandas as pd
 import pyproj
 import scipy.sparse as sp
-import shapely
 from pandas.api.extensions import ExtensionArray
 from scipy.sparse.csgraph import dijkstra
 
@@ -73,9 +72,11 @@ from coverage.errors import CoverageWarning, InputError, Problem
 from coverage.network import WalkNetwork
 from coverage.snap import (
     SnappedCompounds,
+    _check_layer,
     _metric_xy,
     _morton,
     _snap_xy,
+    _str_array,
     edge_index,
     snap_compounds,
 )
@@ -356,9 +357,7 @@ def _entries(
 
 
 def _check_stations(stations: gpd.GeoDataFrame) -> ExtensionArray:
-    """Raise on an empty layer, missing or duplicate ids, missing geometry; return the ids."""
-    problems: list[Problem] = []
-    ids_out: ExtensionArray | None = None
+    """Raise on an empty layer or a bad one (see `_check_layer`); return the ids as "str"."""
     if len(stations) == 0:
         raise InputError(
             Problem(
@@ -366,36 +365,13 @@ def _check_stations(stations: gpd.GeoDataFrame) -> ExtensionArray:
                 "站点图层为空 (the station layer is empty); give at least one station",
             )
         )
-    if "station_id" not in stations.columns:
-        problems.append(
-            Problem("stations", "缺少必需列 (missing required column)", column="station_id")
-        )
-    elif (ids := stations["station_id"]).hasnans or not ids.is_unique:
-        for row in np.flatnonzero(ids.isna().to_numpy()):
-            problems.append(
-                Problem("stations", "编号为空 (empty id)", row=int(row) + 1, column="station_id")
-            )
-        for row in np.flatnonzero(ids.duplicated(keep="first").to_numpy() & ids.notna()):
-            problems.append(
-                Problem(
-                    "stations",
-                    f"编号重复 (duplicate id {ids.iloc[row]!r}); ids must be unique",
-                    row=int(row) + 1,
-                    column="station_id",
-                )
-            )
-    else:
-        ids_out = _str_array(ids)
-    geoms = np.asarray(stations.geometry.values, dtype=object)
-    for row in np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms)):
-        problems.append(
-            Problem("stations", "缺少几何 (missing geometry)", row=int(row) + 1, column="geometry")
-        )
-    if problems or ids_out is None:
-        raise InputError(
-            problems, header="stations: 站点图层有问题 (the station layer has problems)"
-        )
-    return ids_out
+    _check_layer(
+        stations,
+        what="stations",
+        id_column="station_id",
+        header="stations: 站点图层有问题 (the station layer has problems)",
+    )
+    return _str_array(stations["station_id"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -460,13 +436,6 @@ class _Prepared:
     station_ids: ExtensionArray  # pandas "str" array, one per station of the layer
 
 
-def _str_array(ids: pd.Series) -> ExtensionArray:
-    """Ids as a pandas ``"str"`` array (no copy when they already are one)."""
-    if ids.dtype == "str":
-        return ids.array
-    return pd.array(ids.astype("str").to_numpy(), dtype="str")
-
-
 def _origins(
     compounds: gpd.GeoDataFrame | SnappedCompounds,
     network: WalkNetwork,
@@ -489,14 +458,17 @@ def _origins(
 
 
 def _prepare(
-    origins: SnappedCompounds,
+    compounds: gpd.GeoDataFrame | SnappedCompounds,
     stations: gpd.GeoDataFrame,
-    station_ids: ExtensionArray,
     network: WalkNetwork,
     *,
     profile: Profile,
     max_snap_m: float,
+    entrances: gpd.GeoDataFrame | None,
 ) -> _Prepared:
+    """Check the stations, snap compounds (unless given snapped) and stations, build the graph."""
+    station_ids = _check_stations(stations)
+    origins = _origins(compounds, network, max_snap_m=max_snap_m, entrances=entrances)
     graph = travel_graph(network, profile=profile)
     prepared = _origin_entries(origins, network, graph)
     sx, sy = _metric_xy(stations, network.crs, "stations")
@@ -735,10 +707,10 @@ def nearest_station(
     ('s1', 0.87)
     """
     t0 = time.perf_counter()
-    station_ids = _check_stations(stations)
-    origins = _origins(compounds, network, max_snap_m=max_snap_m, entrances=entrances)
-    prep = _prepare(origins, stations, station_ids, network, profile=profile, max_snap_m=max_snap_m)
-    n_comp = len(origins)
+    prep = _prepare(
+        compounds, stations, network, profile=profile, max_snap_m=max_snap_m, entrances=entrances
+    )
+    n_comp = len(prep.compound_ids)
     best, best_station = _nearest(prep, n_comp)
     found = np.isfinite(best)
     code = np.where(found, 0, np.where(prep.compound_snapped, 1, 2))
@@ -746,7 +718,7 @@ def nearest_station(
     out = pd.DataFrame(
         {
             "compound_id": prep.compound_ids,
-            "nearest_station_id": station_ids.take(best_station, allow_fill=True),
+            "nearest_station_id": prep.station_ids.take(best_station, allow_fill=True),
             "walk_min": best,
             "reason": _REASONS.take(code),
         }
@@ -853,9 +825,9 @@ def walk_times(
     if not limit_min > 0:
         raise InputError(f"时间上限必须为正数 (limit_min must be positive), got {limit_min!r}")
     t0 = time.perf_counter()
-    station_ids = _check_stations(stations)
-    origins = _origins(compounds, network, max_snap_m=max_snap_m, entrances=entrances)
-    prep = _prepare(origins, stations, station_ids, network, profile=profile, max_snap_m=max_snap_m)
+    prep = _prepare(
+        compounds, stations, network, profile=profile, max_snap_m=max_snap_m, entrances=entrances
+    )
     graph, aps, st = prep.graph, prep.aps, prep.stations
     n = graph.n_nodes
     reach = graph.reach_m(limit_min)
@@ -945,7 +917,7 @@ def walk_times(
         "walk times within %g min: %d pairs, %d compounds x %d stations, %d batches (%.2f s)",
         limit_min,
         len(out),
-        len(origins),
+        len(prep.compound_ids),
         len(st),
         n_batches,
         time.perf_counter() - t0,
