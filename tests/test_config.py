@@ -52,6 +52,11 @@ def test_good_study_resolves_paths_and_defaults(layers: Path) -> None:
     study = load_study(write(layers, GOOD))
     assert study.name == "池州市贵池区 15分钟便民服务圈"
     assert study.note == "草案 draft"
+    assert study.group_by == ()
+    grouped = load_study(
+        write(layers, GOOD.replace('note = "草案 draft"', 'group_by = ["街道", "社区"]'))
+    )
+    assert grouped.group_by == ("街道", "社区")
     assert study.network.osm_file == layers / "area.osm"
     assert list(study.services) == ["party_station", "meal_point"]
     party = study.services["party_station"]
@@ -128,6 +133,11 @@ def test_good_study_resolves_paths_and_defaults(layers: Path) -> None:
         (("adult = 4.8", "adult = 0"), "profiles.adult", "positive number"),
         (('name = "池州市贵池区 15分钟便民服务圈"', ""), "name", "required key is missing"),
         (("[compounds]", "[compound]"), "compound", "unknown key"),
+        (
+            ('note = "草案 draft"', 'note = "草案 draft"\ngroup_by = "社区"'),
+            "group_by",
+            "expected a list of column names",
+        ),
     ],
 )
 def test_bad_study_names_key_path(

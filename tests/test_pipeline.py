@@ -70,6 +70,7 @@ def test_study_end_to_end_matches_direct_calls(tmp_path: Path) -> None:
         "compounds.csv",
         "stations.csv",
         "gaps.csv",
+        "summary.csv",
         "summary.json",
         "coverage.gpkg",
     ]
@@ -100,3 +101,52 @@ def test_problems_of_every_layer_are_reported_together(tmp_path: Path) -> None:
     files = {Path(p.file).name for p in info.value.problems}
     assert files == {"party.csv", "meal.csv"}
     assert "2 problem(s)" in str(info.value)
+
+
+def test_coverage_broken_down_by_street_and_community(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    n = 60
+    lon = rng.uniform(116.345, 116.358, n)
+    lat = rng.uniform(39.999, 40.008, n)
+    street = np.where(lon < 116.351, "东升", "学院路")
+    community = [f"{s}-{i % 3}" for i, s in enumerate(street)]
+    rows = ["编号,名称,户数,经度,纬度,街道,社区"] + [
+        f"C{i},小区{i},{100 + i},{lon[i]:.6f},{lat[i]:.6f},{street[i]},{community[i]}"
+        for i in range(n)
+    ]
+    (tmp_path / "compounds.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    path = _study(tmp_path, STATIONS)
+    text = path.read_text(encoding="utf-8").replace(
+        "[network]", 'compounds = "compounds.csv"\n[network]'
+    )
+    path.write_text(text, encoding="utf-8")
+    study = load_study(path)
+    net = pipeline.network_for_study(study, cache_dir=tmp_path / "cache")
+    data = pipeline.load_inputs(study, network=net)
+    assert pipeline.group_columns(study, data.compounds) == ["街道", "社区"]
+    analysis = pipeline.analyze(study, net, data)
+    summary = analysis.services["party"].summary
+    assessed = analysis.services["party"].assessed
+    # brute force: every street and every (street, community) pair, every threshold
+    for keys, cols in ((["街道"], ["街道"]), (["街道", "社区"], ["街道", "社区"])):
+        rows_ = summary[(summary.scope == "group") & summary[cols].notna().all(axis=1)]
+        if cols == ["街道"]:
+            rows_ = rows_[rows_["社区"].isna()]
+        expected = 0
+        for values, grp in assessed.groupby(keys):
+            for t in (5.0, 10.0, 15.0):
+                covered = grp[f"covered_{t:g}min"]
+                match = rows_[(rows_[cols] == list(values)).all(axis=1) & (rows_.minutes == t)]
+                assert len(match) == 1, (values, t)
+                assert match.households_covered.iloc[0] == grp.households[covered].sum()
+                assert match.compounds_total.iloc[0] == len(grp)
+                expected += 1
+        assert len(rows_) == expected
+    pipeline.write_analysis(analysis, tmp_path / "out")
+    table = pd.read_csv(tmp_path / "out" / "summary.csv", encoding="utf-8-sig")
+    assert {"scope", "街道", "社区", "minutes", "share_covered"} <= set(table.columns)
+    # an explicit group_by naming a column the layer lacks is a clear error
+    bad = load_study(path)
+    object.__setattr__(bad, "group_by", ("网格",))
+    with pytest.raises(InputError, match="网格"):
+        pipeline.group_columns(bad, data.compounds)

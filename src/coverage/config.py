@@ -212,6 +212,9 @@ class Study:
         Where network caches live (default ``data/processed`` under the current folder).
     note
         A remark carried into every output (e.g. that the data are illustrative).
+    group_by
+        Compound columns to break coverage down by, coarse to fine (e.g. ``["街道", "社区"]``);
+        empty means detect the usual ones (district/区县, street/街道, community/社区).
     """
 
     name: str
@@ -226,6 +229,7 @@ class Study:
     language: str = "zh"
     cache_dir: Path | None = None
     note: str | None = None
+    group_by: tuple[str, ...] = ()
 
 
 def load_study(path: str | Path) -> Study:
@@ -562,10 +566,18 @@ class _Checker:
                 "estimation",
                 "cache_dir",
                 "note",
+                "group_by",
             },
         )
         name = self.string(top, "", "name", required=True, default="") or ""
         note = self.string(top, "", "note")
+        group_by: tuple[str, ...] = ()
+        if "group_by" in top:
+            raw = top["group_by"]
+            if not isinstance(raw, list) or not all(isinstance(c, str) and c.strip() for c in raw):
+                self.add("group_by", f"expected a list of column names, got {_fmt(raw)}")
+            else:
+                group_by = tuple(raw)
         language = self.string(top, "", "language", default="zh", choices=("zh", "en")) or "zh"
         network = None
         if "network" not in top:
@@ -626,4 +638,5 @@ class _Checker:
             language=language,
             cache_dir=cache_dir,
             note=note,
+            group_by=group_by,
         )

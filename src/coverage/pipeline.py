@@ -34,6 +34,7 @@ __all__ = [
     "StudyInputs",
     "analyze",
     "default_cache_dir",
+    "group_columns",
     "load_inputs",
     "network_for_study",
     "read_layers",
@@ -81,7 +82,8 @@ class ServiceResult:
     gaps
         Uncovered compounds ranked by households left out.
     summary
-        Households and compounds covered per threshold.
+        Households and compounds covered per threshold: overall, then per group of every
+        grouping level (see :func:`group_columns`).
     """
 
     assessed: gpd.GeoDataFrame
@@ -268,6 +270,69 @@ def load_inputs(study: Study, *, network: WalkNetwork | None = None) -> StudyInp
     return StudyInputs(compounds, stations, candidates, entrances)
 
 
+# usual grouping columns of Chinese compound tables, coarse to fine (one per level)
+GROUP_LEVELS: tuple[tuple[str, ...], ...] = (
+    ("district", "区县", "区", "县", "county"),
+    ("street", "街道", "街道办", "乡镇", "subdistrict", "town"),
+    ("community", "社区", "村", "居委会", "村委会"),
+)
+
+
+def group_columns(study: Study, compounds: gpd.GeoDataFrame) -> list[str]:
+    """Return the compound columns coverage is broken down by, coarse to fine.
+
+    Parameters
+    ----------
+    study
+        The study; its ``group_by`` list wins when given.
+    compounds
+        The compounds.
+
+    Returns
+    -------
+    list of str
+        ``study.group_by``, or the usual columns found (district/区县, street/街道,
+        community/社区; at most one of each, matched case-insensitively).
+
+    Raises
+    ------
+    InputError
+        A ``group_by`` column is not in the compound layer.
+    """
+    if study.group_by:
+        missing = [c for c in study.group_by if c not in compounds.columns]
+        if missing:
+            source = str(study.compounds.path) if study.compounds else "<OSM>"
+            raise InputError(
+                [
+                    Problem(
+                        source,
+                        "研究文件 group_by 中的列不存在 (the study's group_by column is not in "
+                        f"the compound layer); available: {', '.join(map(str, compounds.columns))}",
+                        column=c,
+                    )
+                    for c in missing
+                ]
+            )
+        return list(study.group_by)
+    lower = {str(c).strip().lower(): c for c in compounds.columns}
+    found = []
+    for names in GROUP_LEVELS:
+        hit = next((lower[n] for n in names if n in lower), None)
+        if hit is not None:
+            found.append(hit)
+    return found
+
+
+def _summaries(assessed: gpd.GeoDataFrame, service: Any, by: list[str]) -> pd.DataFrame:
+    """Overall rows, then the groups of every level (district, district+street, ...)."""
+    parts = [gaps.summarize_coverage(assessed, service=service)]
+    for i in range(len(by)):
+        levels = gaps.summarize_coverage(assessed, service=service, by=by[: i + 1])
+        parts.append(levels[levels["scope"] == "group"])
+    return pd.concat(parts, ignore_index=True)
+
+
 def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
     """Compute walk times, coverage, station loads and gaps for every service type.
 
@@ -287,6 +352,7 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
     -------
     Analysis
     """
+    by = group_columns(study, data.compounds)
     origins = snap.snap_compounds(
         data.compounds, net, entrances=data.entrances, max_snap_m=study.max_snap_m
     )
@@ -312,7 +378,7 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
         flagged = stations.assign(reason=placed["reason"].to_numpy())
         loads = gaps.station_load(assessed, flagged, service=service)
         ranked = gaps.rank_gaps(assessed)
-        summary = gaps.summarize_coverage(assessed, service=service)
+        summary = _summaries(assessed, service, by)
         results[key] = ServiceResult(assessed, loads, ranked, summary)
         log.info(
             "%s: analysed %d compounds against %d stations in %.1f s",
@@ -343,6 +409,7 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
     -------
     list of Path
         The files written: ``compounds.csv``, ``stations.csv``, ``gaps.csv``,
+        ``summary.csv`` (overall and per group: district, street, community),
         ``summary.json`` and ``coverage.gpkg``.
     """
     out = Path(out_dir)
@@ -350,8 +417,10 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
     assessed = _stack({k: r.assessed for k, r in analysis.services.items()})
     loads = _stack({k: r.loads for k, r in analysis.services.items()})
     ranked = _stack({k: r.gaps for k, r in analysis.services.items()})
+    summary = _stack({k: r.summary for k, r in analysis.services.items()})
     written: list[Path] = []
-    for name, frame in (("compounds", assessed), ("stations", loads), ("gaps", ranked)):
+    tables = (("compounds", assessed), ("stations", loads), ("gaps", ranked), ("summary", summary))
+    for name, frame in tables:
         path = out / f"{name}.csv"
         with atomic_path(path) as tmp:
             table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
