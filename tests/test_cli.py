@@ -40,6 +40,10 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert res.returncode == 0, res.stderr
     assert "Traceback" not in res.stderr
     assert "示例数据" in res.stdout
+    # the terminal names the worst gaps: the first row of gaps.csv of the first service
+    gaps = pd.read_csv(out / "gaps.csv", encoding="utf-8-sig")
+    first = gaps[gaps.service == gaps.service.iloc[0]].iloc[0]
+    assert f"缺口 1: {first['name']}（{first.households:,.0f} 户" in res.stdout
     return out
 
 

@@ -199,6 +199,24 @@ def network(
     click.echo(f"{_network_line(ctx, netmod.network_summary(net))} [{source}]")
 
 
+_REASONS = {
+    "beyond_threshold": ("步行", "walk"),
+    "unreachable": ("路网不连通，无法到达", "unreachable on the walk network"),
+    "far_from_network": ("距步行道路过远", "too far from any walkable way"),
+}
+
+
+def _gap_line(ctx: _Ctx, row: Any) -> str:
+    """One ranked gap for the terminal: name, households and why it is not covered."""
+    zh, en = _REASONS.get(row.reason, (row.reason, row.reason))
+    if row.reason == "beyond_threshold":
+        zh, en = f"步行 {row.walk_min:.1f} 分钟", f"{row.walk_min:.1f} min walk"
+    return ctx.t(
+        f"缺口 {row.rank}: {row.name}（{row.households:,.0f} 户，{zh}）",
+        f"gap {row.rank}: {row.name} ({row.households:,.0f} households, {en})",
+    )
+
+
 def _run_analysis(
     ctx: _Ctx, study_file: Path, out_dir: Path, *, refresh: bool, cache_dir: Path | None
 ) -> Any:
@@ -237,6 +255,8 @@ def _run_analysis(
                 f"{n_gaps} compounds in gaps",
             )
         )
+        for row in analysis.services[key].gaps.head(3).itertuples():
+            click.echo("  " + _gap_line(ctx, row))
     click.echo(ctx.t("已写出: ", "Written: ") + ", ".join(str(f) for f in files))
     return analysis
 
