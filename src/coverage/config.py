@@ -288,6 +288,20 @@ def study_from_dict(
     ------
     StudyError
         Listing every problem found.
+
+    Examples
+    --------
+    >>> study = study_from_dict({
+    ...     "name": "贵池", "network": {"bbox": [117.40, 30.60, 117.55, 30.72]},
+    ...     "services": {"party": {"stations": __file__, "minutes": [5, 10]}}})
+    >>> study.services["party"].minutes, study.profiles["elderly"].speed_kmh
+    ((5.0, 10.0), 3.0)
+    >>> study_from_dict({"name": "x", "network": {"place": "池州"},
+    ...                  "services": {"party": {"stations": __file__, "minutes": [5, "ten"]}}})
+    Traceback (most recent call last):
+    ...
+    coverage.errors.StudyError: <study>: the study file has problems:
+    - <study>: services.party.minutes[1]: expected a positive number, got "ten"
     """
     checker = _Checker(source, Path(base_dir))
     study = checker.study(data)
