@@ -832,3 +832,15 @@ def test_write_network_tables(tmp_path: Path) -> None:
     np.testing.assert_allclose(start, [pos[x] for x in u])
     np.testing.assert_allclose(end, [pos[x] for x in v])
     assert (start[:, 0] > 116.3).all() and (start[:, 1] < 40.1).all()  # lon/lat, not metres
+
+
+def test_cache_geometry_encodings(tmp_path: Path) -> None:
+    """The cache stores GeoArrow lines; a WKB edges table (other tools) reads the same."""
+    import pyarrow.parquet as pq
+
+    net = network_from_file(SMALL)
+    folder = save_network(net, tmp_path / "net")
+    geo = json.loads(pq.read_schema(folder / "edges.parquet").metadata[b"geo"])
+    assert geo["columns"]["geometry"]["encoding"] == "linestring"
+    net.edges.to_parquet(folder / "edges.parquet", index=False)  # geopandas default: WKB
+    _equal_tables(net, read_network(folder))

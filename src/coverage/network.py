@@ -96,7 +96,7 @@ logger = logging.getLogger(__name__)
 
 #: Version of the network build rules and of the cache layout. Bump it whenever the builder,
 #: the filter logic or the stored columns change: every cached network is then rebuilt.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 # -- the walk filter (the one definition) -------------------------------------------------------
 
@@ -1092,7 +1092,8 @@ def save_network(net: WalkNetwork, folder: str | os.PathLike[str]) -> Path:
     }
     with atomic_dir(target) as tmp:
         net.nodes.to_parquet(tmp / "nodes.parquet", index=False)
-        net.edges.to_parquet(tmp / "edges.parquet", index=False)
+        # GeoParquet 1.1 native (GeoArrow) line encoding: reads back ~5x faster than WKB
+        net.edges.to_parquet(tmp / "edges.parquet", index=False, geometry_encoding="geoarrow")
         (tmp / "manifest.json").write_text(
             json.dumps(manifest, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
         )
@@ -1100,20 +1101,37 @@ def save_network(net: WalkNetwork, folder: str | os.PathLike[str]) -> Path:
 
 
 def _read_edges_parquet(path: Path) -> gpd.GeoDataFrame:
-    """Read our own edges GeoParquet (WKB geometry, EPSG:4326) with pyarrow and shapely.
+    """Read our own edges GeoParquet (EPSG:4326) with pyarrow and shapely.
 
-    Faster than ``geopandas.read_parquet``, which parses the stored PROJJSON CRS each time.
+    The cache stores lines in GeoParquet's native ``linestring`` (GeoArrow) encoding, rebuilt
+    with :func:`shapely.from_ragged_array`; WKB (what other tools write) is read too. Faster
+    than ``geopandas.read_parquet``, which parses the stored PROJJSON CRS each time.
     """
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
     geo = json.loads((table.schema.metadata or {}).get(b"geo", b"{}"))
-    column = geo.get("columns", {}).get("geometry", {})
-    if column.get("encoding", "").upper() != "WKB":
-        raise NetworkError(f"边表不是 WKB GeoParquet (edges are not WKB GeoParquet): {path}")
-    wkb = table.column("geometry").to_numpy(zero_copy_only=False)
+    encoding = geo.get("columns", {}).get("geometry", {}).get("encoding", "").lower()
+    column = table.column("geometry").combine_chunks()
+    if encoding == "linestring":
+        points = pc.list_flatten(column)
+        coords = np.column_stack(
+            [
+                points.field("x").to_numpy(zero_copy_only=False),
+                points.field("y").to_numpy(zero_copy_only=False),
+            ]
+        )
+        offsets = np.asarray(column.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+        geometry = shapely.from_ragged_array(shapely.GeometryType.LINESTRING, coords, (offsets,))
+    elif encoding == "wkb":
+        geometry = shapely.from_wkb(column.to_numpy(zero_copy_only=False))
+    else:
+        raise NetworkError(
+            f"边表的几何编码无法识别 (edges geometry encoding {encoding!r} not supported): {path}"
+        )
     frame = table.drop_columns(["geometry"]).to_pandas()
-    return gpd.GeoDataFrame(frame, geometry=shapely.from_wkb(wkb), crs=_WGS84)
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=_WGS84)
 
 
 def read_network(folder: str | os.PathLike[str]) -> WalkNetwork:
