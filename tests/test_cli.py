@@ -258,3 +258,36 @@ def test_unusable_osm_file_exits_2(tmp_path: Path, content: str, fragment: str) 
     assert fragment in res.stderr and "area.osm" in res.stderr
     assert (tmp_path / "area.osm").read_bytes() == before  # inputs are never modified
     assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_station_far_from_network_is_warned_once_and_flagged(tmp_path: Path) -> None:
+    src = OSM_DIR / "beijing-haidian-cau.osm.bz2"
+    write_csv(
+        tmp_path / "s.csv",
+        [
+            ["id", "name", "经度", "纬度"],
+            ["P1", "a", 116.3525, 40.0035],
+            ["P9", "far", 116.352, 40.0224],
+        ],
+    )
+    study = tmp_path / "study.toml"
+    study.write_text(
+        f'name = "t"\n[network]\nosm_file = "{src.as_posix()}"\n'
+        '[services.party]\nstations = "s.csv"\n',
+        encoding="utf-8",
+    )
+    res = run(
+        [
+            "analyze",
+            str(study),
+            "--out",
+            str(tmp_path / "out"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ]
+    )
+    assert res.returncode == 0, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("警告 (warning):")]
+    assert len(lines) == 1 and "P9" in lines[0]
+    loads = pd.read_csv(tmp_path / "out" / "stations.csv", encoding="utf-8-sig")
+    assert loads.set_index("station_id").loc["P9", "reason"] == "far_from_network"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,18 @@ class _Ctx:
 
     def t(self, zh: str, en: str) -> str:
         return en if self.lang == "en" else zh
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Print a library warning (a station far from the network ...) as one plain line."""
+    click.echo(f"警告 (warning): {message}", err=True)
 
 
 def _fail(exc: CoverageError) -> NoReturn:
@@ -104,7 +117,8 @@ def main(click_ctx: click.Context, verbose: int, quiet: bool, lang: str) -> None
     root.handlers = [h for h in root.handlers if isinstance(h, logging.NullHandler)]
     root.addHandler(handler)
     root.setLevel(level)
-    logging.captureWarnings(True)
+    if not quiet:
+        warnings.showwarning = _show_warning
     click_ctx.obj = _Ctx(lang)
 
 

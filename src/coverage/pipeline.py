@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ import pandas as pd
 from coverage import gaps, inputs, network, osmdata, snap, travel
 from coverage._atomic import atomic_path
 from coverage.config import Study
-from coverage.errors import InputError, Problem
+from coverage.errors import CoverageWarning, InputError, Problem
 from coverage.network import WalkNetwork
 
 __all__ = [
@@ -364,14 +365,17 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
         nearest = travel.nearest_station(
             origins, stations, net, profile=profile, max_snap_m=study.max_snap_m
         )
-        within = travel.walk_times(
-            origins,
-            stations,
-            net,
-            profile=profile,
-            limit_min=max(service.minutes),
-            max_snap_m=study.max_snap_m,
-        )
+        with warnings.catch_warnings():
+            # the same stations far from the network were just reported by nearest_station
+            warnings.simplefilter("ignore", CoverageWarning)
+            within = travel.walk_times(
+                origins,
+                stations,
+                net,
+                profile=profile,
+                limit_min=max(service.minutes),
+                max_snap_m=study.max_snap_m,
+            )
         assessed = gaps.assess_coverage(data.compounds, nearest, within, service=service)
         # stations the walk network does not reach are kept in the loads, flagged
         placed = snap.snap_points(stations, net, max_snap_m=study.max_snap_m)

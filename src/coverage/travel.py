@@ -486,7 +486,6 @@ def _prepare(
             f"from any walkable way and were left out: {names}); "
             "snap_points(stations, network) lists them with reason 'far_from_network'"
         )
-        log.warning(msg)
         warnings.warn(msg, CoverageWarning, stacklevel=3)
     return _Prepared(
         graph=graph,
