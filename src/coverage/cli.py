@@ -18,23 +18,33 @@ from typing import Any, NoReturn
 
 import click
 
-from coverage import __version__
+from coverage import __version__, labels
 from coverage.errors import CoverageError, InputError
 
 log = logging.getLogger("coverage")
 
-DEMO_NOTE_ZH = "示例数据：站点位置与户数均为演示用途，不代表真实情况。"
-DEMO_NOTE_EN = (
-    "Illustrative sample: station locations and household counts are for demonstration only."
-)
-
 
 class _Ctx:
-    def __init__(self, lang: str) -> None:
-        self.lang = lang
+    """The command's state: the language of its lines.
 
-    def t(self, zh: str, en: str) -> str:
-        return en if self.lang == "en" else zh
+    ``--lang`` wins; without it the study's ``language`` applies once the study is read.
+    """
+
+    def __init__(self, lang: str | None) -> None:
+        self.option = lang
+        self.lang = lang or labels.DEFAULT_LANGUAGE
+
+    def load(self, study_file: Path) -> Any:
+        """Read the study; its language becomes the default of every line."""
+        from coverage.config import load_study
+
+        study = load_study(study_file)
+        if self.option is None:
+            self.lang = study.language
+        return study
+
+    def text(self, key: str, **values: Any) -> str:
+        return labels.text(key, self.lang, **values)
 
 
 def _show_warning(
@@ -46,7 +56,9 @@ def _show_warning(
     line: str | None = None,
 ) -> None:
     """Print a library warning (a station far from the network ...) as one plain line."""
-    click.echo(f"警告 (warning): {message}", err=True)
+    click_ctx = click.get_current_context(silent=True)
+    lang = click_ctx.obj.lang if click_ctx is not None and isinstance(click_ctx.obj, _Ctx) else None
+    click.echo(f"{labels.text('warning', lang)}: {message}", err=True)
 
 
 def _fail(exc: CoverageError) -> NoReturn:
@@ -55,12 +67,12 @@ def _fail(exc: CoverageError) -> NoReturn:
 
 
 @contextmanager
-def _step(ctx: _Ctx, zh: str, en: str) -> Iterator[None]:
+def _step(ctx: _Ctx, key: str) -> Iterator[None]:
     """Show a step on stderr with its duration."""
-    click.echo(f"… {ctx.t(zh, en)}", err=True)
+    click.echo(f"… {ctx.text(key)}", err=True)
     t0 = time.perf_counter()
     yield
-    click.echo(f"  {ctx.t('完成', 'done')} ({time.perf_counter() - t0:.1f} s)", err=True)
+    click.echo(f"  {ctx.text('done')} ({time.perf_counter() - t0:.1f} s)", err=True)
 
 
 def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -96,13 +108,12 @@ def _cache_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 @click.option(
     "--lang",
-    type=click.Choice(["zh", "en"]),
-    default="zh",
-    show_default=True,
-    help="Language of messages / 输出语言.",
+    type=click.Choice(list(labels.LANGUAGES)),
+    default=None,
+    help="Language of messages / 输出语言 (default: the study's language, else zh).",
 )
 @click.pass_context
-def main(click_ctx: click.Context, verbose: int, quiet: bool, lang: str) -> None:
+def main(click_ctx: click.Context, verbose: int, quiet: bool, lang: str | None) -> None:
     """15分钟便民服务圈规划工具 / Plan 15-minute community service circles.
 
     覆盖分析、缺口识别与站点选址 (walk-time coverage, gaps and station siting) on
@@ -122,21 +133,15 @@ def main(click_ctx: click.Context, verbose: int, quiet: bool, lang: str) -> None
     click_ctx.obj = _Ctx(lang)
 
 
-def _load(study_file: Path) -> Any:
-    from coverage.config import load_study
-
-    return load_study(study_file)
-
-
 @main.command()
 @click.argument("study_file", type=click.Path(path_type=Path))
 @click.pass_obj
 @_guard
 def validate(ctx: _Ctx, study_file: Path) -> None:
     """检查研究文件及其输入图层 / Check a study file and its input layers."""
-    from coverage import pipeline
+    from coverage import outputs, pipeline
 
-    study = _load(study_file)
+    study = ctx.load(study_file)
     if study.compounds is None and study.network.osm_file is None:
         # deriving compounds would download from OSM: validate checks the files only
         compounds, stations, candidates = pipeline.read_layers(
@@ -145,45 +150,18 @@ def validate(ctx: _Ctx, study_file: Path) -> None:
     else:
         data = pipeline.load_inputs(study)
         compounds, stations, candidates = data.compounds, data.stations, data.candidates
-    click.echo(ctx.t(f"研究: {study.name}", f"Study: {study.name}"))
-    click.echo(
-        ctx.t(
-            f"路网来源: {study.network.describe()}", f"Network source: {study.network.describe()}"
-        )
-    )
+    click.echo(ctx.text("study_line", name=study.name))
+    click.echo(ctx.text("source_line", source=study.network.describe()))
     if compounds is None:
-        click.echo(
-            ctx.t(
-                "小区: 未提供图层，分析时将从 OSM 下载推导（户数为估算）",
-                "Compounds: no layer given; they will be derived from OSM when analysing "
-                "(households estimated)",
-            )
-        )
+        click.echo(ctx.text("compounds_from_osm"))
     else:
-        hh = float(compounds["households"].sum())
-        click.echo(
-            ctx.t(
-                f"小区: {len(compounds)} 个，{hh:,.0f} 户",
-                f"Compounds: {len(compounds)}, {hh:,.0f} households",
-            )
-        )
+        click.echo(outputs.compounds_line(compounds, lang=ctx.lang))
     for key, service in study.services.items():
-        n = len(stations[key])
-        click.echo(ctx.t(f"{service.label_zh}: {n} 个站点", f"{service.label_en}: {n} stations"))
+        label = labels.pick(service.label_zh, service.label_en, ctx.lang)
+        click.echo(ctx.text("stations_line", label=label, count=len(stations[key])))
     if candidates is not None:
-        click.echo(ctx.t(f"候选站址: {len(candidates)}", f"Candidate sites: {len(candidates)}"))
-    click.echo(ctx.t("检查通过。", "All inputs are valid."))
-
-
-def _network_line(ctx: _Ctx, summary: dict[str, Any]) -> str:
-    return ctx.t(
-        f"路网: {summary['nodes']:,} 节点, {summary['edges']:,} 边, "
-        f"{summary['km']:,.1f} km 步行道路, {summary['components']} 个连通分量, "
-        f"最大分量占节点 {summary['largest_share']:.1%}",
-        f"Network: {summary['nodes']:,} nodes, {summary['edges']:,} edges, "
-        f"{summary['km']:,.1f} km of walkable way, {summary['components']} components, "
-        f"{summary['largest_share']:.1%} of nodes in the largest",
-    )
+        click.echo(ctx.text("candidates_line", count=len(candidates)))
+    click.echo(ctx.text("inputs_valid"))
 
 
 @main.command()
@@ -203,75 +181,37 @@ def network(
 ) -> None:
     """构建步行路网并导出 / Build (or load from cache) the walk network and write it out."""
     from coverage import network as netmod
-    from coverage import pipeline
+    from coverage import outputs, pipeline
 
-    study = _load(study_file)
-    with _step(ctx, "读取步行路网", "loading the walk network"):
+    study = ctx.load(study_file)
+    with _step(ctx, "step_network"):
         net = pipeline.network_for_study(study, cache_dir=cache_dir, refresh=refresh)
     netmod.write_network_tables(net, out_dir)
-    source = ctx.t("缓存", "cache") if net.meta.get("from_cache") else ctx.t("新建", "built")
-    click.echo(f"{_network_line(ctx, netmod.network_summary(net))} [{source}]")
-
-
-_REASONS = {
-    "beyond_threshold": ("步行", "walk"),
-    "unreachable": ("路网不连通，无法到达", "unreachable on the walk network"),
-    "far_from_network": ("距步行道路过远", "too far from any walkable way"),
-}
-
-
-def _gap_line(ctx: _Ctx, row: Any) -> str:
-    """One ranked gap for the terminal: name, households and why it is not covered."""
-    zh, en = _REASONS.get(row.reason, (row.reason, row.reason))
-    if row.reason == "beyond_threshold":
-        zh, en = f"步行 {row.walk_min:.1f} 分钟", f"{row.walk_min:.1f} min walk"
-    return ctx.t(
-        f"缺口 {row.rank}: {row.name}（{row.households:,.0f} 户，{zh}）",
-        f"gap {row.rank}: {row.name} ({row.households:,.0f} households, {en})",
-    )
+    source = ctx.text("from_cache" if net.meta.get("from_cache") else "built")
+    click.echo(f"{outputs.network_line(netmod.network_summary(net), lang=ctx.lang)} [{source}]")
 
 
 def _run_analysis(
     ctx: _Ctx, study_file: Path, out_dir: Path, *, refresh: bool, cache_dir: Path | None
 ) -> Any:
     from coverage import network as netmod
-    from coverage import pipeline
+    from coverage import outputs, pipeline
 
-    study = _load(study_file)
+    study = ctx.load(study_file)
     if study.note:
         click.echo(study.note)
-    with _step(ctx, "读取步行路网", "loading the walk network"):
+    with _step(ctx, "step_network"):
         net = pipeline.network_for_study(study, cache_dir=cache_dir, refresh=refresh)
-    click.echo(_network_line(ctx, netmod.network_summary(net)))
-    with _step(ctx, "读取并检查输入图层", "reading and checking the input layers"):
+    click.echo(outputs.network_line(netmod.network_summary(net), lang=ctx.lang))
+    with _step(ctx, "step_inputs"):
         data = pipeline.load_inputs(study, network=net)
-    hh = float(data.compounds["households"].sum())
-    click.echo(
-        ctx.t(
-            f"小区: {len(data.compounds)} 个，{hh:,.0f} 户",
-            f"Compounds: {len(data.compounds)}, {hh:,.0f} households",
-        )
-    )
-    with _step(ctx, "计算步行时间与覆盖", "computing walk times and coverage"):
+    click.echo(outputs.compounds_line(data.compounds, lang=ctx.lang))
+    with _step(ctx, "step_analyze"):
         analysis = pipeline.analyze(study, net, data)
-    files = pipeline.write_analysis(analysis, out_dir)
-    for key, service in study.services.items():
-        label = ctx.t(service.label_zh, service.label_en)
-        parts = []
-        for t, v in analysis.summary[key]["thresholds"].items():
-            parts.append(f"{t} min {v['share_covered']:.1%}")
-        n_gaps = len(analysis.services[key].gaps)
-        n_st = len(data.stations[key])
-        click.echo(
-            ctx.t(
-                f"{label}（{n_st} 个站点）: 户数覆盖率 {', '.join(parts)}; 缺口小区 {n_gaps} 个",
-                f"{label} ({n_st} stations): households covered {', '.join(parts)}; "
-                f"{n_gaps} compounds in gaps",
-            )
-        )
-        for row in analysis.services[key].gaps.head(3).itertuples():
-            click.echo("  " + _gap_line(ctx, row))
-    click.echo(ctx.t("已写出: ", "Written: ") + ", ".join(str(f) for f in files))
+    files = outputs.write_analysis(analysis, out_dir)
+    for line in outputs.coverage_lines(analysis, lang=ctx.lang):
+        click.echo(line)
+    click.echo(ctx.text("written") + ", ".join(str(f) for f in files))
     return analysis
 
 
@@ -315,12 +255,12 @@ def demo(ctx: _Ctx, out_dir: Path, cache_dir: Path | None) -> None:
     """
     from coverage import sample
 
-    click.echo(ctx.t(DEMO_NOTE_ZH, DEMO_NOTE_EN))
-    with _step(ctx, "写出示例研究", "writing the sample study"):
+    click.echo(ctx.text("demo_note"))
+    with _step(ctx, "step_demo"):
         study_file = sample.write_demo_study(out_dir)
-    click.echo(ctx.t(f"示例研究文件: {study_file}", f"Sample study file: {study_file}"))
+    click.echo(ctx.text("demo_study_file", path=study_file))
     _run_analysis(ctx, study_file, out_dir, refresh=False, cache_dir=cache_dir)
-    click.echo(ctx.t(DEMO_NOTE_ZH, DEMO_NOTE_EN))
+    click.echo(ctx.text("demo_note"))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,7 +8,9 @@ compound-station pair within the largest threshold) and turns them into
 - :func:`summarize_coverage` / :func:`summary_dict`: household and compound totals per
   threshold (optionally per community, street or district);
 - :func:`station_load`: households assigned to each station (nearest-station assignment);
-- :func:`rank_gaps`: the uncovered compounds, worst first.
+- :func:`rank_gaps`: the uncovered compounds, worst first;
+- :func:`group_columns`: the compound columns coverage is broken down by (district, street,
+  community).
 
 Decisions
 ---------
@@ -43,9 +45,11 @@ from coverage.config import Service
 from coverage.errors import CoverageWarning, InputError, Problem
 
 __all__ = [
+    "GROUP_LEVELS",
     "REASONS",
     "assess_coverage",
     "covered_column",
+    "group_columns",
     "minutes_label",
     "rank_gaps",
     "station_load",
@@ -360,6 +364,71 @@ def assess_coverage(
         f"{total:g}",
     )
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# groups
+
+# usual grouping columns of Chinese compound tables, coarse to fine (one per level)
+GROUP_LEVELS: tuple[tuple[str, ...], ...] = (
+    ("district", "区县", "区", "县", "county"),
+    ("street", "街道", "街道办", "乡镇", "subdistrict", "town"),
+    ("community", "社区", "村", "居委会", "村委会"),
+)
+
+
+def group_columns(
+    compounds: pd.DataFrame, *, group_by: Sequence[str] = (), source: str = "compounds"
+) -> list[str]:
+    """Return the compound columns coverage is broken down by, coarse to fine.
+
+    Parameters
+    ----------
+    compounds
+        The compounds.
+    group_by
+        The columns to use (a study's ``group_by``); when empty, the usual columns found are
+        used (:data:`GROUP_LEVELS`: district/区县, street/街道, community/社区; at most one
+        of each, matched case-insensitively).
+    source
+        The compound layer's file, named in the error.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    InputError
+        A ``group_by`` column is not in the compound layer.
+
+    Examples
+    --------
+    >>> group_columns(pd.DataFrame(columns=["name", "社区", "Street"]))
+    ['Street', '社区']
+    """
+    if group_by:
+        missing = [c for c in group_by if c not in compounds.columns]
+        if missing:
+            raise InputError(
+                [
+                    Problem(
+                        source,
+                        "研究文件 group_by 中的列不存在 (the study's group_by column is not in "
+                        f"the compound layer); available: {', '.join(map(str, compounds.columns))}",
+                        column=c,
+                    )
+                    for c in missing
+                ]
+            )
+        return list(group_by)
+    lower = {str(c).strip().lower(): c for c in compounds.columns}
+    found = []
+    for names in GROUP_LEVELS:
+        hit = next((lower[n] for n in names if n in lower), None)
+        if hit is not None:
+            found.append(hit)
+    return found
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,12 +11,9 @@ Each step is a function a planner can call on its own in Jupyter::
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +21,11 @@ import geopandas as gpd
 import pandas as pd
 
 from coverage import gaps, inputs, network, osmdata, snap, travel
-from coverage._atomic import atomic_path
 from coverage.config import Study
 from coverage.errors import CoverageWarning, InputError, Problem
 from coverage.network import WalkNetwork
+from coverage.outputs import write_analysis  # re-exported: coverage.pipeline.write_analysis
+from coverage.results import Analysis, ServiceResult, StudyInputs
 
 __all__ = [
     "Analysis",
@@ -46,61 +44,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 BBox = tuple[float, float, float, float]
-
-
-@dataclass(frozen=True)
-class StudyInputs:
-    """The validated input layers of a study (all WGS-84).
-
-    Attributes
-    ----------
-    compounds
-        Compounds (given by the user or derived from OSM).
-    stations
-        Station layers by service key.
-    candidates
-        Candidate sites for new stations, when the study gives them.
-    entrances
-        OSM entrances and gates (points) used as compound access points; may be empty.
-    """
-
-    compounds: gpd.GeoDataFrame
-    stations: dict[str, gpd.GeoDataFrame]
-    candidates: gpd.GeoDataFrame | None = None
-    entrances: gpd.GeoDataFrame | None = None
-
-
-@dataclass(frozen=True)
-class ServiceResult:
-    """Coverage of one service type.
-
-    Attributes
-    ----------
-    assessed
-        One row per compound (see :func:`coverage.gaps.assess_coverage`).
-    loads
-        One row per station (see :func:`coverage.gaps.station_load`).
-    gaps
-        Uncovered compounds ranked by households left out.
-    summary
-        Households and compounds covered per threshold: overall, then per group of every
-        grouping level (see :func:`group_columns`).
-    """
-
-    assessed: gpd.GeoDataFrame
-    loads: gpd.GeoDataFrame
-    gaps: gpd.GeoDataFrame
-    summary: pd.DataFrame
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """Results of :func:`analyze` for every service type of a study."""
-
-    study_name: str
-    services: dict[str, ServiceResult]
-    summary: dict[str, Any] = field(default_factory=dict)
-    note: str | None = None
 
 
 def default_cache_dir(study: Study) -> Path:
@@ -271,14 +214,6 @@ def load_inputs(study: Study, *, network: WalkNetwork | None = None) -> StudyInp
     return StudyInputs(compounds, stations, candidates, entrances)
 
 
-# usual grouping columns of Chinese compound tables, coarse to fine (one per level)
-GROUP_LEVELS: tuple[tuple[str, ...], ...] = (
-    ("district", "区县", "区", "县", "county"),
-    ("street", "街道", "街道办", "乡镇", "subdistrict", "town"),
-    ("community", "社区", "村", "居委会", "村委会"),
-)
-
-
 def group_columns(study: Study, compounds: gpd.GeoDataFrame) -> list[str]:
     """Return the compound columns coverage is broken down by, coarse to fine.
 
@@ -292,37 +227,15 @@ def group_columns(study: Study, compounds: gpd.GeoDataFrame) -> list[str]:
     Returns
     -------
     list of str
-        ``study.group_by``, or the usual columns found (district/区县, street/街道,
-        community/社区; at most one of each, matched case-insensitively).
+        See :func:`coverage.gaps.group_columns`.
 
     Raises
     ------
     InputError
         A ``group_by`` column is not in the compound layer.
     """
-    if study.group_by:
-        missing = [c for c in study.group_by if c not in compounds.columns]
-        if missing:
-            source = str(study.compounds.path) if study.compounds else "<OSM>"
-            raise InputError(
-                [
-                    Problem(
-                        source,
-                        "研究文件 group_by 中的列不存在 (the study's group_by column is not in "
-                        f"the compound layer); available: {', '.join(map(str, compounds.columns))}",
-                        column=c,
-                    )
-                    for c in missing
-                ]
-            )
-        return list(study.group_by)
-    lower = {str(c).strip().lower(): c for c in compounds.columns}
-    found = []
-    for names in GROUP_LEVELS:
-        hit = next((lower[n] for n in names if n in lower), None)
-        if hit is not None:
-            found.append(hit)
-    return found
+    source = str(study.compounds.path) if study.compounds else "<OSM>"
+    return gaps.group_columns(compounds, group_by=study.group_by, source=source)
 
 
 def _summaries(assessed: gpd.GeoDataFrame, service: Any, by: list[str]) -> pd.DataFrame:
@@ -392,61 +305,4 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
             time.perf_counter() - t0,
         )
     totals = gaps.summary_dict({k: r.assessed for k, r in results.items()}, study.services)
-    return Analysis(study.name, results, totals, study.note)
-
-
-def _stack(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    return pd.concat(list(frames.values()), ignore_index=True) if frames else pd.DataFrame()
-
-
-def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
-    """Write the analysis tables: CSV, JSON summary and a GeoPackage, each atomically.
-
-    Parameters
-    ----------
-    analysis
-        The result of :func:`analyze`.
-    out_dir
-        Output folder (created when missing).
-
-    Returns
-    -------
-    list of Path
-        The files written: ``compounds.csv``, ``stations.csv``, ``gaps.csv``,
-        ``summary.csv`` (overall and per group: district, street, community),
-        ``summary.json`` and ``coverage.gpkg``.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    assessed = _stack({k: r.assessed for k, r in analysis.services.items()})
-    loads = _stack({k: r.loads for k, r in analysis.services.items()})
-    ranked = _stack({k: r.gaps for k, r in analysis.services.items()})
-    summary = _stack({k: r.summary for k, r in analysis.services.items()})
-    written: list[Path] = []
-    tables = (("compounds", assessed), ("stations", loads), ("gaps", ranked), ("summary", summary))
-    for name, frame in tables:
-        path = out / f"{name}.csv"
-        with atomic_path(path) as tmp:
-            table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
-            # CSVs are read by people (Excel/WPS): minutes and areas to 2 decimals;
-            # the GeoPackage keeps full precision
-            floats = table.select_dtypes("float").columns
-            table[floats] = table[floats].round(2)
-            table.to_csv(tmp, index=False, encoding="utf-8-sig")
-        written.append(path)
-    path = out / "summary.json"
-    with atomic_path(path) as tmp:
-        payload: dict[str, Any] = {"study": analysis.study_name}
-        if analysis.note:
-            payload["note"] = analysis.note
-        payload["services"] = analysis.summary
-        tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
-    written.append(path)
-    path = out / "coverage.gpkg"
-    with atomic_path(path) as tmp:
-        for name, frame in (("compounds", assessed), ("stations", loads), ("gaps", ranked)):
-            if len(frame):
-                gdf = gpd.GeoDataFrame(frame, geometry="geometry", crs=4326)
-                gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
-    written.append(path)
-    return written
+    return Analysis(study.name, results, totals, study.note, study.language)

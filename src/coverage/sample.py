@@ -31,6 +31,7 @@ import pyogrio
 import shapely
 
 from coverage._atomic import atomic_path
+from coverage.config import Study, load_study
 from coverage.coords import utm_crs_for
 from coverage.osmdata import (
     OsmFeatures,
@@ -48,6 +49,7 @@ __all__ = [
     "STATION_AREA_SHARE",
     "DemoService",
     "demo_osm_file",
+    "demo_study",
     "write_demo_study",
 ]
 
@@ -245,6 +247,35 @@ def write_demo_study(out_dir: str | Path, *, overwrite: bool = True) -> Path:
         ", ".join(f"{k}={v}" for k, v in counts.items()),
     )
     return study_file
+
+
+def demo_study(out_dir: str | Path, *, overwrite: bool = True) -> Study:
+    """Write the built-in demo study into a folder and return it, ready to analyse.
+
+    Parameters
+    ----------
+    out_dir
+        The folder for ``study.toml`` and its layers (see :func:`write_demo_study`).
+    overwrite
+        Replace the demo files when they already exist.
+
+    Returns
+    -------
+    Study
+        The demo study; ``study.path`` is the ``study.toml`` written.
+
+    Raises
+    ------
+    FileExistsError
+        ``overwrite`` is false and one of the files exists.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> demo_study(tempfile.mkdtemp()).language
+    'zh'
+    """
+    return load_study(write_demo_study(out_dir, overwrite=overwrite))
 
 
 # --------------------------------------------------------------------------------------------
