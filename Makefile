@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP_BASE := $(VENV)/.installed-base
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench clean venv check-env
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,18 @@ venv: $(STAMP_BASE)
 demo: $(STAMP_BASE)
 	$(BIN)/coverage-planner demo --out reports/demo
 
-lint: $(STAMP_TEST)
+# coverage.py installs a top-level package named `coverage` too: in one environment the two
+# overwrite each other's files. Refuse to test in such an environment.
+check-env: $(STAMP_TEST)
+	@if $(BIN)/python -c "import importlib.metadata as m; m.distribution('coverage')" 2>/dev/null \
+	  || [ -n "$$(find $(VENV)/lib -path '*site-packages/coverage/cmdline.py' -print -quit)" ]; then \
+	  echo "ERROR: coverage.py is installed in $(VENV); it uses the same import name 'coverage' as"; \
+	  echo "coverage-planner and overwrites its files. Run: $(BIN)/python -m pip uninstall -y coverage"; \
+	  echo "(or make clean, then make test). 错误：$(VENV) 中装有 coverage.py，与本项目同名冲突，请卸载。"; \
+	  exit 1; \
+	fi
+
+lint: check-env
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy

@@ -291,3 +291,26 @@ def test_station_far_from_network_is_warned_once_and_flagged(tmp_path: Path) -> 
     assert len(lines) == 1 and "P9" in lines[0]
     loads = pd.read_csv(tmp_path / "out" / "stations.csv", encoding="utf-8-sig")
     assert loads.set_index("station_id").loc["P9", "reason"] == "far_from_network"
+
+
+def test_study_language_en_gives_english_without_lang(tmp_path: Path) -> None:
+    from test_results import cau_study
+
+    study = cau_study(tmp_path, language="en")
+    args = ["analyze", str(study), "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path)]
+    runner = CliRunner()
+    english = runner.invoke(main, args)
+    assert english.exit_code == 0, english.output
+    out = english.stdout
+    assert "Network: " in out and "Compounds: " in out and "households covered" in out
+    assert "Party station (2 stations): households covered 5 min" in out
+    assert "gap 1: " in out and "Written: " in english.output
+    assert "loading the walk network" in english.stderr
+    for word in ("户", "分钟", "缺口", "路网", "小区:", "已写出", "完成"):
+        assert word not in english.output, word  # compound names from OSM may be Chinese
+    # --lang overrides the study's language; the files do not depend on it
+    first = (tmp_path / "out" / "compounds.csv").read_bytes()
+    chinese = runner.invoke(main, ["--lang", "zh", *args])
+    assert chinese.exit_code == 0, chinese.output
+    assert "党群服务站（2 个站点）: 户数覆盖率" in chinese.stdout and "缺口 1: " in chinese.stdout
+    assert (tmp_path / "out" / "compounds.csv").read_bytes() == first

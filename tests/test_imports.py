@@ -1,0 +1,130 @@
+"""The import rule: data flows one way, a lower module never imports a higher one.
+
+errors/config/coords -> inputs -> network -> snap/travel -> gaps/isochrones/siting ->
+outputs/maps/report -> pipeline -> batch -> cli. Every ``coverage`` import of every module
+(including the lazy ones inside functions; not those under ``if TYPE_CHECKING:``, which never
+run) must name a module of a strictly lower rank. A new module must be given a rank here.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import coverage
+
+PACKAGE = Path(coverage.__file__).resolve().parent
+
+# lower number = lower in the flow; a module may import only modules of a lower number
+RANKS: dict[str, int] = {
+    "labels": 0,  # the catalogue of user-facing text: imports nothing of ours
+    "errors": 10,
+    "__init__": 15,  # the facade: eagerly imports errors only, the rest lazily by name
+    "_atomic": 20,
+    "_osmnx": 20,
+    "_leaflet": 20,
+    "_validate": 20,
+    "config": 20,
+    "coords": 20,
+    "inputs": 30,
+    "osmdata": 30,
+    "access": 30,
+    "network": 40,
+    "sample": 45,
+    "snap": 50,
+    "travel": 60,
+    "gaps": 70,
+    "isochrones": 70,
+    "candidates": 70,
+    "siting": 70,
+    "results": 80,
+    "siting_study": 80,
+    "outputs": 90,
+    "maps": 90,
+    "report": 100,
+    "pipeline": 110,
+    "batch": 120,
+    "cli": 130,
+    "__main__": 140,
+}
+
+
+def _modules() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _name(path: Path) -> str:
+    """``coverage/network/cache.py`` -> ``network`` (a subpackage ranks as a whole)."""
+    rel = path.relative_to(PACKAGE).with_suffix("")
+    return rel.parts[0] if len(rel.parts) > 1 else rel.name
+
+
+def _type_checking_only(tree: ast.Module) -> set[int]:
+    """Ids of the import nodes under ``if TYPE_CHECKING:``."""
+    ids: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            ids |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return ids
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import of a ``coverage`` module in a file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip = _type_checking_only(tree)
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == "coverage":
+                    found.append((node.lineno, parts[1] if len(parts) > 1 else "__init__"))
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            parts = node.module.split(".")
+            if parts[0] != "coverage":
+                continue
+            if len(parts) > 1:
+                found.append((node.lineno, parts[1]))
+                continue
+            for alias in node.names:  # from coverage import travel / __version__
+                is_module = (PACKAGE / f"{alias.name}.py").is_file() or (
+                    PACKAGE / alias.name
+                ).is_dir()
+                found.append((node.lineno, alias.name if is_module else "__init__"))
+        elif isinstance(node, ast.ImportFrom) and node.level > 0:
+            found.append((node.lineno, "<relative>"))
+    return found
+
+
+def test_every_module_has_a_rank() -> None:
+    unranked = sorted({_name(p) for p in _modules()} - set(RANKS))
+    assert not unranked, f"give these modules a rank in tests/test_imports.py: {unranked}"
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_lower_modules_never_import_higher_ones(path: Path) -> None:
+    me = _name(path)
+    if me not in RANKS:
+        pytest.skip("unranked (see test_every_module_has_a_rank)")
+    bad = []
+    for line, other in _imports(path):
+        if other == "<relative>":
+            bad.append(f"line {line}: relative import (use `from coverage.x import ...`)")
+        elif other != me and RANKS.get(other, 10**6) >= RANKS[me]:
+            bad.append(f"line {line}: imports {other} (rank {RANKS.get(other)} >= {RANKS[me]})")
+    assert not bad, f"{path.name} (rank {RANKS[me]}) imports a higher module: {bad}"
+
+
+def test_the_rule_catches_an_upward_import(tmp_path: Path) -> None:
+    """The checker itself: a travel module importing pipeline is found."""
+    bad = tmp_path / "travel.py"
+    bad.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from coverage import maps\n"
+        "def f():\n    from coverage import pipeline\n    from coverage.snap import x\n",
+        encoding="utf-8",
+    )
+    assert _imports(bad) == [(5, "pipeline"), (6, "snap")]
