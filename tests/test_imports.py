@@ -28,9 +28,13 @@ RANKS: dict[str, int] = {
     "_validate": 20,
     "config": 20,
     "coords": 20,
-    "inputs": 30,
+    "layer_files": 24,  # inputs, step 1: reading files
+    "layer_geometry": 27,  # inputs, step 2: coordinates and geometries
+    "inputs": 30,  # inputs, step 3: layer schemas (compounds, stations, candidates)
     "osmdata": 30,
     "access": 30,
+    "netarrays": 34,
+    "walknetwork": 37,
     "network": 40,
     "sample": 45,
     "snap": 50,

@@ -1,0 +1,428 @@
+"""Coordinates and geometries of a layer: table columns to points, geo files to WGS-84, checks.
+
+The second step of :mod:`coverage.inputs`: a table's longitude/latitude columns are found and
+parsed, a geo file's CRS is checked and converted, GCJ-02/BD-09 numbers are converted to
+WGS-84, and every row with empty, non-numeric, out-of-range, swapped, invalid or far-away
+coordinates is recorded as a problem naming its row and column.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from numpy.typing import NDArray
+from pyproj import CRS
+
+from coverage.config import LayerSpec
+from coverage.coords import to_wgs84, utm_crs_for
+from coverage.errors import CRSError, Problem
+from coverage.layer_files import (
+    Layer,
+    RawGeo,
+    RawTable,
+    fatal,
+    find_column,
+    is_blank,
+    list_names,
+    parse_numbers,
+    problems_header,
+    show_value,
+)
+
+__all__ = ["LAT_COLUMNS", "LON_COLUMNS", "geo_layer", "table_layer", "to_points"]
+
+LON_COLUMNS = ("lon", "lng", "longitude", "x", "经度", "东经")
+LAT_COLUMNS = ("lat", "latitude", "y", "纬度", "北纬")
+_KM_PER_DEG = 111.32
+
+# shapely geometry type ids
+_POINT, _POLYGON, _MULTIPOINT, _MULTIPOLYGON = 0, 3, 4, 6
+
+
+def table_layer(
+    spec: LayerSpec,
+    table: RawTable,
+    *,
+    known_headers: frozenset[str],
+    study_area: tuple[float, float, float, float] | None,
+    margin_km: float,
+) -> Layer:
+    """Find the header and the coordinate columns of a table and turn its rows into points.
+
+    Parameters
+    ----------
+    spec
+        The file (its ``coords`` system).
+    table
+        The cells as read.
+    known_headers
+        Lower-case column names that mark the header row (title lines may sit above it).
+    study_area
+        ``(west, south, east, north)``; points farther than ``margin_km`` outside are problems.
+    margin_km
+        Tolerance around the study area, in kilometres.
+
+    Returns
+    -------
+    Layer
+        Every cell as text, ``geometry`` WGS-84 points (``None`` where the coordinates are
+        unusable), the problems found.
+
+    Raises
+    ------
+    InputError
+        When the file has no rows at all.
+    """
+    file = str(spec.path)
+    grid, lines, note = table.grid, table.lines, table.note
+    filled = [i for i, r in enumerate(grid) if not all(is_blank(v) for v in r)]
+    if not filled:
+        fatal(file, "文件为空 (file is empty); 请检查导出是否成功 (check that the data was saved)")
+    # the header is the first row naming a known column (title lines may sit above it)
+    header_at = next(
+        (
+            i
+            for i in filled[:20]
+            if any(isinstance(v, str) and v.strip().lower() in known_headers for v in grid[i])
+        ),
+        filled[0],
+    )
+    header = _header_names(grid[header_at])
+    width = len(header)
+    body = [i for i in filled if i > header_at]
+    rows = np.array([i - header_at for i in body], dtype=np.int64)
+    cells = [(list(grid[i]) + [None] * width)[:width] for i in body]
+    df = pd.DataFrame(cells, columns=header, dtype=object)
+    empty_gdf = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries([None] * len(df), crs="EPSG:4326"))
+    layer = Layer(
+        file,
+        "table",
+        empty_gdf,
+        rows,
+        lines=np.array([lines[i] for i in body], dtype=np.int64),
+        note=note,
+    )
+    for k, i in enumerate(body):
+        extra = [v for v in grid[i][width:] if not is_blank(v)]
+        if extra:
+            layer.add(
+                k,
+                None,
+                "该行的单元格多于表头列数 (more cells than header columns): "
+                f"{show_value(extra[0])}; 请检查分隔符或补全表头 (check the separators or name "
+                "the column)",
+            )
+    if not body:
+        fatal(file, f"图层为空 (layer has no rows): 只有表头 (only a header){note}")
+
+    columns = list(df.columns)
+    lon_col = find_column(layer, columns, LON_COLUMNS, None, "", "经度/longitude")
+    lat_col = find_column(layer, columns, LAT_COLUMNS, None, "", "纬度/latitude")
+    for col, what, names in (
+        (lon_col, "经度 (longitude)", LON_COLUMNS),
+        (lat_col, "纬度 (latitude)", LAT_COLUMNS),
+    ):
+        if col is None:
+            layer.add(
+                None,
+                None,
+                f"缺少坐标列 (missing coordinate column) {what}; 可用列名 (accepted names): "
+                f"{', '.join(names)}; 现有列 (columns in the file): {list_names(columns)}{note}",
+            )
+    if lon_col is None or lat_col is None:
+        layer.coord_columns = tuple(c for c in (lon_col, lat_col) if c is not None)
+        return layer
+    layer.coord_columns = (lon_col, lat_col)
+
+    lon, lon_empty, lon_bad = parse_numbers(df[lon_col])
+    lat, lat_empty, lat_bad = parse_numbers(df[lat_col])
+    for col, values, empty, bad in (
+        (lon_col, df[lon_col], lon_empty, lon_bad),
+        (lat_col, df[lat_col], lat_empty, lat_bad),
+    ):
+        raw = values.to_numpy(dtype=object)
+        for pos in np.flatnonzero(empty):
+            layer.add(int(pos), col, "坐标为空 (empty coordinate); 请填写经纬度 (fill it in)")
+        for pos in np.flatnonzero(bad):
+            layer.add(
+                int(pos),
+                col,
+                f"坐标不是数字 (coordinate is not a number): {show_value(raw[pos])}; "
+                "请使用十进制度，如 117.49 (use decimal degrees such as 117.49)",
+            )
+    ok = ~(lon_empty | lon_bad | lat_empty | lat_bad)
+    both = f"{lon_col}/{lat_col}"
+    ok &= _check_range(layer, lon, lat, lon, lat, ok, both, geo=False)
+    x, y = to_wgs84(lon, lat, system=spec.coords)
+    ok &= _check_area(layer, x, y, x, y, ok, both, study_area, margin_km)
+    points = np.full(len(df), None, dtype=object)
+    points[ok] = shapely.points(x[ok], y[ok])
+    layer.data = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(points, crs="EPSG:4326"))
+    return layer
+
+
+def _header_names(cells: Sequence[Any]) -> list[str]:
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for j, v in enumerate(cells):
+        name = str(v).strip() if not is_blank(v) else f"column_{j + 1}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        else:
+            seen[name] = 0
+        names.append(name)
+    return names
+
+
+def geo_layer(
+    spec: LayerSpec,
+    source: RawGeo,
+    *,
+    shapes: tuple[str, str] | None,
+    study_area: tuple[float, float, float, float] | None,
+    margin_km: float,
+) -> Layer:
+    """Check a geo file's CRS and geometries and bring them to WGS-84.
+
+    Parameters
+    ----------
+    spec
+        The file (its ``coords``: GCJ-02/BD-09 numbers stored as EPSG:4326 are converted).
+    source
+        The features as read.
+    shapes
+        What the layer holds, in Chinese and English (``("小区", "compounds")``), when it must
+        be points or polygons; ``None`` accepts any geometry.
+    study_area
+        ``(west, south, east, north)``; geometries farther than ``margin_km`` outside are
+        problems.
+    margin_km
+        Tolerance around the study area, in kilometres.
+
+    Returns
+    -------
+    Layer
+        The attributes, ``geometry`` in EPSG:4326 (``None`` where unusable), the problems.
+
+    Raises
+    ------
+    InputError
+        When the file has no features.
+    CRSError
+        When the file has no CRS or it cannot be converted to WGS-84.
+    """
+    file = str(spec.path)
+    gdf, note = source.frame, source.note
+    if len(gdf) == 0:
+        fatal(file, f"图层为空 (layer has no rows): 文件中没有要素 (no features){note}")
+    if gdf.crs is None:
+        raise CRSError(
+            Problem(
+                file,
+                "文件没有坐标系信息 (the file has no CRS); 请在 GIS 软件中为其定义正确的坐标系，"
+                "如 EPSG:4326 或 EPSG:4490 (define its CRS in your GIS, e.g. EPSG:4326 or "
+                "CGCS2000 EPSG:4490; a Shapefile needs its .prj file)",
+            ),
+            header=problems_header(file, 1),
+        )
+    crs = CRS.from_user_input(gdf.crs)
+    gdf = gdf.reset_index(drop=True)
+    if not crs.equals(CRS.from_epsg(4326), ignore_axis_order=True):
+        try:
+            gdf = gdf.to_crs("EPSG:4326")
+        except Exception as exc:
+            raise CRSError(
+                Problem(
+                    file,
+                    f"无法把坐标系 {crs.to_string()} 转换为 WGS-84 (cannot convert the file's CRS "
+                    f"to WGS-84): {exc}",
+                ),
+                header=problems_header(file, 1),
+            ) from None
+    geoms = shapely.force_2d(np.asarray(gdf.geometry.array, dtype=object))
+    layer = Layer(
+        file, "geo", gdf, np.arange(1, len(gdf) + 1, dtype=np.int64), note=note, problems=[]
+    )
+    types = shapely.get_type_id(geoms)
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    for pos in np.flatnonzero(missing):
+        layer.add(
+            int(pos),
+            "geometry",
+            "几何为空 (empty geometry); 请在 GIS 中补绘或删除该要素 (draw it or delete the "
+            "feature in your GIS)",
+        )
+    ok = ~missing
+    if shapes is not None:
+        single = (types == _MULTIPOINT) & (shapely.get_num_geometries(geoms) == 1)
+        allowed = np.isin(types, [_POINT, _POLYGON, _MULTIPOLYGON]) | single
+        for pos in np.flatnonzero(ok & ~allowed):
+            type_name = geoms[pos].geom_type
+            layer.add(
+                int(pos),
+                "geometry",
+                f"几何类型不支持 (unsupported geometry type) {type_name}; {shapes[0]}须为点或面 "
+                f"({shapes[1]} must be points or polygons)",
+            )
+        ok &= allowed
+    invalid = ok & ~shapely.is_valid(geoms)
+    for pos in np.flatnonzero(invalid):
+        layer.add(
+            int(pos),
+            "geometry",
+            f"几何无效 (invalid geometry): {shapely.is_valid_reason(geoms[pos])}; 请在 GIS 中修复"
+            "（如 QGIS“修复几何”）或用 shapely.make_valid 修复 (fix it in your GIS, e.g. QGIS "
+            "'Fix geometries', or with shapely.make_valid)",
+        )
+    ok &= ~invalid
+    b = shapely.bounds(geoms)
+    ok &= _check_range(layer, b[:, 0], b[:, 1], b[:, 2], b[:, 3], ok, "geometry", geo=True)
+    if spec.coords != "wgs84":
+        geoms = _convert_vertices(geoms, spec.coords)
+        b = shapely.bounds(geoms)
+    ok &= _check_area(
+        layer, b[:, 0], b[:, 1], b[:, 2], b[:, 3], ok, "geometry", study_area, margin_km
+    )
+    geoms = np.where(ok, geoms, None)
+    layer.data = gpd.GeoDataFrame(
+        gdf.drop(columns=gdf.geometry.name), geometry=gpd.GeoSeries(geoms, crs="EPSG:4326")
+    )
+    return layer
+
+
+def to_points(geometry: Any) -> NDArray[Any]:
+    """Points stay, one-point MultiPoints unwrap, polygons become representative points.
+
+    Parameters
+    ----------
+    geometry
+        WGS-84 geometries (points, one-point MultiPoints, polygons).
+
+    Returns
+    -------
+    numpy.ndarray
+        WGS-84 points; a polygon's representative point is computed in its local UTM zone.
+    """
+    geoms = np.asarray(geometry, dtype=object)
+    types = shapely.get_type_id(geoms)
+    out = geoms.copy()
+    multi = types == _MULTIPOINT
+    out[multi] = shapely.get_geometry(geoms[multi], 0)
+    poly = (types == _POLYGON) | (types == _MULTIPOLYGON)
+    if poly.any():
+        b = shapely.bounds(geoms[poly])
+        utm = utm_crs_for(b[:, [0, 2]], b[:, [1, 3]])
+        reps = gpd.GeoSeries(geoms[poly], crs="EPSG:4326").to_crs(utm).representative_point()
+        out[poly] = np.asarray(reps.to_crs("EPSG:4326").array, dtype=object)
+    return out
+
+
+def _convert_vertices(geoms: NDArray[Any], system: str) -> NDArray[Any]:
+    def convert(xy: NDArray[np.float64]) -> NDArray[np.float64]:
+        x, y = to_wgs84(xy[:, 0], xy[:, 1], system=system)
+        return np.column_stack([x, y])
+
+    return np.asarray(shapely.transform(geoms, convert), dtype=object)
+
+
+def _check_range(
+    layer: Layer,
+    xmin: NDArray[np.float64],
+    ymin: NDArray[np.float64],
+    xmax: NDArray[np.float64],
+    ymax: NDArray[np.float64],
+    ok: NDArray[np.bool_],
+    column: str,
+    *,
+    geo: bool,
+) -> NDArray[np.bool_]:
+    """Flag coordinates outside -180..180 / -90..90; say so when they look swapped."""
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(xmin) & np.isfinite(ymin) & np.isfinite(xmax) & np.isfinite(ymax)
+        in_range = finite & (xmin >= -180) & (xmax <= 180) & (ymin >= -90) & (ymax <= 90)
+        swap_ok = finite & (ymin >= -180) & (ymax <= 180) & (xmin >= -90) & (xmax <= 90)
+    cx = (xmin + xmax) / 2
+    cy = (ymin + ymax) / 2
+    for pos in np.flatnonzero(ok & ~in_range):
+        where = f"lon={cx[pos]:.6g}, lat={cy[pos]:.6g}"
+        if swap_ok[pos]:
+            layer.add(int(pos), column, _swapped(where, geo))
+            continue
+        hint = (
+            "文件的坐标系 (CRS) 可能标错了 (the file's CRS may be wrong)"
+            if geo
+            else "如为投影坐标请先转换为经纬度 (projected coordinates must be converted to "
+            "longitude/latitude first)"
+        )
+        layer.add(
+            int(pos),
+            column,
+            f"坐标超出经纬度范围 (coordinates out of range): {where}; 经度应在 -180~180、纬度在 "
+            f"-90~90 之间 (longitude must be within -180..180 and latitude within -90..90); "
+            f"{hint}",
+        )
+    return in_range
+
+
+def _swapped(where: str, geo: bool) -> str:
+    fix = (
+        "请在 GIS 中交换 X/Y 坐标 (swap the x/y coordinates in your GIS)"
+        if geo
+        else "请交换经度列和纬度列 (swap the longitude and latitude columns)"
+    )
+    return f"经纬度可能填反了 (longitude and latitude look swapped): {where}; {fix}"
+
+
+def _check_area(
+    layer: Layer,
+    xmin: NDArray[np.float64],
+    ymin: NDArray[np.float64],
+    xmax: NDArray[np.float64],
+    ymax: NDArray[np.float64],
+    ok: NDArray[np.bool_],
+    column: str,
+    study_area: tuple[float, float, float, float] | None,
+    margin_km: float,
+) -> NDArray[np.bool_]:
+    """Flag geometries farther than ``margin_km`` outside the study-area bounding box."""
+    if study_area is None:
+        return np.ones(len(xmin), dtype=bool)
+    w, s, e, n = (float(v) for v in study_area)
+    if not (w < e and s < n):
+        raise ValueError(f"study_area must be (west, south, east, north), got {study_area}")
+    dlat = margin_km / _KM_PER_DEG
+    dlon = margin_km / (_KM_PER_DEG * max(math.cos(math.radians((s + n) / 2)), 0.01))
+    w, s, e, n = w - dlon, s - dlat, e + dlon, n + dlat
+
+    def inside(
+        x0: NDArray[np.float64],
+        y0: NDArray[np.float64],
+        x1: NDArray[np.float64],
+        y1: NDArray[np.float64],
+    ) -> NDArray[np.bool_]:
+        with np.errstate(invalid="ignore"):
+            return (x1 >= w) & (x0 <= e) & (y1 >= s) & (y0 <= n)
+
+    inner = inside(xmin, ymin, xmax, ymax)
+    swapped = inside(ymin, xmin, ymax, xmax)
+    area = f"{study_area[0]:g}, {study_area[1]:g}, {study_area[2]:g}, {study_area[3]:g}"
+    for pos in np.flatnonzero(ok & ~inner):
+        where = f"lon={(xmin[pos] + xmax[pos]) / 2:.6f}, lat={(ymin[pos] + ymax[pos]) / 2:.6f}"
+        if swapped[pos]:
+            layer.add(int(pos), column, _swapped(where, layer.kind == "geo"))
+            continue
+        layer.add(
+            int(pos),
+            column,
+            f"位置在研究范围之外 (outside the study area): {where}，超出研究范围 {margin_km:g} km "
+            f"以上 (more than {margin_km:g} km outside the study area {area}); 请检查坐标及其"
+            "坐标系设置 coords = wgs84/gcj02/bd09 (check the coordinates and the coords setting)",
+        )
+    return inner
