@@ -564,34 +564,28 @@ class _Checker:
             capacity,
         )
 
+    _TOP_KEYS = frozenset(
+        {
+            "name",
+            "language",
+            "network",
+            "compounds",
+            "candidates",
+            "profiles",
+            "services",
+            "max_snap_m",
+            "estimation",
+            "cache_dir",
+            "note",
+            "group_by",
+        }
+    )
+
     def study(self, data: Mapping[str, Any]) -> Study | None:
-        top = self.table(
-            dict(data),
-            "",
-            {
-                "name",
-                "language",
-                "network",
-                "compounds",
-                "candidates",
-                "profiles",
-                "services",
-                "max_snap_m",
-                "estimation",
-                "cache_dir",
-                "note",
-                "group_by",
-            },
-        )
+        top = self.table(dict(data), "", set(self._TOP_KEYS))
         name = self.string(top, "", "name", required=True, default="") or ""
         note = self.string(top, "", "note")
-        group_by: tuple[str, ...] = ()
-        if "group_by" in top:
-            raw = top["group_by"]
-            if not isinstance(raw, list) or not all(isinstance(c, str) and c.strip() for c in raw):
-                self.add("group_by", f"expected a list of column names, got {_fmt(raw)}")
-            else:
-                group_by = tuple(raw)
+        group_by = self.group_by(top)
         language = self.string(top, "", "language", default="zh", choices=("zh", "en")) or "zh"
         network = None
         if "network" not in top:
@@ -601,39 +595,9 @@ class _Checker:
         compounds = self.layer(top["compounds"], "compounds") if "compounds" in top else None
         candidates = self.layer(top["candidates"], "candidates") if "candidates" in top else None
         profiles = self.profiles(top.get("profiles", _MISSING))
-        services: dict[str, Service] = {}
-        raw_services = top.get("services", _MISSING)
-        if raw_services is _MISSING:
-            self.add("services", "required table is missing: define at least one service type")
-        elif not isinstance(raw_services, dict) or not raw_services:
-            self.add("services", f"expected a table of service types, got {_fmt(raw_services)}")
-        else:
-            for k, v in raw_services.items():
-                s = self.service(k, v, profiles)
-                if s is not None:
-                    services[k] = s
+        services = self.services(top.get("services", _MISSING), profiles)
         max_snap = self.opt_number(top, "", "max_snap_m", 300.0) or 300.0
-        est = CompoundEstimation()
-        if "estimation" in top:
-            et = self.table(
-                top["estimation"],
-                "estimation",
-                {"default_levels", "floor_area_per_household_m2", "cluster_distance_m"},
-            )
-            est = CompoundEstimation(
-                default_levels=self.opt_number(
-                    et, "estimation", "default_levels", est.default_levels
-                )
-                or est.default_levels,
-                floor_area_per_household_m2=self.opt_number(
-                    et, "estimation", "floor_area_per_household_m2", est.floor_area_per_household_m2
-                )
-                or est.floor_area_per_household_m2,
-                cluster_distance_m=self.opt_number(
-                    et, "estimation", "cluster_distance_m", est.cluster_distance_m
-                )
-                or est.cluster_distance_m,
-            )
+        est = self.estimation(top["estimation"]) if "estimation" in top else CompoundEstimation()
         cache_dir = None
         if "cache_dir" in top:
             cache_dir = self.file(top["cache_dir"], "cache_dir", must_exist=False)
@@ -654,3 +618,35 @@ class _Checker:
             note=note,
             group_by=group_by,
         )
+
+    def group_by(self, top: Mapping[str, Any]) -> tuple[str, ...]:
+        if "group_by" not in top:
+            return ()
+        raw = top["group_by"]
+        if not isinstance(raw, list) or not all(isinstance(c, str) and c.strip() for c in raw):
+            self.add("group_by", f"expected a list of column names, got {_fmt(raw)}")
+            return ()
+        return tuple(raw)
+
+    def services(self, raw: Any, profiles: Mapping[str, Profile]) -> dict[str, Service]:
+        services: dict[str, Service] = {}
+        if raw is _MISSING:
+            self.add("services", "required table is missing: define at least one service type")
+        elif not isinstance(raw, dict) or not raw:
+            self.add("services", f"expected a table of service types, got {_fmt(raw)}")
+        else:
+            for k, v in raw.items():
+                s = self.service(k, v, profiles)
+                if s is not None:
+                    services[k] = s
+        return services
+
+    def estimation(self, data: Any) -> CompoundEstimation:
+        key = "estimation"
+        default = CompoundEstimation()
+        et = self.table(data, key, set(default.__dataclass_fields__))
+        values = {
+            name: self.opt_number(et, key, name, getattr(default, name)) or getattr(default, name)
+            for name in ("default_levels", "floor_area_per_household_m2", "cluster_distance_m")
+        }
+        return CompoundEstimation(**values)
