@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 import click
 
-from coverage import __version__, labels
+from coverage import DIST_NAME, labels
 from coverage.errors import CoverageError, InputError
 
 log = logging.getLogger("coverage")
@@ -103,7 +103,7 @@ def _cache_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="coverage-planner")
+@click.version_option(package_name=DIST_NAME, prog_name="coverage-planner")  # looked up lazily
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 @click.option(
