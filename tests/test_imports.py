@@ -20,6 +20,7 @@ PACKAGE = Path(coverage.__file__).resolve().parent
 # lower number = lower in the flow; a module may import only modules of a lower number
 RANKS: dict[str, int] = {
     "labels": 0,  # the catalogue of user-facing text: imports nothing of ours
+    "_identity": 5,  # the distribution name and the coverage.py guard: imports nothing of ours
     "errors": 10,
     "__init__": 15,  # the facade: eagerly imports errors only, the rest lazily by name
     "_atomic": 20,

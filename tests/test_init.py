@@ -124,6 +124,23 @@ def test_import_refuses_to_share_the_folder_with_coverage_py(
     assert shown in last and "pip uninstall coverage" in last
 
 
+def test_our_modules_refuse_to_run_under_coverage_pys_init(tmp_path: Path) -> None:
+    """coverage.py installed after us: its __init__ replaced ours, its files sit beside ours."""
+    site = _site_with_copy(tmp_path)
+    (site / "coverage" / "__init__.py").write_text(
+        '"""Code coverage measurement for Python."""\nversion_info = (7, 6, 1)\n', encoding="utf-8"
+    )
+    (site / "coverage" / "cmdline.py").write_text("", encoding="utf-8")
+    res = _python("import coverage; print(coverage.version_info)", path=site)
+    assert res.returncode == 0 and "(7, 6, 1)" in res.stdout  # that is coverage.py
+    for code in ("import coverage.pipeline", "from coverage.cli import main"):
+        res = _python(code, path=site)
+        assert res.returncode == 1, code
+        last = res.stderr.strip().splitlines()[-1]
+        assert last.startswith("ImportError: coverage-planner 与 coverage.py 冲突"), res.stderr
+        assert "cmdline.py" in last
+
+
 def test_import_refuses_a_folder_without_this_projects_modules(tmp_path: Path) -> None:
     site = _site_with_copy(tmp_path)
     (site / "coverage" / "pipeline.py").unlink()

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import importlib
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from coverage._identity import DIST_NAME  # first: refuses a folder shared with coverage.py
 from coverage.errors import (
     CoverageError,
     CoverageWarning,
@@ -32,36 +32,6 @@ from coverage.errors import (
     SourceFileError,
     StudyError,
 )
-
-DIST_NAME = "coverage-planner"
-
-
-def _check_not_coverage_py() -> None:
-    """Refuse to run from a ``coverage/`` folder shared with coverage.py.
-
-    coverage.py installs a top-level ``coverage/`` package too: installed into one environment,
-    the two overwrite each other's files. Only this project has ``pipeline.py``; only
-    coverage.py has ``cmdline.py`` and a ``coverage-<version>.dist-info`` folder.
-    """
-    here = Path(__file__).resolve().parent
-    ours = (here / "pipeline.py").is_file()
-    theirs = [p.name for p in (here / "cmdline.py", here / "control.py") if p.is_file()]
-    theirs += sorted(p.name for p in here.parent.glob("coverage-*.dist-info"))
-    if ours and not theirs:
-        return
-    found = ", ".join(theirs) if theirs else f"no pipeline.py in {here}"
-    raise ImportError(
-        "coverage-planner 与 coverage.py 冲突：两者都安装名为 coverage 的包，装在同一环境里会互相"
-        "覆盖文件 (coverage-planner and coverage.py both install a top-level package named "
-        f"'coverage' and overwrite each other's files; found {found} in {here.parent}). "
-        "请在单独的虚拟环境中使用 coverage-planner：pip uninstall coverage 后重新安装 "
-        "coverage-planner，或使用本项目 Makefile 创建的 .venv (use coverage-planner in its own "
-        "virtual environment: `pip uninstall coverage`, then reinstall coverage-planner, or "
-        "use the .venv the project's Makefile makes)."
-    )
-
-
-_check_not_coverage_py()
 
 logging.getLogger("coverage").addHandler(logging.NullHandler())
 

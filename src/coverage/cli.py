@@ -18,7 +18,8 @@ from typing import Any, NoReturn
 
 import click
 
-from coverage import DIST_NAME, labels
+from coverage import labels
+from coverage._identity import DIST_NAME
 from coverage.errors import CoverageError, InputError
 
 log = logging.getLogger("coverage")

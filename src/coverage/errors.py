@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import coverage._identity  # noqa: F401  (refuses a coverage/ folder shared with coverage.py)
+
 __all__ = [
     "CRSError",
     "CoverageError",
