@@ -14,13 +14,16 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from coverage import labels
 from coverage._identity import DIST_NAME
 from coverage.errors import CoverageError, InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from coverage.config import Study
 
 log = logging.getLogger("coverage")
 
@@ -35,7 +38,7 @@ class _Ctx:
         self.option = lang
         self.lang = lang or labels.DEFAULT_LANGUAGE
 
-    def load(self, study_file: Path) -> Any:
+    def load(self, study_file: Path) -> Study:
         """Read the study; its language becomes the default of every line."""
         from coverage.config import load_study
 
@@ -45,7 +48,12 @@ class _Ctx:
         return study
 
     def text(self, key: str, **values: Any) -> str:
+        """The catalogue entry ``key`` (:mod:`coverage.labels`) in the command's language."""
         return labels.text(key, self.lang, **values)
+
+    def t(self, zh: str, en: str) -> str:
+        """The Chinese or the English form, in the command's language."""
+        return labels.pick(zh, en, self.lang)
 
 
 def _show_warning(
@@ -67,10 +75,23 @@ def _fail(exc: CoverageError) -> NoReturn:
     sys.exit(2 if isinstance(exc, InputError) else 1)
 
 
+def _load(study_file: Path) -> Study:
+    """Read the study; its language becomes the command's (unless --lang was given)."""
+    ctx = click.get_current_context().obj
+    assert isinstance(ctx, _Ctx)
+    return ctx.load(study_file)
+
+
+def _network_line(ctx: _Ctx, summary: dict[str, Any]) -> str:
+    from coverage import outputs
+
+    return outputs.network_line(summary, lang=ctx.lang)
+
+
 @contextmanager
-def _step(ctx: _Ctx, key: str) -> Iterator[None]:
-    """Show a step on stderr with its duration."""
-    click.echo(f"… {ctx.text(key)}", err=True)
+def _step(ctx: _Ctx, zh: str, en: str) -> Iterator[None]:
+    """Show a step on stderr with its duration (``*labels.TEXTS[key]`` gives both forms)."""
+    click.echo(f"… {ctx.t(zh, en)}", err=True)
     t0 = time.perf_counter()
     yield
     click.echo(f"  {ctx.text('done')} ({time.perf_counter() - t0:.1f} s)", err=True)
@@ -142,7 +163,7 @@ def validate(ctx: _Ctx, study_file: Path) -> None:
     """检查研究文件及其输入图层 / Check a study file and its input layers."""
     from coverage import outputs, pipeline
 
-    study = ctx.load(study_file)
+    study = _load(study_file)
     if study.compounds is None and study.network.osm_file is None:
         # deriving compounds would download from OSM: validate checks the files only
         compounds, stations, candidates = pipeline.read_layers(
@@ -182,14 +203,14 @@ def network(
 ) -> None:
     """构建步行路网并导出 / Build (or load from cache) the walk network and write it out."""
     from coverage import network as netmod
-    from coverage import outputs, pipeline
+    from coverage import pipeline
 
-    study = ctx.load(study_file)
-    with _step(ctx, "step_network"):
+    study = _load(study_file)
+    with _step(ctx, *labels.TEXTS["step_network"]):
         net = pipeline.network_for_study(study, cache_dir=cache_dir, refresh=refresh)
     netmod.write_network_tables(net, out_dir)
     source = ctx.text("from_cache" if net.meta.get("from_cache") else "built")
-    click.echo(f"{outputs.network_line(netmod.network_summary(net), lang=ctx.lang)} [{source}]")
+    click.echo(f"{_network_line(ctx, netmod.network_summary(net))} [{source}]")
 
 
 def _run_analysis(
@@ -198,16 +219,16 @@ def _run_analysis(
     from coverage import network as netmod
     from coverage import outputs, pipeline
 
-    study = ctx.load(study_file)
+    study = _load(study_file)
     if study.note:
         click.echo(study.note)
-    with _step(ctx, "step_network"):
+    with _step(ctx, *labels.TEXTS["step_network"]):
         net = pipeline.network_for_study(study, cache_dir=cache_dir, refresh=refresh)
-    click.echo(outputs.network_line(netmod.network_summary(net), lang=ctx.lang))
-    with _step(ctx, "step_inputs"):
+    click.echo(_network_line(ctx, netmod.network_summary(net)))
+    with _step(ctx, *labels.TEXTS["step_inputs"]):
         data = pipeline.load_inputs(study, network=net)
     click.echo(outputs.compounds_line(data.compounds, lang=ctx.lang))
-    with _step(ctx, "step_analyze"):
+    with _step(ctx, *labels.TEXTS["step_analyze"]):
         analysis = pipeline.analyze(study, net, data)
     files = outputs.write_analysis(analysis, out_dir)
     for line in outputs.coverage_lines(analysis, lang=ctx.lang):
@@ -257,7 +278,7 @@ def demo(ctx: _Ctx, out_dir: Path, cache_dir: Path | None) -> None:
     from coverage import sample
 
     click.echo(ctx.text("demo_note"))
-    with _step(ctx, "step_demo"):
+    with _step(ctx, *labels.TEXTS["step_demo"]):
         study_file = sample.write_demo_study(out_dir)
     click.echo(ctx.text("demo_study_file", path=study_file))
     _run_analysis(ctx, study_file, out_dir, refresh=False, cache_dir=cache_dir)
