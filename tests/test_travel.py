@@ -29,7 +29,14 @@ from coverage import travel
 from coverage.config import DEFAULT_PROFILES, Profile
 from coverage.errors import CoverageWarning, CRSError, InputError
 from coverage.network import WalkNetwork
-from coverage.snap import SnappedCompounds, access_points, edge_index, snap_compounds, snap_points
+from coverage.snap import (
+    SnappedCompounds,
+    access_points,
+    edge_index,
+    snap_compounds,
+    snap_layer,
+    snap_points,
+)
 from coverage.travel import nearest_station, to_sparse, travel_graph, walk_times
 
 ADULT = DEFAULT_PROFILES["adult"]  # 4.5 km/h = 75 m/min, steps x1.5
@@ -449,6 +456,28 @@ def test_snapped_compounds_pickle_and_are_checked() -> None:
         walk_times(origins, st, grid(), profile=ADULT, limit_min=5.0)
     with pytest.raises(InputError, match="station layer is empty"):
         nearest_station(origins, st.iloc[:0], net, profile=ADULT)
+
+
+def test_snapped_stations_give_identical_results() -> None:
+    net, cmp, st = _random_lattice()
+    origins = snap_compounds(cmp, net)
+    st = pd.concat([st, points([(5000, 5000)], ["s_far"], "station_id")], ignore_index=True)
+    placed = snap_layer(st, net)
+    assert placed.id_column == "station_id" and list(placed.ids) == list(st["station_id"])
+    assert list(placed.reason)[-1] == "far_from_network"
+    for profile in (ADULT, ELDERLY):
+        with pytest.warns(CoverageWarning, match="s_far"):
+            a = nearest_station(origins, placed, net, profile=profile)
+        with pytest.warns(CoverageWarning, match="s_far"):
+            b = nearest_station(cmp, st, net, profile=profile)
+        _assert_identical(a, b)
+        with pytest.warns(CoverageWarning):
+            a = walk_times(origins, placed, net, profile=profile, limit_min=9.0)
+        with pytest.warns(CoverageWarning):
+            b = walk_times(origins, st, net, profile=profile, limit_min=9.0)
+        _assert_identical(a, b)
+    with pytest.raises(InputError, match="another network"):
+        nearest_station(cmp, placed, grid(), profile=ADULT)
 
 
 # ---------------------------------------------------------------------------------------------

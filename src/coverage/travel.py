@@ -56,7 +56,6 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-import weakref
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -68,16 +67,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from coverage.config import DEFAULT_MAX_SNAP_M, Profile
 from coverage.errors import CoverageWarning, InputError, Problem
-from coverage.snap import (
-    DEFAULT_ACCESS_POINTS,
-    SnappedCompounds,
-    _check_layer,
-    _metric_xy,
-    _snap_xy,
-    _str_array,
-    edge_index,
-    snap_compounds,
-)
+from coverage.snap import DEFAULT_ACCESS_POINTS, SnappedPoints, snap_compounds, snap_layer
 from coverage.walknetwork import WalkNetwork
 
 __all__ = [
@@ -118,12 +108,17 @@ class TravelGraph:
         Minutes per metre of ``length_m`` on every edge (``factor / speed``).
     edge_length_m
         ``length_m`` of every edge.
+    edge_u, edge_v
+        End node indices of every edge (network node index, not ``rank``).
     node_x, node_y
         Node coordinates in the network's metric CRS, in ``rank`` order.
     min_factor
         ``min(1, smallest factor used on any edge)``.
     stretch
         ``max(1, largest ratio of an edge's projected length to its length_m)``.
+    network_fingerprint
+        :attr:`coverage.netarrays.EdgeIndex.fingerprint` of the network (snapped points
+        must come from the same network).
     """
 
     profile: Profile
@@ -131,10 +126,13 @@ class TravelGraph:
     csr: sp.csr_matrix
     edge_min_per_m: np.ndarray
     edge_length_m: np.ndarray
+    edge_u: np.ndarray
+    edge_v: np.ndarray
     node_x: np.ndarray
     node_y: np.ndarray
     min_factor: float
     stretch: float
+    network_fingerprint: str
 
     @property
     def n_nodes(self) -> int:
@@ -199,6 +197,7 @@ def _build_graph(network: WalkNetwork, profile: Profile) -> TravelGraph:
         )
     t0 = time.perf_counter()
     lay = network.layout
+    index = network.edge_index
     table = np.array([float(profile.factors.get(h, 1.0)) for h in lay.highways] + [1.0])
     factor = table[lay.highway_code]  # code -1 (no highway) takes the last entry, 1.0
     min_per_m = factor / profile.speed_m_per_min
@@ -217,10 +216,13 @@ def _build_graph(network: WalkNetwork, profile: Profile) -> TravelGraph:
         csr=csr,
         edge_min_per_m=min_per_m,
         edge_length_m=lay.length_m,
+        edge_u=index.u,
+        edge_v=index.v,
         node_x=lay.node_x,
         node_y=lay.node_y,
         min_factor=float(min(1.0, factor.min() if len(factor) else 1.0)),
         stretch=lay.stretch,
+        network_fingerprint=index.fingerprint,
     )
     log.info(
         "travel graph for profile %r: %d nodes, %d directed arcs (%.2f s)",
@@ -253,31 +255,26 @@ class _Entries:
         return len(self.owner)
 
 
-def _entries(
-    owner: np.ndarray,
-    edge: np.ndarray,
-    along_m: np.ndarray,
-    access_m: np.ndarray,
-    network: WalkNetwork,
-    graph: TravelGraph,
-) -> _Entries:
+def _entries(points: SnappedPoints, graph: TravelGraph) -> _Entries:
     """Snapped points (edge, along, access leg) as entries with the profile's minutes."""
-    index = edge_index(network)
+    edge, along_m = points.edge, points.along_m
     mpm = graph.edge_min_per_m[edge]
     return _Entries(
-        owner=owner,
+        owner=points.owner,
         edge=edge,
-        u=graph.rank[index.u[edge]],
-        v=graph.rank[index.v[edge]],
+        u=graph.rank[graph.edge_u[edge]],
+        v=graph.rank[graph.edge_v[edge]],
         along_m=along_m,
-        leg_min=access_m / graph.profile.speed_m_per_min,
+        leg_min=points.access_m / graph.profile.speed_m_per_min,
         to_u_min=along_m * mpm,
-        to_v_min=np.maximum(index.length_m[edge] - along_m, 0.0) * mpm,
+        to_v_min=np.maximum(graph.edge_length_m[edge] - along_m, 0.0) * mpm,
     )
 
 
-def _check_stations(stations: gpd.GeoDataFrame) -> ExtensionArray:
-    """Raise on an empty layer or a bad one (see `_check_layer`); return the ids as "str"."""
+def _station_points(
+    stations: gpd.GeoDataFrame | SnappedPoints, network: WalkNetwork, *, max_snap_m: float
+) -> SnappedPoints:
+    """The stations snapped (given, or snapped now); raise on an empty or bad layer."""
     if len(stations) == 0:
         raise InputError(
             Problem(
@@ -285,62 +282,64 @@ def _check_stations(stations: gpd.GeoDataFrame) -> ExtensionArray:
                 "站点图层为空 (the station layer is empty); give at least one station",
             )
         )
-    _check_layer(
-        stations,
-        what="stations",
-        id_column="station_id",
-        header="stations: 站点图层有问题 (the station layer has problems)",
+    if isinstance(stations, SnappedPoints):
+        stations.check_network(network)
+        return stations
+    return snap_layer(stations, network, id_column="station_id", max_snap_m=max_snap_m)
+
+
+def _warn_far_stations(stations: SnappedPoints) -> None:
+    far = ~stations.snapped
+    if not far.any():
+        return
+    names = ", ".join(map(str, stations.ids[far][:10])) + (" ..." if far.sum() > 10 else "")
+    max_snap_m = stations.max_snap_m
+    msg = (
+        f"{int(far.sum())} 个站点距步行网络超过 {max_snap_m:g} 米，已排除 "
+        f"({int(far.sum())} of {len(stations)} stations are farther than {max_snap_m:g} m "
+        f"from any walkable way and were left out: {names}); "
+        "snap_points(stations, network) lists them with reason 'far_from_network'"
     )
-    return _str_array(stations["station_id"])
+    warnings.warn(msg, CoverageWarning, stacklevel=4)
 
 
 @dataclass(frozen=True, eq=False)
 class _Origins:
-    """The compounds' snapped access points as entries of one TravelGraph (cached)."""
+    """Snapped access points as entries of one TravelGraph (kept with the snapped points)."""
 
-    aps: _Entries  # owner = compound position, ascending
-    starts: np.ndarray  # first access point of every compound that has one
-    comp: np.ndarray  # that compound
-    single: bool  # no compound has more than one access point
+    aps: _Entries  # owner = feature position, ascending
+    starts: np.ndarray  # first access point of every feature that has one
+    comp: np.ndarray  # that feature
+    single: bool  # no feature has more than one access point
     by_edge: np.ndarray  # access points sorted by edge (stable)
     edge_sorted: np.ndarray  # their edges
 
 
-_ORIGINS: weakref.WeakKeyDictionary[
-    TravelGraph, weakref.WeakKeyDictionary[SnappedCompounds, _Origins]
-] = weakref.WeakKeyDictionary()
+def _origin_entries(points: SnappedPoints, graph: TravelGraph) -> _Origins:
+    """Access points as entries of ``graph``: made once per (snapped points, graph).
 
-
-def _origin_entries(
-    origins: SnappedCompounds, network: WalkNetwork, graph: TravelGraph
-) -> _Origins:
-    """Access points as entries of ``graph``: made once per (snapped compounds, graph).
-
-    The arrays of a :class:`SnappedCompounds` are read-only, so the cache cannot go stale.
+    The arrays of a :class:`SnappedPoints` are read-only, so they cannot go stale.
     """
-    per_graph = _ORIGINS.get(graph)
-    if per_graph is None:
-        per_graph = _ORIGINS.setdefault(graph, weakref.WeakKeyDictionary())
-    cached = per_graph.get(origins)
-    if cached is not None:
-        return cached
-    aps = _entries(origins.owner, origins.edge, origins.along_m, origins.access_m, network, graph)
+    return points.derived(graph, lambda: _make_origins(points, graph))
+
+
+def _make_origins(points: SnappedPoints, graph: TravelGraph) -> _Origins:
+    aps = _entries(points, graph)
     owner = aps.owner
     starts = (
         np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
         if len(owner)
         else np.empty(0, dtype=np.int64)
     )
-    made = _Origins(
+    by_edge = np.argsort(aps.edge, kind="stable")
+    return _Origins(
         aps=aps,
         starts=starts,
         comp=owner[starts],
         single=len(starts) == len(owner),
-        by_edge=(by_edge := np.argsort(aps.edge, kind="stable")),
+        by_edge=by_edge,
         edge_sorted=aps.edge[by_edge],
     )
-    per_graph[origins] = made
-    return made
 
 
 @dataclass(frozen=True)
@@ -357,14 +356,14 @@ class _Prepared:
 
 
 def _origins(
-    compounds: gpd.GeoDataFrame | SnappedCompounds,
+    compounds: gpd.GeoDataFrame | SnappedPoints,
     network: WalkNetwork,
     *,
     max_snap_m: float,
     entrances: gpd.GeoDataFrame | None,
-) -> SnappedCompounds:
+) -> SnappedPoints:
     """The compounds' snapped access points: given, or snapped now."""
-    if isinstance(compounds, SnappedCompounds):
+    if isinstance(compounds, SnappedPoints):
         if entrances is not None:
             raise InputError(
                 "小区已吸附，入口应在 snap_compounds 时给出 (the compounds are already "
@@ -382,45 +381,30 @@ def _origins(
 
 
 def _prepare(
-    compounds: gpd.GeoDataFrame | SnappedCompounds,
-    stations: gpd.GeoDataFrame,
+    compounds: gpd.GeoDataFrame | SnappedPoints,
+    stations: gpd.GeoDataFrame | SnappedPoints,
     network: WalkNetwork,
     *,
     profile: Profile,
     max_snap_m: float,
     entrances: gpd.GeoDataFrame | None,
 ) -> _Prepared:
-    """Check the stations, snap compounds (unless given snapped) and stations, build the graph."""
-    station_ids = _check_stations(stations)
+    """Snap stations and compounds (unless given snapped), build the graph and entries."""
+    st_points = _station_points(stations, network, max_snap_m=max_snap_m)
     origins = _origins(compounds, network, max_snap_m=max_snap_m, entrances=entrances)
     graph = travel_graph(network, profile=profile)
-    prepared = _origin_entries(origins, network, graph)
-    sx, sy = _metric_xy(stations, network.crs, "stations")
-    snap = _snap_xy(sx, sy, edge_index(network), max_snap_m)
-    ok = snap.edge >= 0
-    st = _entries(
-        np.flatnonzero(ok), snap.edge[ok], snap.along_m[ok], snap.access_m[ok], network, graph
-    )
-    far = ~ok
-    if far.any():
-        names = ", ".join(map(str, station_ids[far][:10])) + (" ..." if far.sum() > 10 else "")
-        msg = (
-            f"{int(far.sum())} 个站点距步行网络超过 {max_snap_m:g} 米，已排除 "
-            f"({int(far.sum())} of {len(stations)} stations are farther than {max_snap_m:g} m "
-            f"from any walkable way and were left out: {names}); "
-            "snap_points(stations, network) lists them with reason 'far_from_network'"
-        )
-        warnings.warn(msg, CoverageWarning, stacklevel=3)
+    prepared = _origin_entries(origins, graph)
+    _warn_far_stations(st_points)
     return _Prepared(
         graph=graph,
         origins=prepared,
         aps=prepared.aps,
         compound_snapped=origins.snapped,
-        stations=st,
-        station_x=sx[ok],
-        station_y=sy[ok],
-        compound_ids=origins.compound_ids,
-        station_ids=station_ids,
+        stations=_entries(st_points, graph),
+        station_x=st_points.x,
+        station_y=st_points.y,
+        compound_ids=origins.ids,
+        station_ids=st_points.ids,
     )
 
 
@@ -559,8 +543,8 @@ def _nearest(prep: _Prepared, n_comp: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def nearest_station(
-    compounds: gpd.GeoDataFrame | SnappedCompounds,
-    stations: gpd.GeoDataFrame,
+    compounds: gpd.GeoDataFrame | SnappedPoints,
+    stations: gpd.GeoDataFrame | SnappedPoints,
     network: WalkNetwork,
     *,
     profile: Profile,
@@ -689,8 +673,8 @@ def _subgraph(
 
 
 def walk_times(
-    compounds: gpd.GeoDataFrame | SnappedCompounds,
-    stations: gpd.GeoDataFrame,
+    compounds: gpd.GeoDataFrame | SnappedPoints,
+    stations: gpd.GeoDataFrame | SnappedPoints,
     network: WalkNetwork,
     *,
     profile: Profile,
