@@ -47,6 +47,7 @@ __all__ = [
     "raise_problems",
     "read_source",
     "show_value",
+    "table_rows",
 ]
 
 logger = logging.getLogger("coverage.inputs")  # the input step logs under one name
@@ -317,6 +318,89 @@ def _read_xlsx(spec: LayerSpec) -> tuple[list[list[Any]], list[int], str]:
 
 # --------------------------------------------------------------------------------------------
 # columns and cells
+
+
+def table_rows(file: str, table: RawTable, *, known_headers: frozenset[str]) -> Layer:
+    """Find a table's header row and its data rows; the cells stay as read.
+
+    Parameters
+    ----------
+    file
+        The file, as named in messages.
+    table
+        The cells as read.
+    known_headers
+        Lower-case column names that mark the header row: the first of the first 20 filled
+        rows naming one is the header (title lines may sit above it), else the first filled
+        row.
+
+    Returns
+    -------
+    Layer
+        ``data``: one row per filled data row, every cell as read (object dtype), an empty
+        ``geometry``; ``rows``: each row's number below the header; ``lines``: its sheet line.
+        Rows with more cells than the header are problems.
+
+    Raises
+    ------
+    InputError
+        When the table has no filled row, or only a header.
+    """
+    grid, lines, note = table.grid, table.lines, table.note
+    filled = [i for i, r in enumerate(grid) if not all(is_blank(v) for v in r)]
+    if not filled:
+        fatal(file, "文件为空 (file is empty); 请检查导出是否成功 (check that the data was saved)")
+    # the header is the first row naming a known column (title lines may sit above it)
+    header_at = next(
+        (
+            i
+            for i in filled[:20]
+            if any(isinstance(v, str) and v.strip().lower() in known_headers for v in grid[i])
+        ),
+        filled[0],
+    )
+    header = _header_names(grid[header_at])
+    width = len(header)
+    body = [i for i in filled if i > header_at]
+    rows = np.array([i - header_at for i in body], dtype=np.int64)
+    cells = [(list(grid[i]) + [None] * width)[:width] for i in body]
+    df = pd.DataFrame(cells, columns=header, dtype=object)
+    empty_gdf = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries([None] * len(df), crs="EPSG:4326"))
+    layer = Layer(
+        file,
+        "table",
+        empty_gdf,
+        rows,
+        lines=np.array([lines[i] for i in body], dtype=np.int64),
+        note=note,
+    )
+    for k, i in enumerate(body):
+        extra = [v for v in grid[i][width:] if not is_blank(v)]
+        if extra:
+            layer.add(
+                k,
+                None,
+                "该行的单元格多于表头列数 (more cells than header columns): "
+                f"{show_value(extra[0])}; 请检查分隔符或补全表头 (check the separators or name "
+                "the column)",
+            )
+    if not body:
+        fatal(file, f"图层为空 (layer has no rows): 只有表头 (only a header){note}")
+    return layer
+
+
+def _header_names(cells: Sequence[Any]) -> list[str]:
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for j, v in enumerate(cells):
+        name = str(v).strip() if not is_blank(v) else f"column_{j + 1}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        else:
+            seen[name] = 0
+        names.append(name)
+    return names
 
 
 def find_column(

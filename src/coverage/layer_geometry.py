@@ -9,12 +9,10 @@ coordinates is recorded as a problem naming its row and column.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from numpy.typing import NDArray
 from pyproj import CRS
@@ -28,11 +26,11 @@ from coverage.layer_files import (
     RawTable,
     fatal,
     find_column,
-    is_blank,
     list_names,
     parse_numbers,
     problems_header,
     show_value,
+    table_rows,
 )
 
 __all__ = ["LAT_COLUMNS", "LON_COLUMNS", "geo_layer", "table_layer", "to_points"]
@@ -79,67 +77,12 @@ def table_layer(
     InputError
         When the file has no rows at all.
     """
-    file = str(spec.path)
-    grid, lines, note = table.grid, table.lines, table.note
-    filled = [i for i, r in enumerate(grid) if not all(is_blank(v) for v in r)]
-    if not filled:
-        fatal(file, "文件为空 (file is empty); 请检查导出是否成功 (check that the data was saved)")
-    # the header is the first row naming a known column (title lines may sit above it)
-    header_at = next(
-        (
-            i
-            for i in filled[:20]
-            if any(isinstance(v, str) and v.strip().lower() in known_headers for v in grid[i])
-        ),
-        filled[0],
-    )
-    header = _header_names(grid[header_at])
-    width = len(header)
-    body = [i for i in filled if i > header_at]
-    rows = np.array([i - header_at for i in body], dtype=np.int64)
-    cells = [(list(grid[i]) + [None] * width)[:width] for i in body]
-    df = pd.DataFrame(cells, columns=header, dtype=object)
-    empty_gdf = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries([None] * len(df), crs="EPSG:4326"))
-    layer = Layer(
-        file,
-        "table",
-        empty_gdf,
-        rows,
-        lines=np.array([lines[i] for i in body], dtype=np.int64),
-        note=note,
-    )
-    for k, i in enumerate(body):
-        extra = [v for v in grid[i][width:] if not is_blank(v)]
-        if extra:
-            layer.add(
-                k,
-                None,
-                "该行的单元格多于表头列数 (more cells than header columns): "
-                f"{show_value(extra[0])}; 请检查分隔符或补全表头 (check the separators or name "
-                "the column)",
-            )
-    if not body:
-        fatal(file, f"图层为空 (layer has no rows): 只有表头 (only a header){note}")
-
-    columns = list(df.columns)
-    lon_col = find_column(layer, columns, LON_COLUMNS, None, "", "经度/longitude")
-    lat_col = find_column(layer, columns, LAT_COLUMNS, None, "", "纬度/latitude")
-    for col, what, names in (
-        (lon_col, "经度 (longitude)", LON_COLUMNS),
-        (lat_col, "纬度 (latitude)", LAT_COLUMNS),
-    ):
-        if col is None:
-            layer.add(
-                None,
-                None,
-                f"缺少坐标列 (missing coordinate column) {what}; 可用列名 (accepted names): "
-                f"{', '.join(names)}; 现有列 (columns in the file): {list_names(columns)}{note}",
-            )
-    if lon_col is None or lat_col is None:
-        layer.coord_columns = tuple(c for c in (lon_col, lat_col) if c is not None)
+    layer = table_rows(str(spec.path), table, known_headers=known_headers)
+    columns = _coordinate_columns(layer)
+    if columns is None:
         return layer
-    layer.coord_columns = (lon_col, lat_col)
-
+    lon_col, lat_col = columns
+    df = layer.data
     lon, lon_empty, lon_bad = parse_numbers(df[lon_col])
     lat, lat_empty, lat_bad = parse_numbers(df[lat_col])
     for col, values, empty, bad in (
@@ -163,22 +106,33 @@ def table_layer(
     ok &= _check_area(layer, x, y, x, y, ok, both, study_area, margin_km)
     points = np.full(len(df), None, dtype=object)
     points[ok] = shapely.points(x[ok], y[ok])
-    layer.data = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(points, crs="EPSG:4326"))
+    layer.data = gpd.GeoDataFrame(
+        df.drop(columns="geometry"), geometry=gpd.GeoSeries(points, crs="EPSG:4326")
+    )
     return layer
 
 
-def _header_names(cells: Sequence[Any]) -> list[str]:
-    names: list[str] = []
-    seen: dict[str, int] = {}
-    for j, v in enumerate(cells):
-        name = str(v).strip() if not is_blank(v) else f"column_{j + 1}"
-        if name in seen:
-            seen[name] += 1
-            name = f"{name}.{seen[name]}"
-        else:
-            seen[name] = 0
-        names.append(name)
-    return names
+def _coordinate_columns(layer: Layer) -> tuple[str, str] | None:
+    """The longitude and latitude columns of a table (``None`` when one is missing)."""
+    columns = [c for c in layer.data.columns if c != "geometry"]
+    lon_col = find_column(layer, columns, LON_COLUMNS, None, "", "经度/longitude")
+    lat_col = find_column(layer, columns, LAT_COLUMNS, None, "", "纬度/latitude")
+    for col, what, names in (
+        (lon_col, "经度 (longitude)", LON_COLUMNS),
+        (lat_col, "纬度 (latitude)", LAT_COLUMNS),
+    ):
+        if col is None:
+            layer.add(
+                None,
+                None,
+                f"缺少坐标列 (missing coordinate column) {what}; 可用列名 (accepted names): "
+                f"{', '.join(names)}; 现有列 (columns in the file): {list_names(columns)}"
+                f"{layer.note}",
+            )
+    layer.coord_columns = tuple(c for c in (lon_col, lat_col) if c is not None)
+    if lon_col is None or lat_col is None:
+        return None
+    return lon_col, lat_col
 
 
 def geo_layer(
@@ -222,6 +176,29 @@ def geo_layer(
     gdf, note = source.frame, source.note
     if len(gdf) == 0:
         fatal(file, f"图层为空 (layer has no rows): 文件中没有要素 (no features){note}")
+    gdf = _in_wgs84(file, gdf)
+    geoms = shapely.force_2d(np.asarray(gdf.geometry.array, dtype=object))
+    layer = Layer(
+        file, "geo", gdf, np.arange(1, len(gdf) + 1, dtype=np.int64), note=note, problems=[]
+    )
+    ok = _check_geometries(layer, geoms, shapes)
+    b = shapely.bounds(geoms)
+    ok &= _check_range(layer, b[:, 0], b[:, 1], b[:, 2], b[:, 3], ok, "geometry", geo=True)
+    if spec.coords != "wgs84":
+        geoms = _convert_vertices(geoms, spec.coords)
+        b = shapely.bounds(geoms)
+    ok &= _check_area(
+        layer, b[:, 0], b[:, 1], b[:, 2], b[:, 3], ok, "geometry", study_area, margin_km
+    )
+    geoms = np.where(ok, geoms, None)
+    layer.data = gpd.GeoDataFrame(
+        gdf.drop(columns=gdf.geometry.name), geometry=gpd.GeoSeries(geoms, crs="EPSG:4326")
+    )
+    return layer
+
+
+def _in_wgs84(file: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The features in EPSG:4326 (RangeIndex); a file without a CRS is an error, not a guess."""
     if gdf.crs is None:
         raise CRSError(
             Problem(
@@ -234,22 +211,25 @@ def geo_layer(
         )
     crs = CRS.from_user_input(gdf.crs)
     gdf = gdf.reset_index(drop=True)
-    if not crs.equals(CRS.from_epsg(4326), ignore_axis_order=True):
-        try:
-            gdf = gdf.to_crs("EPSG:4326")
-        except Exception as exc:
-            raise CRSError(
-                Problem(
-                    file,
-                    f"无法把坐标系 {crs.to_string()} 转换为 WGS-84 (cannot convert the file's CRS "
-                    f"to WGS-84): {exc}",
-                ),
-                header=problems_header(file, 1),
-            ) from None
-    geoms = shapely.force_2d(np.asarray(gdf.geometry.array, dtype=object))
-    layer = Layer(
-        file, "geo", gdf, np.arange(1, len(gdf) + 1, dtype=np.int64), note=note, problems=[]
-    )
+    if crs.equals(CRS.from_epsg(4326), ignore_axis_order=True):
+        return gdf
+    try:
+        return gdf.to_crs("EPSG:4326")
+    except Exception as exc:
+        raise CRSError(
+            Problem(
+                file,
+                f"无法把坐标系 {crs.to_string()} 转换为 WGS-84 (cannot convert the file's CRS "
+                f"to WGS-84): {exc}",
+            ),
+            header=problems_header(file, 1),
+        ) from None
+
+
+def _check_geometries(
+    layer: Layer, geoms: NDArray[Any], shapes: tuple[str, str] | None
+) -> NDArray[np.bool_]:
+    """Record empty, unsupported (``shapes``: points or polygons only) and invalid geometries."""
     types = shapely.get_type_id(geoms)
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     for pos in np.flatnonzero(missing):
@@ -281,20 +261,7 @@ def geo_layer(
             "（如 QGIS“修复几何”）或用 shapely.make_valid 修复 (fix it in your GIS, e.g. QGIS "
             "'Fix geometries', or with shapely.make_valid)",
         )
-    ok &= ~invalid
-    b = shapely.bounds(geoms)
-    ok &= _check_range(layer, b[:, 0], b[:, 1], b[:, 2], b[:, 3], ok, "geometry", geo=True)
-    if spec.coords != "wgs84":
-        geoms = _convert_vertices(geoms, spec.coords)
-        b = shapely.bounds(geoms)
-    ok &= _check_area(
-        layer, b[:, 0], b[:, 1], b[:, 2], b[:, 3], ok, "geometry", study_area, margin_km
-    )
-    geoms = np.where(ok, geoms, None)
-    layer.data = gpd.GeoDataFrame(
-        gdf.drop(columns=gdf.geometry.name), geometry=gpd.GeoSeries(geoms, crs="EPSG:4326")
-    )
-    return layer
+    return ok & ~invalid
 
 
 def to_points(geometry: Any) -> NDArray[Any]:
