@@ -294,7 +294,7 @@ def test_station_far_from_network_is_warned_once_and_flagged(tmp_path: Path) -> 
 
 
 def test_study_language_en_gives_english_without_lang(tmp_path: Path) -> None:
-    from test_results import cau_study
+    from _studies import cau_study
 
     study = cau_study(tmp_path, language="en")
     args = ["analyze", str(study), "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path)]

@@ -12,38 +12,6 @@ import pytest
 
 import coverage as cp
 
-OSM = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
-CAU = (OSM / "beijing-haidian-cau.osm.bz2").as_posix()
-
-
-def cau_study(folder: Path, *, language: str | None = None) -> Path:
-    """A two-service study on the CAU extract (compounds derived from OSM)."""
-    (folder / "party.csv").write_text(
-        "id,name,lon,lat\nP1,a,116.3525,40.0035\nP2,b,116.3468,40.0062\n", encoding="utf-8"
-    )
-    lang = f'language = "{language}"\n' if language else ""
-    study = folder / "study.toml"
-    study.write_text(
-        f'name = "CAU"\n{lang}note = "test note"\n[network]\nosm_file = "{CAU}"\n'
-        '[services.party]\nlabel_zh = "党群服务站"\nlabel_en = "Party station"\n'
-        'stations = "party.csv"\n'
-        '[services.meal]\nlabel_zh = "助餐点"\nstations = "party.csv"\nprofile = "elderly"\n'
-        "minutes = [5, 10]\n",
-        encoding="utf-8",
-    )
-    return study
-
-
-@pytest.fixture(scope="module")
-def analysis_and_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[cp.Analysis, Path]:
-    folder = tmp_path_factory.mktemp("cau")
-    study = cp.load_study(cau_study(folder))
-    net = cp.network_for_study(study, cache_dir=folder / "cache")
-    data = cp.load_inputs(study, network=net)
-    analysis = cp.analyze(study, net, data)
-    cp.write_analysis(analysis, folder / "out")
-    return analysis, folder / "out"
-
 
 def test_repr_is_short_and_names_every_service(
     analysis_and_files: tuple[cp.Analysis, Path],
