@@ -12,6 +12,7 @@ import pandas as pd
 import shapely
 from numpy.typing import NDArray
 
+from coverage._validate import id_issues
 from coverage.config import LayerSpec
 from coverage.errors import CoverageWarning
 from coverage.layer_files import (
@@ -336,7 +337,8 @@ def _ids_and_names(
     used.update(c for c in (id_col, name_col) if c is not None)
     if id_col is not None:
         ids = _texts(data[id_col])
-        _check_ids(layer, ids, id_col)
+        for pos, message in id_issues(ids, rows=layer.rows):
+            layer.add(pos, id_col, message)
     else:
         stem = Path(spec.path).stem
         ids = np.array([f"{stem}-{r}" for r in layer.rows], dtype=object)
@@ -412,29 +414,6 @@ def _with_extra_columns(layer: Layer, frame: pd.DataFrame, extras: list[str]) ->
     if layer.kind == "table":
         extra = infer_columns(extra)
     return pd.concat([frame, extra.reset_index(drop=True)], axis=1)
-
-
-def _check_ids(layer: Layer, ids: NDArray[Any], column: str) -> None:
-    for pos in np.flatnonzero(ids == ""):
-        layer.add(
-            int(pos),
-            column,
-            "编号为空 (empty id); 请为每一行填写唯一编号 (give every row a unique id)",
-        )
-    s = pd.Series(ids)
-    dup = s.duplicated(keep=False) & (s != "")
-    if not dup.any():
-        return
-    for value, positions in s[dup].groupby(s[dup]).indices.items():
-        rows = [int(layer.rows[p]) for p in s[dup].index[positions]]
-        for pos, row in zip(s[dup].index[positions], rows, strict=True):
-            others = ", ".join(f"row {r}" for r in rows if r != row)
-            layer.add(
-                int(pos),
-                column,
-                f"编号重复 (duplicate id) {value!r}: 与第 {others.replace('row ', '')} 行相同 "
-                f"(same as {others}); 每个编号须唯一 (ids must be unique)",
-            )
 
 
 def _check_amounts(
