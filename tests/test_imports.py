@@ -23,6 +23,8 @@ RANKS: dict[str, int] = {
     "_identity": 5,  # the distribution name and the coverage.py guard: imports nothing of ours
     "errors": 10,
     "__init__": 15,  # the facade: eagerly imports errors only, the rest lazily by name
+    "walkfilter": 16,  # which OSM ways are walkable: imports nothing of ours
+    "osmfile": 18,  # the one OSM file reader (config checks its suffixes)
     "_atomic": 20,
     "_osmnx": 20,
     "_leaflet": 20,
@@ -36,6 +38,8 @@ RANKS: dict[str, int] = {
     "access": 30,
     "netarrays": 34,
     "walknetwork": 37,
+    "netbuild": 38,
+    "netcache": 39,
     "network": 40,
     "sample": 45,
     "snap": 50,
