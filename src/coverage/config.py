@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from coverage.errors import Problem, StudyError
+from coverage.labels import DEFAULT_LANGUAGE, LANGUAGES
 
 __all__ = [
     "COORD_SYSTEMS",
@@ -229,7 +230,7 @@ class Study:
     profiles: Mapping[str, Profile] = field(default_factory=lambda: dict(DEFAULT_PROFILES))
     max_snap_m: float = DEFAULT_MAX_SNAP_M
     estimation: CompoundEstimation = field(default_factory=CompoundEstimation)
-    language: str = "zh"
+    language: str = DEFAULT_LANGUAGE
     cache_dir: Path | None = None
     note: str | None = None
     group_by: tuple[str, ...] = ()
@@ -589,7 +590,10 @@ class _Checker:
         name = self.string(top, "", "name", required=True, default="") or ""
         note = self.string(top, "", "note")
         group_by = self.group_by(top)
-        language = self.string(top, "", "language", default="zh", choices=("zh", "en")) or "zh"
+        language = (
+            self.string(top, "", "language", default=DEFAULT_LANGUAGE, choices=LANGUAGES)
+            or DEFAULT_LANGUAGE
+        )
         network = None
         if "network" not in top:
             self.add("network", "required table is missing (place, bbox, polygon or osm_file)")
