@@ -24,6 +24,7 @@ def test_repr_is_short_and_names_every_service(
     assert f"{summary:.1%}" in text
     for result in analysis.services.values():
         assert len(repr(result)) < 500
+    assert repr(cp.Analysis("x" * 300, {})) == f"Analysis({'x' * 77 + '...'!r}, no services)"
     # the result still pickles (a batch runs it in other processes) and keeps its numbers
     again = pickle.loads(pickle.dumps(analysis))
     assert again.summary == analysis.summary and again.language == "zh"

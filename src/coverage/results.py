@@ -145,7 +145,8 @@ class Analysis:
         if len(self.summary) > 8:
             parts.append(f"... {len(self.summary)} services")
         name = self.study_name if len(self.study_name) <= 80 else self.study_name[:77] + "..."
-        return f"Analysis({name!r}, households covered: {'; '.join(parts)})"
+        covered = f"households covered: {'; '.join(parts)}" if parts else "no services"
+        return f"Analysis({name!r}, {covered})"
 
     def _repr_html_(self) -> str:
         lang = self.language
