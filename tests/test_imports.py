@@ -47,6 +47,7 @@ RANKS: dict[str, int] = {
     "gaps": 70,
     "isochrones": 70,
     "candidates": 70,
+    "siting_solve": 65,
     "siting": 70,
     "results": 80,
     "siting_study": 80,
@@ -54,6 +55,7 @@ RANKS: dict[str, int] = {
     "maps": 90,
     "report": 100,
     "pipeline": 110,
+    "batchfile": 115,  # the batch file (areas of a batch); imports config, inputs
     "batch": 120,
     "cli": 130,
     "__main__": 140,
