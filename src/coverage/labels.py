@@ -23,6 +23,7 @@ from typing import Any
 __all__ = [
     "COLUMNS",
     "DEFAULT_LANGUAGE",
+    "DEMO_NOTE",
     "LANGUAGES",
     "REASONS",
     "TEXTS",
@@ -37,6 +38,12 @@ __all__ = [
 LANGUAGES = ("zh", "en")
 #: The language used when neither the study nor the command says otherwise.
 DEFAULT_LANGUAGE = "zh"
+
+#: The note every output of the built-in demo carries (Chinese, English; no final stop).
+DEMO_NOTE = (
+    "示例数据：站点位置与户数均为演示用途，不代表真实情况",
+    "Illustrative sample: station locations and household counts are for demonstration only",
+)
 
 #: Headings, terminal lines and short words: key -> (Chinese, English); ``str.format`` fields.
 TEXTS: dict[str, tuple[str, str]] = {
@@ -84,10 +91,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "walk_minutes": ("步行 {minutes:.1f} 分钟", "{minutes:.1f} min walk"),
     "written": ("已写出: ", "Written: "),
     # demo
-    "demo_note": (
-        "示例数据：站点位置与户数均为演示用途，不代表真实情况。",
-        "Illustrative sample: station locations and household counts are for demonstration only.",
-    ),
+    "demo_note": (DEMO_NOTE[0] + "。", DEMO_NOTE[1] + "."),
     "demo_study_file": ("示例研究文件: {path}", "Sample study file: {path}"),
     # notebook / HTML headings
     "coverage_heading": ("户数覆盖率", "Households covered"),

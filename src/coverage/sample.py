@@ -33,6 +33,7 @@ import shapely
 from coverage._atomic import atomic_path
 from coverage.config import Study, load_study
 from coverage.coords import utm_crs_for
+from coverage.labels import DEMO_NOTE
 from coverage.osmdata import (
     OsmFeatures,
     classify_buildings,
@@ -55,10 +56,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEMO_NOTE_ZH = "示例数据：站点位置与户数均为演示用途，不代表真实情况"
-DEMO_NOTE_EN = (
-    "Illustrative sample: station locations and household counts are for demonstration only"
-)
+DEMO_NOTE_ZH, DEMO_NOTE_EN = DEMO_NOTE
 #: Value of the ``illustrative`` property on every feature of the demo layers.
 ILLUSTRATIVE = "示例数据 (illustrative)"
 #: Stations are chosen among candidates in this southern share of the extract (north-south).
