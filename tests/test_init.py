@@ -182,3 +182,27 @@ def test_make_refuses_an_environment_with_coverage_py(tmp_path: Path) -> None:
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: coverage\nVersion: 7.6.1\n")
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     assert res.returncode != 0 and "coverage.py is installed" in res.stdout
+
+
+def test_command_says_when_coverage_py_shadows_the_package(tmp_path: Path) -> None:
+    """coverage.py found first on the path (an editable install beside it): a clear message."""
+    shadow = tmp_path / "shadow" / "coverage"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text(
+        '"""Code coverage measurement for Python."""\nversion_info = (7, 6, 1)\n', encoding="utf-8"
+    )
+    code = "import coverage_planner; coverage_planner.main()"
+    res = _python(code, path=tmp_path / "shadow")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert res.stderr.startswith("coverage-planner 与 coverage.py 冲突")
+    assert str(shadow / "__init__.py") in res.stderr and "pip uninstall coverage" in res.stderr
+    # our own folder with coverage.py's files in it: the package's guard, as one line
+    site = _site_with_copy(tmp_path)
+    (site / "coverage" / "cmdline.py").write_text("", encoding="utf-8")
+    res = _python(code, path=site)
+    assert res.returncode == 1 and "Traceback" not in res.stderr and "cmdline.py" in res.stderr
+    # and without coverage.py the command runs
+    res = _python(
+        "import sys, coverage_planner; sys.argv = ['x', '--version']; coverage_planner.main()"
+    )
+    assert res.returncode == 0 and "coverage-planner, version" in res.stdout
