@@ -314,3 +314,7 @@ def test_study_language_en_gives_english_without_lang(tmp_path: Path) -> None:
     assert chinese.exit_code == 0, chinese.output
     assert "党群服务站（2 个站点）: 户数覆盖率" in chinese.stdout and "缺口 1: " in chinese.stdout
     assert (tmp_path / "out" / "compounds.csv").read_bytes() == first
+    checked = runner.invoke(main, ["validate", str(study)])
+    assert checked.exit_code == 0, checked.output
+    assert "Study: CAU" in checked.stdout and "Party station: 2 stations" in checked.stdout
+    assert "All inputs are valid." in checked.stdout
