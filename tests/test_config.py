@@ -193,3 +193,16 @@ def test_dict_study_with_bbox() -> None:
     assert study.network.bbox == (117.4, 30.6, 117.5, 30.7)
     assert study.services["grid"].label_zh == "grid"
     assert study.network.describe().startswith("bbox")
+
+
+def test_study_repr_is_short(tmp_path: Path) -> None:
+    (tmp_path / "s.csv").write_text("id,lon,lat\n1,117.49,30.66\n", encoding="utf-8")
+    services = {f"service_{i}": {"stations": "s.csv"} for i in range(12)}
+    study = study_from_dict(
+        {"name": "贵池" * 60, "network": {"place": "池州"}, "services": services},
+        base_dir=tmp_path,
+    )
+    text = repr(study)
+    assert len(text) < 500, len(text)
+    assert "service_0" in text and "(12 in all)" in text and "place '池州'" in text
+    assert "compounds: from OSM" in text and "language='zh'" in text

@@ -187,7 +187,7 @@ class CompoundEstimation:
     cluster_distance_m: float = 30.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Study:
     """A whole study, as read from a TOML file.
 
@@ -235,6 +235,19 @@ class Study:
     cache_dir: Path | None = None
     note: str | None = None
     group_by: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        services = ", ".join(list(self.services)[:8])
+        if len(self.services) > 8:
+            services += f" ... ({len(self.services)} in all)"
+        name = self.name if len(self.name) <= 80 else self.name[:77] + "..."
+        source = self.network.describe()
+        source = source if len(source) <= 120 else "..." + source[-117:]
+        compounds = "from OSM" if self.compounds is None else self.compounds.path.name
+        return (
+            f"Study({name!r}, network: {source}, compounds: {compounds}, "
+            f"services: {services}, language={self.language!r})"
+        )
 
 
 def load_study(path: str | Path) -> Study:
