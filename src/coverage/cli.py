@@ -323,5 +323,149 @@ def demo(ctx: _Ctx, out_dir: Path, cache_dir: Path | None) -> None:
     click.echo(ctx.t(DEMO_NOTE_ZH, DEMO_NOTE_EN))
 
 
+# --------------------------------------------------------------------------------------------
+# site: new stations (issue #10)
+
+
+def _site_lines(ctx: _Ctx, result: Any) -> list[str]:
+    """What the terminal says about a siting: coverage before/after, the solve, the sites."""
+    s = result.summary
+    lines = [
+        ctx.t(
+            f"户数覆盖率（{s['minutes']:g} 分钟）: {s['share_before']:.1%} -> "
+            f"{s['share_after']:.1%}，新增站点 {s['new_sites']} 个",
+            f"households within {s['minutes']:g} min: {s['share_before']:.1%} -> "
+            f"{s['share_after']:.1%} with {s['new_sites']} new sites",
+        ),
+        ctx.t(
+            f"求解: {s['status']}，目标值 {s['objective']}，界 {s['bound']}，"
+            f"差距 {s['gap']}，{s['solve_seconds']:.2f} 秒（贪心 {s['greedy_objective']}）",
+            f"solve: {s['status']}, objective {s['objective']}, bound {s['bound']}, "
+            f"gap {s['gap']}, {s['solve_seconds']:.2f} s (greedy {s['greedy_objective']})",
+        ),
+    ]
+    for row in result.sites.head(10).itertuples():
+        lines.append(
+            "  "
+            + ctx.t(
+                f"{row.rank}. {row.name} [{row.source}] +{row.households_added:,.0f} 户",
+                f"{row.rank}. {row.name} [{row.source}] +{row.households_added:,.0f} households",
+            )
+        )
+    if s["compounds_unreached"]:
+        lines.append(
+            ctx.t(
+                f"{s['compounds_unreached']} 个小区（{s['households_unreached']:,.0f} 户）"
+                "无任何站点或候选点可达",
+                f"{s['compounds_unreached']} compounds ({s['households_unreached']:,.0f} "
+                "households) are reached by no station or candidate",
+            )
+        )
+    return lines
+
+
+@main.command()
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.option("--service", required=True, help="Service key (services.<key> in the study).")
+@click.option(
+    "--model",
+    type=click.Choice(["max-coverage", "min-stations", "min-walk", "capacitated"]),
+    default="max-coverage",
+    show_default=True,
+    help="Optimisation model.",
+)
+@click.option("--new", "new", type=int, default=None, help="Number of new sites P.")
+@click.option(
+    "--target", type=float, default=None, help="min-stations: share of households to reach."
+)
+@click.option("--minutes", type=float, default=None, help="T (default: largest threshold).")
+@click.option("--capacity", type=float, default=None, help="capacitated: households per site.")
+@click.option("--cap", "cap_min", type=float, default=None, help="min-walk: time cap (2T).")
+@click.option(
+    "--generate",
+    default="",
+    help="Generate candidates: comma-separated osm,gates,kmeans.",
+)
+@click.option("--clusters", type=int, default=None, help="k-means centres (default 2P, >= 10).")
+@click.option("--curve", "curve_k", type=int, default=None, help="Curve up to K sites (0: off).")
+@click.option("--time-limit", type=float, default=60.0, show_default=True, help="Solver limit (s).")
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder."
+)
+@_cache_options
+@click.pass_obj
+@_guard
+def site(
+    ctx: _Ctx,
+    study_file: Path,
+    service: str,
+    model: str,
+    new: int | None,
+    target: float | None,
+    minutes: float | None,
+    capacity: float | None,
+    cap_min: float | None,
+    generate: str,
+    clusters: int | None,
+    curve_k: int | None,
+    time_limit: float,
+    out_dir: Path,
+    refresh: bool,
+    cache_dir: Path | None,
+) -> None:
+    """新站选址（保留现有站点）/ Site new stations, keeping the existing ones."""
+    from coverage import network as netmod
+    from coverage import osmdata, pipeline, siting_study
+
+    if model == "min-stations" and new is not None:
+        raise InputError("--new 不能与 min-stations 同用 (min-stations takes --target, not --new)")
+    if model != "min-stations" and new is None:
+        raise InputError(f"模型 {model} 需要 --new P (model {model} needs --new P)")
+    study = _load(study_file)
+    if study.note:
+        click.echo(study.note)
+    if service not in study.services:
+        raise InputError(
+            f"研究中没有服务 {service!r} (no service {service!r} in the study); available: "
+            + ", ".join(study.services)
+        )
+    with _step(ctx, "读取步行路网", "loading the walk network"):
+        net = pipeline.network_for_study(study, cache_dir=cache_dir, refresh=refresh)
+    click.echo(_network_line(ctx, netmod.network_summary(net)))
+    with _step(ctx, "读取并检查输入图层", "reading and checking the input layers"):
+        data = pipeline.load_inputs(study, network=net)
+    sources = [g.strip() for g in generate.split(",") if g.strip()]
+    features = None
+    if {"osm", "gates"} & set(sources):
+        if study.network.osm_file is None:
+            raise InputError(
+                "--generate osm,gates 需要研究使用本地 OSM 文件 (osm_file) (--generate osm/gates "
+                "needs the study's network from an osm_file)"
+            )
+        features = osmdata.read_osm_features(study.network.osm_file)
+    with _step(ctx, "计算步行时间并求解选址模型", "computing walk times and solving"):
+        result = siting_study.site_service(
+            study,
+            net,
+            data,
+            service=service,
+            model=model,
+            new=new,
+            target=target,
+            minutes=minutes,
+            capacity=capacity,
+            cap_min=cap_min,
+            generate=sources,
+            features=features,
+            n_clusters=clusters,
+            curve_k=curve_k,
+            time_limit_s=time_limit,
+        )
+    files = siting_study.write_siting(result, out_dir)
+    for line in _site_lines(ctx, result):
+        click.echo(line)
+    click.echo(ctx.t("已写出: ", "Written: ") + ", ".join(str(f) for f in files))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

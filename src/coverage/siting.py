@@ -1,0 +1,1805 @@
+"""Siting new stations: exact optimisation models with the existing stations kept.
+
+One class per model, in the shape of spopt's ``spopt.locate`` (a ``from_cost_matrix``
+constructor, one from the study's own walk times, and a ``solve()`` that returns the model with
+the results as attributes), solved exactly with HiGHS (``highspy``):
+
+- :class:`MaxCoverage` (MCLP): ``p`` new sites maximising the households within ``T`` minutes;
+  households an existing station already covers count as covered.
+- :class:`MinStations` (LSCP): the fewest new sites so that a target share of all households is
+  within ``T`` (default: every household some station or candidate can reach).
+- :class:`MinWalkTime` (p-median): ``p`` new sites minimising the household-weighted walk time to
+  the nearest station, existing ones included, each time capped at ``cap_min``.
+- :class:`CapacitatedCoverage`: coverage where each station serves at most its capacity; every
+  compound is assigned whole to one station within ``T``, or to none.
+
+How the models are made small
+    Demand rows (compounds) already covered by an existing station, and rows no candidate
+    reaches, leave the coverage models (they are a constant). Rows with the same candidate set
+    are merged into one row carrying the sum of their households (``model_size`` reports the
+    rows before and after). For the p-median, rows merge when their candidate times and their
+    cap are identical.
+
+Solving
+    A lazy greedy (submodular gains re-evaluated only when they reach the top of the heap) gives
+    an immediate answer and the MILP's warm start (``Highs.setSolution``). HiGHS then proves the
+    optimum (``mip_rel_gap = 0``) or stops at the time limit; ``status``, ``objective``,
+    ``bound`` and ``gap`` say which. For maximal coverage too large for the compact MILP
+    (``nnz`` above :data:`COMPACT_MAX_NNZ` after merging) the solve decomposes: greedy then
+    best-improvement swaps for the primal, a Lagrangian (subgradient) bound for the dual
+    (relaxing ``z_i <= sum_j a_ij y_j``, Galvao and ReVelle); the gap is reported as found.
+
+Objectives are in households (coverage) or household-minutes (p-median) of the demand left to
+the new sites: the existing stations' coverage is not part of ``objective`` (see
+``covered_before`` and ``covered_after``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from coverage.errors import InfeasibleError, InputError
+
+__all__ = [
+    "COMPACT_MAX_NNZ",
+    "CapacitatedCoverage",
+    "MaxCoverage",
+    "MinStations",
+    "MinWalkTime",
+    "SitingTimes",
+    "coverage_curve",
+    "merge_rows",
+]
+
+log = logging.getLogger(__name__)
+
+COMPACT_MAX_NNZ = 400_000
+"""Above this many coverage pairs (after merging), :class:`MaxCoverage` decomposes."""
+
+_EPS = 1e-9
+
+
+# --------------------------------------------------------------------------------------------
+# data
+
+
+@dataclass(frozen=True, eq=False)
+class SitingTimes:
+    """Walk times a siting model is built from (made by :func:`coverage.siting_study.siting_times`).
+
+    Attributes
+    ----------
+    demand_ids
+        Compound ids (rows), a pandas ``"str"`` array.
+    weights
+        Households per compound (float64, >= 0).
+    candidate_ids
+        Candidate ids (columns of ``cost``).
+    cost
+        CSR matrix compounds x candidates: walk minutes of every pair within ``limit_min``
+        (stored entries, explicit zeros included; absent = beyond the limit).
+    existing_min
+        Walk minutes to the nearest existing station (NaN when none is reachable).
+    existing_station
+        Id of that station (None when none).
+    station_ids
+        Existing station ids (columns of ``station_cost``).
+    station_cost
+        CSR matrix compounds x existing stations, walk minutes within ``limit_min``.
+    station_capacity
+        Capacity of each existing station in households (NaN = no limit).
+    limit_min
+        The walk-time limit the two matrices were computed with.
+    """
+
+    demand_ids: Any
+    weights: np.ndarray
+    candidate_ids: Any
+    cost: sp.csr_matrix
+    existing_min: np.ndarray
+    existing_station: np.ndarray
+    station_ids: Any
+    station_cost: sp.csr_matrix
+    station_capacity: np.ndarray
+    limit_min: float
+
+
+def merge_rows(
+    matrix: sp.csr_matrix, weights: np.ndarray, *, extra: np.ndarray | None = None
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """Merge rows with the same stored pattern (and values, and ``extra``) into one.
+
+    Parameters
+    ----------
+    matrix
+        CSR matrix; two rows merge when their column indices (and stored values) are equal.
+    weights
+        Weight of each row; a merged row carries the sum.
+    extra
+        Optional per-row value that must also be equal for rows to merge.
+
+    Returns
+    -------
+    tuple
+        ``(merged matrix, merged weights, group)`` where ``group[i]`` is the merged row of
+        input row ``i``.
+
+    Examples
+    --------
+    >>> m = sp.csr_matrix(np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]], dtype=float))
+    >>> merged, w, group = merge_rows(m, np.array([2.0, 3.0, 5.0]))
+    >>> merged.shape, w.tolist(), group.tolist()
+    ((2, 3), [7.0, 3.0], [0, 1, 0])
+    """
+    m = sp.csr_matrix(matrix, copy=True)
+    m.sort_indices()
+    n = m.shape[0]
+    ind, dat, ptr = m.indices, m.data, m.indptr
+    extra_arr = np.zeros(n) if extra is None else np.asarray(extra, dtype=np.float64)
+    seen: dict[bytes, int] = {}
+    group = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        a, b = ptr[i], ptr[i + 1]
+        key = ind[a:b].tobytes() + b"|" + dat[a:b].tobytes() + b"|" + extra_arr[i].tobytes()
+        group[i] = seen.setdefault(key, len(seen))
+    first = np.full(len(seen), -1, dtype=np.int64)
+    first[group[::-1]] = np.arange(n)[::-1]
+    merged_w = np.bincount(
+        group, weights=np.asarray(weights, dtype=np.float64), minlength=len(seen)
+    )
+    return m[first], merged_w, group
+
+
+def _as_csr(cost_matrix: Any, service_radius: float | None) -> sp.csr_matrix:
+    """A cost matrix (dense with inf/NaN for "no path", or sparse) as CSR of pairs within."""
+    if sp.issparse(cost_matrix):
+        m = sp.csr_matrix(cost_matrix, dtype=np.float64)
+        if service_radius is not None:
+            m = m.copy()
+            keep = m.data <= service_radius + _EPS
+            m.data[~keep] = np.nan
+            rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+            m = sp.csr_matrix(
+                (m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape, dtype=np.float64
+            )
+        return m
+    d = np.asarray(cost_matrix, dtype=np.float64)
+    if d.ndim != 2:
+        raise InputError(f"成本矩阵必须是二维的 (cost_matrix must be 2-D), got shape {d.shape}")
+    ok = np.isfinite(d)
+    if service_radius is not None:
+        ok &= d <= service_radius + _EPS
+    r, c = np.nonzero(ok)
+    return sp.csr_matrix((d[r, c], (r, c)), shape=d.shape)
+
+
+def _pattern(m: sp.csr_matrix) -> sp.csr_matrix:
+    """0/1 matrix with the stored pattern of ``m`` (explicit zeros count as stored)."""
+    return sp.csr_matrix(
+        (np.ones(m.nnz), m.indices.copy(), m.indptr.copy()), shape=m.shape, dtype=np.float64
+    )
+
+
+def _ids(ids: Any, n: int, prefix: str) -> np.ndarray:
+    if ids is None:
+        return np.array([f"{prefix}{i}" for i in range(n)], dtype=object)
+    out = np.asarray(pd.array(list(ids), dtype="str"), dtype=object)
+    if len(out) != n:
+        raise InputError(f"编号数量与矩阵不符 (expected {n} {prefix} ids, got {len(out)})")
+    return out
+
+
+def _check_p(p: int, n_candidates: int) -> int:
+    if n_candidates == 0:
+        raise InputError(
+            "没有可用的候选站址 (no candidate sites): give a [candidates] layer in the study "
+            "or --generate osm,gates,kmeans"
+        )
+    if int(p) != p or p < 1:
+        raise InputError(f"新站数量必须是正整数 (the number of new sites must be >= 1), got {p!r}")
+    if p > n_candidates:
+        raise InputError(
+            f"新站数量 {p} 多于候选站址数 {n_candidates} (p = {p} is larger than the "
+            f"{n_candidates} usable candidate sites); lower --new or add candidates"
+        )
+    return int(p)
+
+
+# --------------------------------------------------------------------------------------------
+# HiGHS
+
+
+@dataclass
+class _Milp:
+    """A MILP in column form for HiGHS: ``sense * cost @ x`` s.t. ``row_lo <= A x <= row_hi``."""
+
+    cost: np.ndarray
+    col_lo: np.ndarray
+    col_hi: np.ndarray
+    integer: np.ndarray  # bool per column
+    matrix: sp.csc_matrix
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    maximize: bool
+
+
+@dataclass
+class _Solved:
+    status: str
+    x: np.ndarray | None
+    objective: float
+    bound: float
+    gap: float
+    seconds: float
+
+
+def _highs(milp: _Milp, *, time_limit_s: float, start: np.ndarray | None) -> Any:
+    import highspy
+    from highspy._core import _Highs
+
+    # the core class: highspy.Highs() adds Python callbacks and prints a banner to stdout
+    h = _Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(time_limit_s))
+    h.setOptionValue("mip_rel_gap", 0.0)
+    h.setOptionValue("threads", 1)
+    lp = highspy.HighsLp()
+    n_cols = len(milp.cost)
+    lp.num_col_ = n_cols
+    lp.num_row_ = len(milp.row_lo)
+    lp.col_cost_ = milp.cost.astype(np.float64)
+    lp.col_lower_ = milp.col_lo.astype(np.float64)
+    lp.col_upper_ = milp.col_hi.astype(np.float64)
+    lp.row_lower_ = milp.row_lo.astype(np.float64)
+    lp.row_upper_ = milp.row_hi.astype(np.float64)
+    a = milp.matrix.tocsc()
+    a.sort_indices()
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a.data.astype(np.float64)
+    lp.sense_ = highspy.ObjSense.kMaximize if milp.maximize else highspy.ObjSense.kMinimize
+    lp.integrality_ = [
+        highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
+        for flag in milp.integer
+    ]
+    h.passModel(lp)
+    if start is not None:
+        h.setSolution(_solution(start))
+    return h
+
+
+def _run(h: Any, maximize: bool, seconds0: float) -> _Solved:
+    import highspy
+
+    h.run()
+    status = h.getModelStatus()
+    info = h.getInfo()
+    names = {
+        highspy.HighsModelStatus.kOptimal: "optimal",
+        highspy.HighsModelStatus.kTimeLimit: "time_limit",
+        highspy.HighsModelStatus.kInfeasible: "infeasible",
+    }
+    name = names.get(status, h.modelStatusToString(status).lower().replace(" ", "_"))
+    has_sol = int(info.primal_solution_status) == 2  # kSolutionStatusFeasible
+    x = np.asarray(h.getSolution().col_value) if has_sol else None
+    obj = float(info.objective_function_value) if has_sol else float("nan")
+    bound = float(info.mip_dual_bound)
+    if name == "optimal":
+        bound = obj if not np.isfinite(bound) else bound
+    gap = _gap(obj, bound, maximize)
+    return _Solved(name, x, obj, bound, gap, time.perf_counter() - seconds0)
+
+
+def _gap(objective: float, bound: float, maximize: bool) -> float:
+    """Relative gap ``|bound - objective| / |objective|`` (0 when both are 0)."""
+    if not (np.isfinite(objective) and np.isfinite(bound)):
+        return float("inf")
+    diff = (bound - objective) if maximize else (objective - bound)
+    diff = max(diff, 0.0)
+    if diff <= 1e-9 * max(1.0, abs(objective)):
+        return 0.0
+    return diff / max(abs(objective), 1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# greedy and local search for maximal coverage
+
+
+def _lazy_greedy(a_csc: sp.csc_matrix, w: np.ndarray, p: int, covered0: np.ndarray) -> list[int]:
+    """Lazy greedy for weighted coverage: ``p`` columns in the order they were chosen."""
+    covered = covered0.copy()
+    gains = np.asarray(a_csc.T @ (w * ~covered)).ravel()
+    heap = [(-g, j) for j, g in enumerate(gains.tolist())]
+    heapq.heapify(heap)
+    chosen: list[int] = []
+    ptr, ind = a_csc.indptr, a_csc.indices
+    while heap and len(chosen) < p:
+        _neg, j = heapq.heappop(heap)
+        rows = ind[ptr[j] : ptr[j + 1]]
+        gain = float(w[rows][~covered[rows]].sum())
+        if heap and gain < -heap[0][0] - 1e-12:
+            heapq.heappush(heap, (-gain, j))
+            continue
+        chosen.append(j)
+        covered[rows] = True
+    return chosen
+
+
+def _marginals(
+    a_csr: sp.csr_matrix, w: np.ndarray, chosen: list[int], covered0: np.ndarray
+) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Order ``chosen`` greedily and give each its added weight and row count."""
+    a_csc = a_csr[:, chosen].tocsc()
+    covered = covered0.copy()
+    order: list[int] = []
+    added_w: list[float] = []
+    added_n: list[int] = []
+    left = list(range(len(chosen)))
+    while left:
+        best, best_gain = left[0], -1.0
+        for k in left:
+            rows = a_csc.indices[a_csc.indptr[k] : a_csc.indptr[k + 1]]
+            g = float(w[rows][~covered[rows]].sum())
+            if g > best_gain + 1e-12:
+                best, best_gain = k, g
+        rows = a_csc.indices[a_csc.indptr[best] : a_csc.indptr[best + 1]]
+        new = rows[~covered[rows]]
+        order.append(chosen[best])
+        added_w.append(float(w[new].sum()))
+        added_n.append(len(new))
+        covered[new] = True
+        left.remove(best)
+    return order, np.array(added_w), np.array(added_n, dtype=np.int64)
+
+
+def _swap_search(
+    a_csr: sp.csr_matrix,
+    a_csc: sp.csc_matrix,
+    w: np.ndarray,
+    chosen: list[int],
+    *,
+    deadline: float,
+) -> list[int]:
+    """Best-improvement swaps (one site out, one in) until none improves or time runs out."""
+    sel = list(chosen)
+    n_cols = a_csr.shape[1]
+    while time.perf_counter() < deadline:
+        in_sel = np.zeros(n_cols, dtype=bool)
+        in_sel[sel] = True
+        cols_sel = sp.csr_matrix(a_csr[:, sel])
+        count = np.asarray(cols_sel.sum(axis=1)).ravel()
+        # loss of removing each selected site: rows it covers alone
+        alone = count == 1
+        owner = np.full(len(w), -1, dtype=np.int64)
+        r, c = cols_sel.nonzero()
+        owner[r[alone[r]]] = c[alone[r]]
+        loss = np.bincount(owner[alone], weights=w[alone], minlength=len(sel))
+        gain0 = np.asarray(a_csc.T @ (w * (count == 0))).ravel()
+        # extra[k, s]: rows covered only by selected site s that candidate k also covers
+        rows = np.flatnonzero(alone)
+        b = sp.csr_matrix((w[rows], (rows, owner[rows])), shape=(len(w), len(sel)))
+        extra = (a_csc.T @ b).toarray()
+        delta = gain0[:, None] + extra - loss[None, :]
+        delta[in_sel, :] = -np.inf
+        k, s = np.unravel_index(int(np.argmax(delta)), delta.shape)
+        if not delta[k, s] > 1e-9 * max(1.0, float(w.sum())):
+            break
+        sel[s] = int(k)
+    return sel
+
+
+def _lagrangian_bound(
+    a_csr: sp.csr_matrix,
+    a_csc: sp.csc_matrix,
+    w: np.ndarray,
+    p: int,
+    lower: float,
+    *,
+    deadline: float,
+    max_iter: int = 3000,
+) -> float:
+    """Subgradient bound for max ``w z`` s.t. ``z_i <= sum_j a_ij y_j``, ``sum y = p``.
+
+    With multipliers ``0 <= lam_i <= w_i`` the relaxation splits:
+    ``L(lam) = sum_i (w_i - lam_i) + sum of the p largest (A^T lam)_j``, an upper bound for
+    every ``lam``; Polyak steps towards the best primal value ``lower``.
+    """
+    lam = 0.5 * w
+    best = float("inf")
+    step_scale = 1.0
+    stall = 0
+    for _ in range(max_iter):
+        if time.perf_counter() > deadline:
+            break
+        col = np.asarray(a_csc.T @ lam).ravel()
+        top = np.argpartition(-col, p - 1)[:p] if p < len(col) else np.arange(len(col))
+        value = float((w - lam).sum() + col[top].sum())
+        if value < best - 1e-9:
+            best, stall = value, 0
+        else:
+            stall += 1
+            if stall >= 20:
+                step_scale, stall = step_scale / 2, 0
+                if step_scale < 1e-4:
+                    break
+        y = np.zeros(a_csr.shape[1])
+        y[top] = 1.0
+        cover = np.asarray(a_csr @ y).ravel()
+        # subgradient of L w.r.t. lam: -1 (from z_i = 1 where w_i > lam_i) + cover_i
+        g = cover - 1.0
+        norm = float(g @ g)
+        if norm == 0:
+            break
+        lam = np.clip(lam - step_scale * (value - lower) / norm * g, 0.0, w)
+    return best
+
+
+# --------------------------------------------------------------------------------------------
+# models
+
+
+@dataclass(eq=False)
+class _Model:
+    """Shared attributes of every model (set by ``solve``)."""
+
+    name: ClassVar[str] = "model"
+    maximize: ClassVar[bool] = True
+
+    demand_ids: np.ndarray
+    candidate_ids: np.ndarray
+    weights: np.ndarray
+    covered_before: float = 0.0
+    status: str = "not_solved"
+    objective: float = float("nan")
+    bound: float = float("nan")
+    gap: float = float("nan")
+    greedy_objective: float = float("nan")
+    greedy_gap: float = float("nan")
+    solve_seconds: float = 0.0
+    greedy_seconds: float = 0.0
+    method: str = ""
+    selected: list[int] = field(default_factory=list)
+    households_added: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    compounds_added: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    assignment: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    model_size: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def selected_ids(self) -> list[str]:
+        """Ids of the chosen candidates, in rank order."""
+        return [str(self.candidate_ids[j]) for j in self.selected]
+
+    @property
+    def covered_after(self) -> float:
+        """Households covered after siting (existing stations included; coverage models)."""
+        return float(self.covered_before + (self.objective if self.maximize else 0.0))
+
+    def summary(self) -> dict[str, Any]:
+        """The solve in a JSON-ready dict."""
+        return {
+            "model": self.name,
+            "method": self.method,
+            "status": self.status,
+            "objective": _num(self.objective),
+            "bound": _num(self.bound),
+            "gap": _num(self.gap),
+            "greedy_objective": _num(self.greedy_objective),
+            "greedy_gap": _num(self.greedy_gap),
+            "solve_seconds": round(self.solve_seconds, 3),
+            "greedy_seconds": round(self.greedy_seconds, 3),
+            "new_sites": len(self.selected),
+            "model_size": dict(self.model_size),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(demand={len(self.demand_ids)}, "
+            f"candidates={len(self.candidate_ids)}, status={self.status!r}, "
+            f"objective={self.objective:.6g}, gap={self.gap:.3g})"
+        )
+
+    def _finish(self, solved: _Solved, greedy_obj: float, greedy_s: float) -> None:
+        self.status = solved.status
+        self.objective = solved.objective
+        self.bound = solved.bound
+        self.gap = solved.gap
+        self.greedy_objective = greedy_obj
+        self.greedy_seconds = greedy_s
+        self.greedy_gap = _gap(greedy_obj, solved.bound, self.maximize)
+        self.solve_seconds = solved.seconds
+
+
+def _nan_inf(x: Any) -> np.ndarray:
+    """NaN -> +inf (``np.nan_to_num`` would also turn inf into the largest float)."""
+    arr = np.asarray(x, dtype=np.float64)
+    return np.where(np.isnan(arr), np.inf, arr)
+
+
+def _num(x: float) -> float | None:
+    return None if not np.isfinite(x) else float(x)
+
+
+@dataclass(eq=False, repr=False)
+class _CoverageModel(_Model):
+    """Maximal coverage and set covering share their data: a 0/1 coverage matrix."""
+
+    coverage: sp.csr_matrix = field(default_factory=lambda: sp.csr_matrix((0, 0)))
+    already: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    def _reduced(self) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
+        """Rows left to the new sites, merged: (A, w, group of each kept row, kept rows)."""
+        reach = np.diff(self.coverage.indptr) > 0
+        keep = np.flatnonzero(reach & ~self.already & (self.weights > 0))
+        a, w, group = merge_rows(self.coverage[keep], self.weights[keep])
+        self.model_size = {
+            "demand_rows": len(self.demand_ids),
+            "rows_to_cover": len(keep),
+            "rows_merged": a.shape[0],
+            "candidates": a.shape[1],
+            "pairs_before": int(self.coverage[keep].nnz),
+            "pairs_after": int(a.nnz),
+        }
+        return a, w, group, keep
+
+    def _record_sites(self, a: sp.csr_matrix, w: np.ndarray, chosen: list[int]) -> None:
+        order, added_w, _ = _marginals(a, w, chosen, np.zeros(a.shape[0], dtype=bool))
+        full = self.coverage
+        _, _, added_n = _marginals(full, np.ones(full.shape[0]), order, self.already.copy())
+        self.selected = order
+        self.households_added = added_w
+        self.compounds_added = added_n
+        near = full[:, order]
+        covered = (np.diff(near.indptr) > 0) & ~self.already
+        self.assignment = np.where(covered, 0, -1)
+
+    def unreached(self) -> np.ndarray:
+        """Rows no existing station and no candidate reaches within the limit."""
+        reach = np.diff(self.coverage.indptr) > 0
+        return np.flatnonzero(~reach & ~self.already)
+
+
+@dataclass(eq=False, repr=False)
+class MaxCoverage(_CoverageModel):
+    """Maximal covering location (MCLP) with existing stations counted as covering.
+
+    Build with :meth:`from_cost_matrix` or :meth:`from_walk_times`, then call :meth:`solve`.
+    After solving: ``selected`` (candidate positions, rank order), ``selected_ids``,
+    ``households_added`` and ``compounds_added`` per chosen site, ``objective`` (households
+    newly covered), ``bound``, ``gap``, ``status``, ``greedy_objective``, ``greedy_gap``,
+    ``covered_before``, ``covered_after`` and ``model_size``.
+
+    Examples
+    --------
+    Three compounds on a line, two candidates: the middle one reaches the two heavier ones.
+
+    >>> cost = np.array([[5.0, 20.0], [5.0, 5.0], [20.0, 5.0]])
+    >>> m = MaxCoverage.from_cost_matrix(cost, [10, 1, 30], service_radius=10,
+    ...                                  p_facilities=1).solve()
+    >>> m.selected_ids, m.objective, m.status
+    (['c1'], 31.0, 'optimal')
+    """
+
+    name: ClassVar[str] = "max-coverage"
+    p: int = 1
+
+    @classmethod
+    def from_cost_matrix(
+        cls,
+        cost_matrix: Any,
+        weights: Any,
+        *,
+        service_radius: float,
+        p_facilities: int,
+        covered: Any = None,
+        demand_ids: Any = None,
+        candidate_ids: Any = None,
+    ) -> MaxCoverage:
+        """Build from a demand x candidate cost matrix (dense with inf/NaN, or sparse).
+
+        Parameters
+        ----------
+        cost_matrix
+            Walk minutes; a pair is within reach when ``cost <= service_radius`` (for a
+            sparse matrix only stored entries count).
+        weights
+            Households per demand row.
+        service_radius
+            ``T`` in the matrix's units.
+        p_facilities
+            Number of new sites.
+        covered
+            Optional boolean per row: already covered by an existing station.
+        demand_ids, candidate_ids
+            Optional ids (default ``d0..``, ``c0..``).
+
+        Returns
+        -------
+        MaxCoverage
+        """
+        a = _pattern(_as_csr(cost_matrix, service_radius))
+        w = np.asarray(weights, dtype=np.float64)
+        already = np.zeros(len(w), dtype=bool) if covered is None else np.asarray(covered, bool)
+        p = _check_p(p_facilities, a.shape[1])
+        return cls(
+            demand_ids=_ids(demand_ids, a.shape[0], "d"),
+            candidate_ids=_ids(candidate_ids, a.shape[1], "c"),
+            weights=w,
+            covered_before=float(w[already].sum()),
+            coverage=a,
+            already=already,
+            p=p,
+        )
+
+    @classmethod
+    def from_walk_times(cls, times: SitingTimes, *, p: int, minutes: float) -> MaxCoverage:
+        """Build from the study's walk times (see :func:`coverage.siting_study.siting_times`).
+
+        Parameters
+        ----------
+        times
+            The walk times.
+        p
+            Number of new sites.
+        minutes
+            ``T``: a compound is covered by a station within ``T`` minutes' walk.
+
+        Returns
+        -------
+        MaxCoverage
+        """
+        _check_minutes(minutes, times)
+        already = _nan_inf(times.existing_min) <= minutes
+        return cls.from_cost_matrix(
+            times.cost,
+            times.weights,
+            service_radius=minutes,
+            p_facilities=p,
+            covered=already,
+            demand_ids=times.demand_ids,
+            candidate_ids=times.candidate_ids,
+        )
+
+    def solve(
+        self, *, time_limit_s: float = 60.0, method: str = "auto", warm_start: bool = True
+    ) -> MaxCoverage:
+        """Solve; return the model with the results as attributes.
+
+        Parameters
+        ----------
+        time_limit_s
+            Time limit of the whole solve in seconds.
+        method
+            ``"milp"`` (compact MILP with HiGHS), ``"decompose"`` (greedy + swaps, Lagrangian
+            bound), ``"greedy"`` (lazy greedy only, bounded by the LP), or ``"auto"``
+            (``"milp"`` unless the merged model has more than :data:`COMPACT_MAX_NNZ` pairs).
+        warm_start
+            Give HiGHS the greedy solution as a start.
+
+        Returns
+        -------
+        MaxCoverage
+        """
+        t0 = time.perf_counter()
+        a, w, _, _ = self._reduced()
+        n_rows, n_cols = a.shape
+        a_csc = a.tocsc()
+        p = min(self.p, n_cols)
+        g0 = time.perf_counter()
+        greedy = _lazy_greedy(a_csc, w, p, np.zeros(n_rows, dtype=bool))
+        greedy = _fill(greedy, p, n_cols)
+        greedy_s = time.perf_counter() - g0
+        greedy_obj = _covered_weight(a, w, greedy)
+        if method == "auto":
+            method = "milp" if a.nnz <= COMPACT_MAX_NNZ else "decompose"
+        self.method = method
+        deadline = t0 + time_limit_s
+        if method == "milp":
+            milp = _mclp_milp(a, w, p)
+            start = _mclp_start(greedy, n_cols, a, n_rows) if warm_start else None
+            h = _highs(milp, time_limit_s=max(0.1, deadline - time.perf_counter()), start=start)
+            solved = _run(h, True, t0)
+            if solved.x is None:
+                raise InfeasibleError(f"HiGHS found no solution ({solved.status})")
+            chosen = [int(j) for j in np.flatnonzero(solved.x[:n_cols] > 0.5)]
+            solved.objective = _covered_weight(a, w, chosen)
+        elif method in ("decompose", "greedy"):
+            chosen = greedy
+            if method == "decompose":
+                chosen = _swap_search(a, a_csc, w, greedy, deadline=t0 + 0.5 * time_limit_s)
+            obj = _covered_weight(a, w, chosen)
+            bound = _lagrangian_bound(
+                a, a_csc, w, p, obj, deadline=deadline if method == "decompose" else t0 + 5.0
+            )
+            bound = min(bound, float(w.sum()))
+            gap = _gap(obj, bound, True)
+            status = "optimal" if gap == 0 else "heuristic"
+            solved = _Solved(status, None, obj, bound, gap, time.perf_counter() - t0)
+        else:
+            raise InputError(f"unknown method {method!r}; use auto, milp, decompose or greedy")
+        self._finish(solved, greedy_obj, greedy_s)
+        self._record_sites(a, w, chosen)
+        log.info(
+            "max coverage p=%d: %s, %.6g households (bound %.6g, gap %.2g), greedy %.6g, %.2f s",
+            p,
+            self.status,
+            self.objective,
+            self.bound,
+            self.gap,
+            greedy_obj,
+            self.solve_seconds,
+        )
+        return self
+
+
+def _fill(chosen: list[int], p: int, n_cols: int) -> list[int]:
+    """Pad a selection with unused columns up to ``p`` (zero-gain sites still count in p)."""
+    out = list(chosen)
+    used = set(out)
+    j = 0
+    while len(out) < p and j < n_cols:
+        if j not in used:
+            out.append(j)
+        j += 1
+    return out
+
+
+def _covered_weight(a: sp.csr_matrix, w: np.ndarray, chosen: list[int]) -> float:
+    if not chosen:
+        return 0.0
+    hit = np.diff(sp.csr_matrix(a[:, chosen]).indptr) > 0
+    return float(w[hit].sum())
+
+
+def _mclp_milp(a: sp.csr_matrix, w: np.ndarray, p: int) -> _Milp:
+    """Columns ``y`` (candidates, binary) then ``z`` (rows, [0, 1]).
+
+    Rows: ``z_i - sum_j a_ij y_j <= 0`` per demand row, then ``sum_j y_j = p``.
+    """
+    n_rows, n_cols = a.shape
+    eye = sp.identity(n_rows, format="csr")
+    top = sp.hstack([-a, eye])
+    card = sp.hstack([sp.csr_matrix(np.ones((1, n_cols))), sp.csr_matrix((1, n_rows))])
+    matrix = sp.vstack([top, card]).tocsc()
+    return _Milp(
+        cost=np.r_[np.zeros(n_cols), w],
+        col_lo=np.zeros(n_cols + n_rows),
+        col_hi=np.ones(n_cols + n_rows),
+        integer=np.r_[np.ones(n_cols, bool), np.zeros(n_rows, bool)],
+        matrix=matrix,
+        row_lo=np.r_[np.full(n_rows, -np.inf), p],
+        row_hi=np.r_[np.zeros(n_rows), p],
+        maximize=True,
+    )
+
+
+def _mclp_start(chosen: list[int], n_cols: int, a: sp.csr_matrix, n_rows: int) -> np.ndarray:
+    y = np.zeros(n_cols)
+    y[chosen] = 1.0
+    z = (np.asarray(a @ y).ravel() > 0).astype(float)
+    return np.r_[y, z]
+
+
+def _check_minutes(minutes: float, times: SitingTimes) -> None:
+    if not minutes > 0:
+        raise InputError(f"步行时间阈值必须为正数 (minutes must be positive), got {minutes!r}")
+    if minutes > times.limit_min + _EPS:
+        raise InputError(
+            f"阈值 {minutes} 分钟超过了计算步行时间时的上限 {times.limit_min} 分钟 (minutes "
+            f"{minutes} is above the walk-time limit {times.limit_min} the times were computed "
+            "with); compute the times with a larger limit"
+        )
+
+
+@dataclass(eq=False, repr=False)
+class MinStations(_CoverageModel):
+    """Fewest new sites reaching a target share of households (set covering, LSCP).
+
+    ``target=None`` asks for every household some station or candidate can reach (spopt's
+    LSCP on the reachable rows). Households nothing reaches are reported by
+    :meth:`unreached`, not made infeasible. After solving, ``objective`` is the number of new
+    sites and ``selected`` the sites in rank order.
+
+    Examples
+    --------
+    >>> cost = np.array([[5.0, 20.0, 20.0], [5.0, 5.0, 20.0], [20.0, 5.0, 20.0]])
+    >>> m = MinStations.from_cost_matrix(cost, [1, 1, 1], service_radius=10).solve()
+    >>> m.objective, m.selected_ids
+    (2.0, ['c0', 'c1'])
+    """
+
+    name: ClassVar[str] = "min-stations"
+    maximize: ClassVar[bool] = False
+    target: float | None = None
+
+    @classmethod
+    def from_cost_matrix(
+        cls,
+        cost_matrix: Any,
+        weights: Any,
+        *,
+        service_radius: float,
+        target: float | None = None,
+        covered: Any = None,
+        demand_ids: Any = None,
+        candidate_ids: Any = None,
+    ) -> MinStations:
+        """Build from a demand x candidate cost matrix.
+
+        Parameters
+        ----------
+        cost_matrix
+            Walk minutes (dense with inf/NaN for no path, or sparse: stored entries).
+        weights
+            Households per demand row.
+        service_radius
+            ``T``.
+        target
+            Share of **all** households (existing coverage included) to reach, in (0, 1];
+            ``None`` = every reachable household.
+        covered
+            Optional boolean per row: already covered by an existing station.
+        demand_ids, candidate_ids
+            Optional ids.
+
+        Returns
+        -------
+        MinStations
+        """
+        a = _pattern(_as_csr(cost_matrix, service_radius))
+        w = np.asarray(weights, dtype=np.float64)
+        already = np.zeros(len(w), dtype=bool) if covered is None else np.asarray(covered, bool)
+        if a.shape[1] == 0:
+            _check_p(1, 0)
+        if target is not None and not 0 < target <= 1:
+            raise InputError(
+                f"目标覆盖率必须在 (0, 1] 之间 (target must be in (0, 1]), got {target}"
+            )
+        return cls(
+            demand_ids=_ids(demand_ids, a.shape[0], "d"),
+            candidate_ids=_ids(candidate_ids, a.shape[1], "c"),
+            weights=w,
+            covered_before=float(w[already].sum()),
+            coverage=a,
+            already=already,
+            target=target,
+        )
+
+    @classmethod
+    def from_walk_times(
+        cls, times: SitingTimes, *, minutes: float, target: float | None = None
+    ) -> MinStations:
+        """Build from the study's walk times.
+
+        Parameters
+        ----------
+        times
+            The walk times.
+        minutes
+            ``T``.
+        target
+            Share of all households to reach (``None``: all reachable).
+
+        Returns
+        -------
+        MinStations
+        """
+        _check_minutes(minutes, times)
+        already = _nan_inf(times.existing_min) <= minutes
+        return cls.from_cost_matrix(
+            times.cost,
+            times.weights,
+            service_radius=minutes,
+            target=target,
+            covered=already,
+            demand_ids=times.demand_ids,
+            candidate_ids=times.candidate_ids,
+        )
+
+    def needed(self) -> float:
+        """Households the new sites must add (after the existing stations' coverage)."""
+        reach = np.diff(self.coverage.indptr) > 0
+        coverable = float(self.weights[reach & ~self.already].sum())
+        if self.target is None:
+            return coverable
+        total = float(self.weights.sum())
+        need = self.target * total - self.covered_before
+        if need > coverable + 1e-6 * max(total, 1.0):
+            miss = self.unreached()
+            names = ", ".join(str(self.demand_ids[i]) for i in miss[:10])
+            more = f" (+{len(miss) - 10} more)" if len(miss) > 10 else ""
+            best = (self.covered_before + coverable) / max(total, 1e-12)
+            raise InputError(
+                f"目标覆盖率 {self.target:.1%} 无法达到：最多可覆盖 {best:.1%} (target "
+                f"{self.target:.1%} cannot be reached: at most {best:.1%} of households); "
+                f"no station or candidate reaches these compounds: {names}{more}; lower "
+                "--target or add candidates near them"
+            )
+        return max(need, 0.0)
+
+    def solve(self, *, time_limit_s: float = 60.0, warm_start: bool = True) -> MinStations:
+        """Solve with HiGHS (greedy warm start); return the model.
+
+        Parameters
+        ----------
+        time_limit_s
+            HiGHS time limit in seconds.
+        warm_start
+            Give HiGHS the greedy solution as a start.
+
+        Returns
+        -------
+        MinStations
+        """
+        t0 = time.perf_counter()
+        need = self.needed()
+        a, w, _, _ = self._reduced()
+        n_rows, n_cols = a.shape
+        self.method = "milp"
+        if need <= 1e-9 * max(1.0, float(w.sum())) or n_rows == 0:
+            solved = _Solved("optimal", None, 0.0, 0.0, 0.0, time.perf_counter() - t0)
+            self._finish(solved, 0.0, 0.0)
+            self._record_sites(a, w, [])
+            return self
+        g0 = time.perf_counter()
+        greedy = _greedy_until(a.tocsc(), w, need)
+        greedy_s = time.perf_counter() - g0
+        full = self.target is None
+        milp = _lscp_milp(a, w, need, full=full)
+        start = None
+        if warm_start:
+            y = np.zeros(n_cols)
+            y[greedy] = 1.0
+            start = y if full else np.r_[y, (np.asarray(a @ y).ravel() > 0).astype(float)]
+        solved = _run(_highs(milp, time_limit_s=time_limit_s, start=start), False, t0)
+        if solved.x is None:
+            raise InfeasibleError(f"HiGHS found no solution ({solved.status})")
+        chosen = [int(j) for j in np.flatnonzero(solved.x[:n_cols] > 0.5)]
+        solved.objective = float(len(chosen))
+        solved.bound = float(np.ceil(solved.bound - 1e-6))
+        solved.gap = _gap(solved.objective, solved.bound, False)
+        if solved.gap == 0:
+            solved.status = "optimal"
+        self._finish(solved, float(len(greedy)), greedy_s)
+        self._record_sites(a, w, chosen)
+        return self
+
+    @property
+    def covered_after(self) -> float:
+        """Households covered after siting (existing stations included)."""
+        if not self.selected:
+            return self.covered_before
+        hit = np.diff(sp.csr_matrix(self.coverage[:, self.selected]).indptr) > 0
+        return float(self.weights[hit | self.already].sum())
+
+
+def _greedy_until(a_csc: sp.csc_matrix, w: np.ndarray, need: float) -> list[int]:
+    """Lazy greedy adding sites until ``need`` weight is covered."""
+    order = _lazy_greedy(a_csc, w, a_csc.shape[1], np.zeros(a_csc.shape[0], dtype=bool))
+    covered = np.zeros(a_csc.shape[0], dtype=bool)
+    total = 0.0
+    out = []
+    for j in order:
+        rows = a_csc.indices[a_csc.indptr[j] : a_csc.indptr[j + 1]]
+        total += float(w[rows][~covered[rows]].sum())
+        covered[rows] = True
+        out.append(j)
+        if total >= need - 1e-9 * max(1.0, need):
+            break
+    return out
+
+
+def _lscp_milp(a: sp.csr_matrix, w: np.ndarray, need: float, *, full: bool) -> _Milp:
+    """Full cover: ``sum_j a_ij y_j >= 1``; partial: ``z_i <= A y``, ``w z >= need``."""
+    n_rows, n_cols = a.shape
+    if full:
+        return _Milp(
+            cost=np.ones(n_cols),
+            col_lo=np.zeros(n_cols),
+            col_hi=np.ones(n_cols),
+            integer=np.ones(n_cols, bool),
+            matrix=a.tocsc(),
+            row_lo=np.ones(n_rows),
+            row_hi=np.full(n_rows, np.inf),
+            maximize=False,
+        )
+    eye = sp.identity(n_rows, format="csr")
+    top = sp.hstack([-a, eye])
+    target_row = sp.hstack([sp.csr_matrix((1, n_cols)), sp.csr_matrix(w[None, :])])
+    # a small tolerance: ``need`` comes from a share of a float total
+    return _Milp(
+        cost=np.r_[np.ones(n_cols), np.zeros(n_rows)],
+        col_lo=np.zeros(n_cols + n_rows),
+        col_hi=np.ones(n_cols + n_rows),
+        integer=np.r_[np.ones(n_cols, bool), np.zeros(n_rows, bool)],
+        matrix=sp.vstack([top, target_row]).tocsc(),
+        row_lo=np.r_[np.full(n_rows, -np.inf), need - 1e-7 * max(1.0, need)],
+        row_hi=np.r_[np.zeros(n_rows), np.inf],
+        maximize=False,
+    )
+
+
+@dataclass(eq=False, repr=False)
+class MinWalkTime(_Model):
+    """p-median: ``p`` new sites minimising household-weighted walk minutes to the nearest
+    station, existing stations included, each compound's time capped at ``cap_min``.
+
+    ``objective`` is the sum over compounds of households x minutes after siting
+    (``objective / weights.sum()`` is the mean walk); ``assignment[i]`` is the chosen site
+    position (into ``selected``) serving compound ``i``, or -1 when an existing station or
+    the cap is at least as near.
+
+    Examples
+    --------
+    >>> cost = np.array([[1.0, 9.0], [2.0, 3.0], [9.0, 1.0]])
+    >>> m = MinWalkTime.from_cost_matrix(cost, [1, 1, 5], p_facilities=1).solve()
+    >>> m.selected_ids, m.objective
+    (['c1'], 17.0)
+    """
+
+    name: ClassVar[str] = "min-walk"
+    maximize: ClassVar[bool] = False
+    cost: sp.csr_matrix = field(default_factory=lambda: sp.csr_matrix((0, 0)))
+    base_min: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    p: int = 1
+    cap_min: float = float("inf")
+
+    @classmethod
+    def from_cost_matrix(
+        cls,
+        cost_matrix: Any,
+        weights: Any,
+        *,
+        p_facilities: int,
+        existing_min: Any = None,
+        cap_min: float | None = None,
+        demand_ids: Any = None,
+        candidate_ids: Any = None,
+    ) -> MinWalkTime:
+        """Build from a demand x candidate cost matrix.
+
+        Parameters
+        ----------
+        cost_matrix
+            Walk minutes (dense with inf/NaN for no path, or sparse: stored entries).
+        weights
+            Households per demand row.
+        p_facilities
+            Number of new sites.
+        existing_min
+            Optional minutes to the nearest existing station per row (NaN = none).
+        cap_min
+            Times above this (and rows nothing reaches) count as ``cap_min``; default: no
+            cap, which needs every row reached by some candidate or station.
+        demand_ids, candidate_ids
+            Optional ids.
+
+        Returns
+        -------
+        MinWalkTime
+        """
+        cost = _as_csr(cost_matrix, cap_min)
+        w = np.asarray(weights, dtype=np.float64)
+        n = cost.shape[0]
+        base = np.full(n, np.inf) if existing_min is None else np.asarray(existing_min, float)
+        base = _nan_inf(base)
+        cap = float("inf") if cap_min is None else float(cap_min)
+        base = np.minimum(base, cap)
+        p = _check_p(p_facilities, cost.shape[1])
+        if not np.isfinite(cap):
+            lonely = np.flatnonzero((np.diff(cost.indptr) == 0) & ~np.isfinite(base))
+            if len(lonely):
+                names = ", ".join(str(x) for x in _ids(demand_ids, n, "d")[lonely[:10]])
+                raise InputError(
+                    "这些需求点没有任何站点或候选点可达，请设置时间上限 cap_min (no station or "
+                    f"candidate reaches these demand rows; give cap_min): {names}"
+                )
+        return cls(
+            demand_ids=_ids(demand_ids, n, "d"),
+            candidate_ids=_ids(candidate_ids, cost.shape[1], "c"),
+            weights=w,
+            cost=cost,
+            base_min=base,
+            p=p,
+            cap_min=cap,
+        )
+
+    @classmethod
+    def from_walk_times(cls, times: SitingTimes, *, p: int, cap_min: float) -> MinWalkTime:
+        """Build from the study's walk times (computed with ``limit_min >= cap_min``).
+
+        Parameters
+        ----------
+        times
+            The walk times.
+        p
+            Number of new sites.
+        cap_min
+            Walk times above this count as ``cap_min``.
+
+        Returns
+        -------
+        MinWalkTime
+        """
+        _check_minutes(cap_min, times)
+        return cls.from_cost_matrix(
+            times.cost,
+            times.weights,
+            p_facilities=p,
+            existing_min=times.existing_min,
+            cap_min=cap_min,
+            demand_ids=times.demand_ids,
+            candidate_ids=times.candidate_ids,
+        )
+
+    def _reduced(self) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
+        """Pairs that beat their row's base time; rows with any; identical rows merged.
+
+        Returns ``(times, weights, base minutes, kept rows)`` of the merged rows.
+        """
+        c = self.cost
+        rows = np.repeat(np.arange(c.shape[0]), np.diff(c.indptr))
+        better = c.data < self.base_min[rows] - _EPS
+        pruned = _entries(c, better)
+        keep = np.flatnonzero((np.diff(pruned.indptr) > 0) & (self.weights > 0))
+        sub = pruned[keep]
+        merged, w, group = merge_rows(sub, self.weights[keep], extra=self.base_min[keep])
+        base = np.empty(merged.shape[0])
+        base[group] = self.base_min[keep]
+        self.model_size = {
+            "demand_rows": len(self.demand_ids),
+            "rows_to_cover": len(keep),
+            "rows_merged": merged.shape[0],
+            "candidates": merged.shape[1],
+            "pairs_before": int(c.nnz),
+            "pairs_after": int(merged.nnz),
+        }
+        return merged, w, base, keep
+
+    def solve(self, *, time_limit_s: float = 60.0, warm_start: bool = True) -> MinWalkTime:
+        """Solve with HiGHS (greedy warm start); return the model.
+
+        Parameters
+        ----------
+        time_limit_s
+            HiGHS time limit in seconds.
+        warm_start
+            Give HiGHS the greedy solution as a start.
+
+        Returns
+        -------
+        MinWalkTime
+        """
+        t0 = time.perf_counter()
+        d, w, base, keep = self._reduced()
+        # rows outside the model keep their base time (finite: rows nothing reaches were
+        # refused by from_cost_matrix unless capped)
+        outside = np.ones(len(self.weights), dtype=bool)
+        outside[keep] = False
+        const = float(
+            (
+                self.weights[outside]
+                * np.where(np.isfinite(self.base_min[outside]), self.base_min[outside], 0.0)
+            ).sum()
+        )
+        _n_rows, n_cols = d.shape
+        p = min(self.p, n_cols)
+        g0 = time.perf_counter()
+        greedy = _fill(_median_greedy(d, w, base, p), p, n_cols)
+        greedy_s = time.perf_counter() - g0
+        greedy_obj = const + _median_value(d, w, base, greedy)
+        self.method = "milp"
+        milp = _median_milp(d, w, base, p)
+        start = _median_start(d, base, greedy) if warm_start else None
+        solved = _run(_highs(milp, time_limit_s=time_limit_s, start=start), False, t0)
+        if solved.x is None:
+            raise InfeasibleError(f"HiGHS found no solution ({solved.status})")
+        chosen = [int(j) for j in np.flatnonzero(solved.x[:n_cols] > 0.5)]
+        solved.objective = const + _median_value(d, w, base, chosen)
+        solved.bound = const + solved.bound
+        solved.gap = _gap(solved.objective, solved.bound, False)
+        self._finish(solved, greedy_obj, greedy_s)
+        self._record(chosen)
+        return self
+
+    def _record(self, chosen: list[int]) -> None:
+        """Rank sites by the household-minutes each saves (greedy order within the chosen)."""
+        c = sp.csr_matrix(self.cost[:, chosen]) if chosen else sp.csr_matrix((len(self.weights), 0))
+        cur = self.base_min.copy()
+        order: list[int] = []
+        saved: list[float] = []
+        served: list[int] = []
+        left = list(range(len(chosen)))
+        dense = c.toarray() if chosen else np.zeros((len(cur), 0))
+        dense[_absent(c)] = np.inf
+        while left:
+            gains = [float((self.weights * np.maximum(cur - dense[:, k], 0)).sum()) for k in left]
+            k = left[int(np.argmax(gains))]
+            better = dense[:, k] < cur
+            order.append(k)
+            saved.append(max(gains))
+            served.append(int(better.sum()))
+            cur = np.minimum(cur, dense[:, k])
+            left.remove(k)
+        self.selected = [chosen[k] for k in order]
+        self.households_added = np.array(saved)  # household-minutes saved, in rank order
+        self.compounds_added = np.array(served, dtype=np.int64)
+        assign = np.full(len(cur), -1, dtype=np.int64)
+        if chosen:
+            ranked = dense[:, order]
+            best = np.argmin(ranked, axis=1)
+            hit = ranked[np.arange(len(cur)), best] < self.base_min
+            assign[hit] = best[hit]
+        self.assignment = assign
+
+
+def _absent(c: sp.csr_matrix) -> np.ndarray:
+    """Dense mask of the pairs not stored in ``c``."""
+    mask = np.ones(c.shape, dtype=bool)
+    rows = np.repeat(np.arange(c.shape[0]), np.diff(c.indptr))
+    mask[rows, c.indices] = False
+    return mask
+
+
+def _entries(c: sp.csr_matrix, mask: np.ndarray) -> sp.csr_matrix:
+    """CSR with the stored entries of ``c`` where ``mask`` (explicit zeros kept)."""
+    rows = np.repeat(np.arange(c.shape[0]), np.diff(c.indptr))
+    counts = np.bincount(rows[mask], minlength=c.shape[0])
+    indptr = np.zeros(c.shape[0] + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return sp.csr_matrix((c.data[mask], c.indices[mask], indptr), shape=c.shape)
+
+
+def _best_times(d: sp.csr_matrix, base: np.ndarray, chosen: list[int]) -> np.ndarray:
+    """Per row: the smaller of ``base`` and the stored times to the chosen columns."""
+    best = base.copy()
+    if chosen:
+        sub = d[:, chosen].tocoo()
+        np.minimum.at(best, sub.row, sub.data)
+    return best
+
+
+def _median_value(d: sp.csr_matrix, w: np.ndarray, base: np.ndarray, chosen: list[int]) -> float:
+    return float((w * _best_times(d, base, chosen)).sum())
+
+
+def _median_greedy(d: sp.csr_matrix, w: np.ndarray, base: np.ndarray, p: int) -> list[int]:
+    """Lazy greedy on household-minutes saved (a submodular gain)."""
+    csc = d.tocsc()
+    # rows with no base time: a large finite stand-in, so the first site reaching them wins
+    big = 10.0 * (float(d.data.max()) + 1.0) if d.nnz else 1.0
+    cur = np.where(np.isfinite(base), base, big)
+
+    def gain(j: int) -> float:
+        rows = csc.indices[csc.indptr[j] : csc.indptr[j + 1]]
+        t = csc.data[csc.indptr[j] : csc.indptr[j + 1]]
+        return float((w[rows] * np.maximum(cur[rows] - t, 0.0)).sum())
+
+    heap = [(-gain(j), j) for j in range(d.shape[1])]
+    heapq.heapify(heap)
+    chosen: list[int] = []
+    while heap and len(chosen) < p:
+        _, j = heapq.heappop(heap)
+        g = gain(j)
+        if heap and g < -heap[0][0] - 1e-12:
+            heapq.heappush(heap, (-g, j))
+            continue
+        chosen.append(j)
+        rows = csc.indices[csc.indptr[j] : csc.indptr[j + 1]]
+        cur[rows] = np.minimum(cur[rows], csc.data[csc.indptr[j] : csc.indptr[j + 1]])
+    return chosen
+
+
+def _median_milp(d: sp.csr_matrix, w: np.ndarray, base: np.ndarray, p: int) -> _Milp:
+    """Columns ``y`` (candidates), ``x`` (one per stored pair), ``s`` (rows: base time).
+
+    Rows: ``sum_j x_ij + s_i = 1``; ``x_ij - y_j <= 0``; ``sum y = p``. Minimise
+    ``sum w_i (d_ij x_ij + base_i s_i)``.
+    """
+    n_rows, n_cols = d.shape
+    nnz = d.nnz
+    pair_row = np.repeat(np.arange(n_rows), np.diff(d.indptr))
+    pair_col = d.indices
+    n_var = n_cols + nnz + n_rows
+    x0, s0 = n_cols, n_cols + nnz
+    # assignment rows
+    r1 = np.r_[pair_row, np.arange(n_rows)]
+    c1 = np.r_[x0 + np.arange(nnz), s0 + np.arange(n_rows)]
+    v1 = np.ones(nnz + n_rows)
+    # linking rows x_ij - y_j <= 0
+    r2 = np.r_[n_rows + np.arange(nnz), n_rows + np.arange(nnz)]
+    c2 = np.r_[x0 + np.arange(nnz), pair_col]
+    v2 = np.r_[np.ones(nnz), -np.ones(nnz)]
+    # cardinality
+    r3 = np.full(n_cols, n_rows + nnz)
+    c3 = np.arange(n_cols)
+    matrix = sp.csc_matrix(
+        (np.r_[v1, v2, np.ones(n_cols)], (np.r_[r1, r2, r3], np.r_[c1, c2, c3])),
+        shape=(n_rows + nnz + 1, n_var),
+    )
+    base_cost = np.where(np.isfinite(base), base, 0.0)
+    s_hi = np.where(np.isfinite(base), 1.0, 0.0)  # no base station: must be served
+    return _Milp(
+        cost=np.r_[np.zeros(n_cols), w[pair_row] * d.data, w * base_cost],
+        col_lo=np.zeros(n_var),
+        col_hi=np.r_[np.ones(n_cols + nnz), s_hi],
+        integer=np.r_[np.ones(n_cols, bool), np.zeros(nnz + n_rows, bool)],
+        matrix=matrix,
+        row_lo=np.r_[np.ones(n_rows), np.full(nnz, -np.inf), p],
+        row_hi=np.r_[np.ones(n_rows), np.zeros(nnz), p],
+        maximize=False,
+    )
+
+
+def _median_start(d: sp.csr_matrix, base: np.ndarray, chosen: list[int]) -> np.ndarray:
+    n_rows, n_cols = d.shape
+    y = np.zeros(n_cols)
+    y[chosen] = 1.0
+    pair_row = np.repeat(np.arange(n_rows), np.diff(d.indptr))
+    t = np.where(y[d.indices] > 0, d.data, np.inf)
+    best = base.copy()
+    np.minimum.at(best, pair_row, t)
+    x = np.zeros(d.nnz)
+    # one pair per row: the first open pair achieving the best time below the base
+    hit = (t <= best[pair_row]) & (t < base[pair_row])
+    first = np.full(n_rows, -1, dtype=np.int64)
+    idx = np.flatnonzero(hit)
+    first[pair_row[idx[::-1]]] = idx[::-1]
+    x[first[first >= 0]] = 1.0
+    s = (first < 0).astype(float)
+    return np.r_[y, x, s]
+
+
+@dataclass(eq=False, repr=False)
+class CapacitatedCoverage(_Model):
+    """Coverage with capacities: every compound is assigned whole to one station within ``T``
+    (existing or new) or to none, and no station serves more households than its capacity.
+
+    ``objective`` is the households assigned (existing stations' included: with capacities,
+    "already covered" depends on the assignment); ``covered_before`` is what the existing
+    stations alone can serve (solved too). ``assignment[i]`` is the station serving compound
+    ``i``: ``0..n_existing-1`` an existing station (``station_ids``), ``n_existing + k`` the
+    ``k``-th chosen site in ``selected``; -1 none.
+
+    Examples
+    --------
+    Two compounds of 300 households next to one candidate of capacity 400: only one fits.
+
+    >>> cost = np.array([[2.0], [3.0]])
+    >>> m = CapacitatedCoverage.from_cost_matrix(cost, [300, 300], service_radius=10,
+    ...                                          p_facilities=1, capacity=400).solve()
+    >>> m.objective, int((m.assignment >= 0).sum())
+    (300.0, 1)
+    """
+
+    name: ClassVar[str] = "capacitated"
+    coverage: sp.csr_matrix = field(default_factory=lambda: sp.csr_matrix((0, 0)))
+    station_coverage: sp.csr_matrix = field(default_factory=lambda: sp.csr_matrix((0, 0)))
+    station_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    station_capacity: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    capacity: float = float("inf")
+    p: int = 1
+
+    @classmethod
+    def from_cost_matrix(
+        cls,
+        cost_matrix: Any,
+        weights: Any,
+        *,
+        service_radius: float,
+        p_facilities: int,
+        capacity: float,
+        station_cost: Any = None,
+        station_capacity: Any = None,
+        demand_ids: Any = None,
+        candidate_ids: Any = None,
+        station_ids: Any = None,
+    ) -> CapacitatedCoverage:
+        """Build from demand x candidate (and demand x existing station) cost matrices.
+
+        Parameters
+        ----------
+        cost_matrix
+            Walk minutes to the candidates (dense with inf/NaN, or sparse stored entries).
+        weights
+            Households per compound.
+        service_radius
+            ``T``.
+        p_facilities
+            Number of new sites.
+        capacity
+            Households a new station can serve.
+        station_cost
+            Optional walk minutes to the existing stations.
+        station_capacity
+            Capacity of each existing station (NaN = no limit).
+        demand_ids, candidate_ids, station_ids
+            Optional ids.
+
+        Returns
+        -------
+        CapacitatedCoverage
+
+        Raises
+        ------
+        InputError
+            When ``capacity`` is not positive, or is below the households of a compound that
+            only new sites can reach (it could never be served whole).
+        """
+        a = _as_csr(cost_matrix, service_radius)
+        w = np.asarray(weights, dtype=np.float64)
+        n = a.shape[0]
+        p = _check_p(p_facilities, a.shape[1])
+        b = sp.csr_matrix((n, 0)) if station_cost is None else _as_csr(station_cost, service_radius)
+        caps = (
+            np.full(b.shape[1], np.nan)
+            if station_capacity is None
+            else np.asarray(station_capacity, float)
+        )
+        ids = _ids(demand_ids, n, "d")
+        if not capacity > 0:
+            raise InputError(
+                f"站点容量必须为正数 (capacity must be a positive number of households), got "
+                f"{capacity!r}; set capacity in the service or --capacity"
+            )
+        reach_new = np.diff(a.indptr) > 0
+        # the largest capacity among the existing stations that reach each compound
+        bb = b.tocoo()
+        best_existing = np.zeros(n)
+        np.maximum.at(best_existing, bb.row, _nan_inf(caps[bb.col]))
+        too_big = np.flatnonzero(reach_new & (w > capacity + _EPS) & (w > best_existing + _EPS))
+        if len(too_big):
+            names = ", ".join(f"{ids[i]} ({w[i]:,.0f})" for i in too_big[:10])
+            more = f" (+{len(too_big) - 10} more)" if len(too_big) > 10 else ""
+            raise InputError(
+                f"站点容量 {capacity:,.0f} 户小于这些小区的户数，无法整体分配 (capacity "
+                f"{capacity:,.0f} households is below the demand of these compounds, which "
+                f"could never be served whole): {names}{more}; raise --capacity or split the "
+                "compounds into buildings"
+            )
+        return cls(
+            demand_ids=ids,
+            candidate_ids=_ids(candidate_ids, a.shape[1], "c"),
+            weights=w,
+            coverage=_pattern(a),
+            station_coverage=_pattern(b),
+            station_ids=_ids(station_ids, b.shape[1], "s"),
+            station_capacity=caps,
+            capacity=float(capacity),
+            p=p,
+        )
+
+    @classmethod
+    def from_walk_times(
+        cls, times: SitingTimes, *, p: int, minutes: float, capacity: float
+    ) -> CapacitatedCoverage:
+        """Build from the study's walk times.
+
+        Parameters
+        ----------
+        times
+            The walk times (existing stations' capacities included).
+        p
+            Number of new sites.
+        minutes
+            ``T``.
+        capacity
+            Households a new station can serve.
+
+        Returns
+        -------
+        CapacitatedCoverage
+        """
+        _check_minutes(minutes, times)
+        return cls.from_cost_matrix(
+            times.cost,
+            times.weights,
+            service_radius=minutes,
+            p_facilities=p,
+            capacity=capacity,
+            station_cost=times.station_cost,
+            station_capacity=times.station_capacity,
+            demand_ids=times.demand_ids,
+            candidate_ids=times.candidate_ids,
+            station_ids=times.station_ids,
+        )
+
+    def _milp(self, p: int) -> tuple[_Milp, np.ndarray, np.ndarray, np.ndarray]:
+        """Columns: ``y`` (candidates), ``x`` (compound, station) pairs (existing then new).
+
+        Rows: each compound at most once; each station's load within its capacity (new:
+        ``capacity * y_j``); ``x_ij <= y_j`` (a tighter LP); ``sum y = p``.
+        """
+        n = len(self.weights)
+        n_e = self.station_coverage.shape[1]
+        n_c = self.coverage.shape[1]
+        be = self.station_coverage.tocoo()
+        bn = self.coverage.tocoo()
+        rows = np.r_[be.row, bn.row].astype(np.int64)
+        fac = np.r_[be.col, n_e + bn.col].astype(np.int64)  # station: existing, then new
+        n_x = len(rows)
+        xcol = n_c + np.arange(n_x)
+        w = self.weights
+        parts_r, parts_c, parts_v = [], [], []
+        # (1) one station per compound: rows 0..n-1
+        parts_r.append(rows)
+        parts_c.append(xcol)
+        parts_v.append(np.ones(n_x))
+        # (2) capacity rows: n + f for every station f
+        parts_r.append(n + fac)
+        parts_c.append(xcol)
+        parts_v.append(w[rows])
+        new = np.arange(n_c)
+        parts_r.append(n + n_e + new)
+        parts_c.append(new)
+        parts_v.append(np.full(n_c, -self.capacity))
+        # (3) linking rows for new pairs
+        is_new = fac >= n_e
+        k = np.flatnonzero(is_new)
+        base3 = n + n_e + n_c
+        parts_r += [base3 + np.arange(len(k)), base3 + np.arange(len(k))]
+        parts_c += [xcol[k], fac[k] - n_e]
+        parts_v += [np.ones(len(k)), -np.ones(len(k))]
+        # (4) cardinality
+        card = base3 + len(k)
+        parts_r.append(np.full(n_c, card))
+        parts_c.append(new)
+        parts_v.append(np.ones(n_c))
+        n_rows = card + 1
+        matrix = sp.csc_matrix(
+            (np.concatenate(parts_v), (np.concatenate(parts_r), np.concatenate(parts_c))),
+            shape=(n_rows, n_c + n_x),
+        )
+        cap_e = _nan_inf(self.station_capacity)
+        row_hi = np.r_[np.ones(n), cap_e, np.zeros(n_c), np.zeros(len(k)), p]
+        row_lo = np.r_[np.full(n + n_e + n_c + len(k), -np.inf), p]
+        milp = _Milp(
+            cost=np.r_[np.zeros(n_c), w[rows]],
+            col_lo=np.zeros(n_c + n_x),
+            col_hi=np.ones(n_c + n_x),
+            integer=np.ones(n_c + n_x, bool),
+            matrix=matrix,
+            row_lo=row_lo,
+            row_hi=row_hi,
+            maximize=True,
+        )
+        return milp, rows, fac, self.weights
+
+    def _greedy(self, p: int) -> tuple[list[int], np.ndarray]:
+        """Sites by the households they could take up to capacity; compounds assigned largest
+        first to the nearest-listed station with room."""
+        n_e = self.station_coverage.shape[1]
+        cap_left = np.r_[_nan_inf(self.station_capacity), np.zeros(0)]
+        assign = np.full(len(self.weights), -1, dtype=np.int64)
+        order = np.argsort(-self.weights, kind="stable")
+        be = self.station_coverage
+        for i in order:  # existing stations first
+            for f in be.indices[be.indptr[i] : be.indptr[i + 1]]:
+                if cap_left[f] >= self.weights[i] - _EPS:
+                    cap_left[f] -= self.weights[i]
+                    assign[i] = f
+                    break
+        csc = self.coverage.tocsc()
+        chosen: list[int] = []
+        for _ in range(p):
+            free = assign < 0
+            gains = []
+            for j in range(csc.shape[1]):
+                if j in chosen:
+                    gains.append(-1.0)
+                    continue
+                r = csc.indices[csc.indptr[j] : csc.indptr[j + 1]]
+                gains.append(min(self.capacity, float(self.weights[r][free[r]].sum())))
+            j = int(np.argmax(gains))
+            chosen.append(j)
+            room = self.capacity
+            r = csc.indices[csc.indptr[j] : csc.indptr[j + 1]]
+            for i in r[np.argsort(-self.weights[r], kind="stable")]:
+                if assign[i] < 0 and self.weights[i] <= room + _EPS:
+                    assign[i] = n_e + len(chosen) - 1
+                    room -= self.weights[i]
+        return chosen, assign
+
+    def solve(self, *, time_limit_s: float = 60.0, warm_start: bool = True) -> CapacitatedCoverage:
+        """Solve with HiGHS (greedy warm start); return the model.
+
+        Parameters
+        ----------
+        time_limit_s
+            HiGHS time limit in seconds.
+        warm_start
+            Give HiGHS the greedy solution as a start.
+
+        Returns
+        -------
+        CapacitatedCoverage
+        """
+        t0 = time.perf_counter()
+        n_e = self.station_coverage.shape[1]
+        p = self.p
+        g0 = time.perf_counter()
+        greedy, g_assign = self._greedy(p)
+        greedy_s = time.perf_counter() - g0
+        greedy_obj = float(self.weights[g_assign >= 0].sum())
+        milp, rows, fac, _w = self._milp(p)
+        n_c = self.coverage.shape[1]
+        self.model_size = {
+            "demand_rows": len(self.weights),
+            "rows_to_cover": len(self.weights),
+            "rows_merged": len(self.weights),
+            "candidates": n_c,
+            "pairs_before": len(rows),
+            "pairs_after": len(rows),
+        }
+        start = None
+        if warm_start:
+            y = np.zeros(n_c)
+            y[greedy] = 1.0
+            x = np.zeros(len(rows))
+            target = np.where(
+                g_assign >= n_e,
+                n_e + np.array([*greedy, 0])[np.maximum(g_assign - n_e, 0)],
+                g_assign,
+            )
+            x[(g_assign[rows] >= 0) & (fac == target[rows])] = 1.0
+            start = np.r_[y, x]
+        self.method = "milp"
+        solved = _run(_highs(milp, time_limit_s=time_limit_s, start=start), True, t0)
+        if solved.x is None:
+            raise InfeasibleError(f"HiGHS found no solution ({solved.status})")
+        chosen = [int(j) for j in np.flatnonzero(solved.x[:n_c] > 0.5)]
+        x = solved.x[n_c:] > 0.5
+        self._finish(solved, greedy_obj, greedy_s)
+        assign = np.full(len(self.weights), -1, dtype=np.int64)
+        assign[rows[x]] = fac[x]
+        # before: the existing stations alone (same model with no new site)
+        self.covered_before = _existing_only(self)
+        # rank the chosen sites by the households assigned to them
+        loads = {j: float(self.weights[assign == n_e + j].sum()) for j in chosen}
+        counts = {j: int((assign == n_e + j).sum()) for j in chosen}
+        self.selected = sorted(chosen, key=lambda j: (-loads[j], j))
+        pos = {j: k for k, j in enumerate(self.selected)}
+        new = assign >= n_e
+        assign[new] = n_e + np.array([pos[j - n_e] for j in assign[new]], dtype=np.int64)
+        self.assignment = assign
+        self.households_added = np.array([loads[j] for j in self.selected])
+        self.compounds_added = np.array([counts[j] for j in self.selected], dtype=np.int64)
+        return self
+
+    @property
+    def covered_after(self) -> float:
+        """Households assigned to a station after siting."""
+        return float(self.objective)
+
+
+def _existing_only(model: CapacitatedCoverage) -> float:
+    """Households the existing stations alone can serve under their capacities (exact)."""
+    n_e = model.station_coverage.shape[1]
+    if n_e == 0 or model.station_coverage.nnz == 0:
+        return 0.0
+    caps = _nan_inf(model.station_capacity)
+    if np.isinf(caps).all():
+        return float(model.weights[np.diff(model.station_coverage.indptr) > 0].sum())
+    be = model.station_coverage.tocoo()
+    n = len(model.weights)
+    n_x = be.nnz
+    xcol = np.arange(n_x)
+    matrix = sp.csc_matrix(
+        (
+            np.r_[np.ones(n_x), model.weights[be.row]],
+            (np.r_[be.row, n + be.col], np.r_[xcol, xcol]),
+        ),
+        shape=(n + n_e, n_x),
+    )
+    milp = _Milp(
+        cost=model.weights[be.row],
+        col_lo=np.zeros(n_x),
+        col_hi=np.ones(n_x),
+        integer=np.ones(n_x, bool),
+        matrix=matrix,
+        row_lo=np.full(n + n_e, -np.inf),
+        row_hi=np.r_[np.ones(n), caps],
+        maximize=True,
+    )
+    solved = _run(_highs(milp, time_limit_s=30.0, start=None), True, time.perf_counter())
+    return solved.objective if np.isfinite(solved.objective) else 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# coverage curve
+
+
+def coverage_curve(model: MaxCoverage, *, k_max: int, time_limit_s: float = 30.0) -> pd.DataFrame:
+    """Households covered against the number of new sites, ``k = 0..k_max``, each exact.
+
+    One HiGHS model is re-solved with ``sum y = k`` for each ``k``, warm-started with the
+    better of the greedy's first ``k`` sites and the previous optimum plus its best addition.
+
+    Parameters
+    ----------
+    model
+        A :class:`MaxCoverage` (its ``p`` is ignored).
+    k_max
+        Largest number of new sites (at most the number of candidates).
+    time_limit_s
+        Time limit for each ``k``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``new_sites``, ``households_covered`` (existing stations included), ``share_covered``,
+        ``households_added`` (against ``k - 1``), ``greedy_households``, ``bound``, ``gap``,
+        ``status``, ``solve_seconds``.
+    """
+    a, w, _, _ = model._reduced()
+    n_rows, n_cols = a.shape
+    k_max = min(int(k_max), n_cols)
+    total = float(model.weights.sum())
+    a_csc = a.tocsc()
+    greedy = _lazy_greedy(a_csc, w, k_max, np.zeros(n_rows, dtype=bool))
+    greedy = _fill(greedy, k_max, n_cols)
+    milp = _mclp_milp(a, w, 1)
+    h = _highs(milp, time_limit_s=time_limit_s, start=None)
+    card_row = n_rows
+    records = [
+        {
+            "new_sites": 0,
+            "households_covered": model.covered_before,
+            "share_covered": model.covered_before / total if total else float("nan"),
+            "households_added": 0.0,
+            "greedy_households": model.covered_before,
+            "bound": model.covered_before,
+            "gap": 0.0,
+            "status": "optimal",
+            "solve_seconds": 0.0,
+        }
+    ]
+    prev: list[int] = []
+    prev_obj = 0.0
+    for k in range(1, k_max + 1):
+        t0 = time.perf_counter()
+        h.changeRowBounds(card_row, float(k), float(k))
+        g_obj = _covered_weight(a, w, greedy[:k])
+        start_sel = greedy[:k]
+        if prev:
+            extra = _lazy_greedy(a_csc, w, 1, np.diff(a[:, prev].indptr) > 0)
+            cand = _fill(prev + [j for j in extra if j not in prev], k, n_cols)
+            if _covered_weight(a, w, cand) > g_obj:
+                start_sel = cand
+        h.setSolution(_solution(_mclp_start(start_sel, n_cols, a, n_rows)))
+        solved = _run(h, True, t0)
+        if solved.x is None:
+            raise InfeasibleError(f"HiGHS found no solution for k = {k} ({solved.status})")
+        chosen = [int(j) for j in np.flatnonzero(solved.x[:n_cols] > 0.5)]
+        obj = _covered_weight(a, w, chosen)
+        records.append(
+            {
+                "new_sites": k,
+                "households_covered": model.covered_before + obj,
+                "share_covered": (model.covered_before + obj) / total if total else float("nan"),
+                "households_added": obj - prev_obj,
+                "greedy_households": model.covered_before + g_obj,
+                "bound": model.covered_before + solved.bound,
+                "gap": _gap(obj, solved.bound, True),
+                "status": solved.status,
+                "solve_seconds": solved.seconds,
+            }
+        )
+        prev, prev_obj = chosen, obj
+    return pd.DataFrame.from_records(records)
+
+
+def _solution(values: np.ndarray) -> Any:
+    import highspy
+
+    sol = highspy.HighsSolution()
+    sol.col_value = np.asarray(values, dtype=np.float64).tolist()
+    return sol
