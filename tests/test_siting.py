@@ -296,7 +296,7 @@ def test_bad_models_raise_clear_errors() -> None:
         MaxCoverage.from_cost_matrix(np.zeros((5, 0)), w, service_radius=5, p_facilities=1)
     far = np.full((3, 2), 99.0)
     far[0, 0] = 1.0
-    with pytest.raises(InputError, match="cannot be reached.*d1, d2"):
+    with pytest.raises(InputError, match=r"cannot be reached.*d1, d2"):
         MinStations.from_cost_matrix(far, [1, 1, 1], service_radius=5, target=0.9).solve()
     with pytest.raises(InputError, match=r"below the demand.*d0 \(500\)"):
         CapacitatedCoverage.from_cost_matrix(
