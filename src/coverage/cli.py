@@ -320,6 +320,20 @@ def demo(ctx: _Ctx, out_dir: Path, cache_dir: Path | None) -> None:
         study_file = sample.write_demo_study(out_dir)
     click.echo(ctx.t(f"示例研究文件: {study_file}", f"Sample study file: {study_file}"))
     _run_analysis(ctx, study_file, out_dir, refresh=False, cache_dir=cache_dir)
+    # siting step: 3 new elderly meal points within 10 minutes (issue #10)
+    click.echo(
+        ctx.t("新站选址（老年助餐点，10 分钟，新增 3 个）", "Siting 3 new meal points (10 min)")
+    )
+    _run_siting(
+        ctx,
+        study_file,
+        out_dir / "siting",
+        service="meal_point",
+        options={"new": 3, "minutes": 10.0, "curve_k": 6},
+        generate=["osm", "gates", "kmeans"],
+        refresh=False,
+        cache_dir=cache_dir,
+    )
     click.echo(ctx.t(DEMO_NOTE_ZH, DEMO_NOTE_EN))
 
 
@@ -414,13 +428,46 @@ def site(
     cache_dir: Path | None,
 ) -> None:
     """新站选址（保留现有站点）/ Site new stations, keeping the existing ones."""
-    from coverage import network as netmod
-    from coverage import osmdata, pipeline, siting_study
-
     if model == "min-stations" and new is not None:
         raise InputError("--new 不能与 min-stations 同用 (min-stations takes --target, not --new)")
     if model != "min-stations" and new is None:
         raise InputError(f"模型 {model} 需要 --new P (model {model} needs --new P)")
+    _run_siting(
+        ctx,
+        study_file,
+        out_dir,
+        service=service,
+        options={
+            "model": model,
+            "new": new,
+            "target": target,
+            "minutes": minutes,
+            "capacity": capacity,
+            "cap_min": cap_min,
+            "n_clusters": clusters,
+            "curve_k": curve_k,
+            "time_limit_s": time_limit,
+        },
+        generate=[g.strip() for g in generate.split(",") if g.strip()],
+        refresh=refresh,
+        cache_dir=cache_dir,
+    )
+
+
+def _run_siting(
+    ctx: _Ctx,
+    study_file: Path,
+    out_dir: Path,
+    *,
+    service: str,
+    options: dict[str, Any],
+    generate: list[str],
+    refresh: bool,
+    cache_dir: Path | None,
+) -> Any:
+    from coverage import network as netmod
+    from coverage import osmdata, pipeline, siting_study
+
     study = _load(study_file)
     if study.note:
         click.echo(study.note)
@@ -434,9 +481,8 @@ def site(
     click.echo(_network_line(ctx, netmod.network_summary(net)))
     with _step(ctx, "读取并检查输入图层", "reading and checking the input layers"):
         data = pipeline.load_inputs(study, network=net)
-    sources = [g.strip() for g in generate.split(",") if g.strip()]
     features = None
-    if {"osm", "gates"} & set(sources):
+    if {"osm", "gates"} & set(generate):
         if study.network.osm_file is None:
             raise InputError(
                 "--generate osm,gates 需要研究使用本地 OSM 文件 (osm_file) (--generate osm/gates "
@@ -445,26 +491,13 @@ def site(
         features = osmdata.read_osm_features(study.network.osm_file)
     with _step(ctx, "计算步行时间并求解选址模型", "computing walk times and solving"):
         result = siting_study.site_service(
-            study,
-            net,
-            data,
-            service=service,
-            model=model,
-            new=new,
-            target=target,
-            minutes=minutes,
-            capacity=capacity,
-            cap_min=cap_min,
-            generate=sources,
-            features=features,
-            n_clusters=clusters,
-            curve_k=curve_k,
-            time_limit_s=time_limit,
+            study, net, data, service=service, generate=generate, features=features, **options
         )
     files = siting_study.write_siting(result, out_dir)
     for line in _site_lines(ctx, result):
         click.echo(line)
     click.echo(ctx.t("已写出: ", "Written: ") + ", ".join(str(f) for f in files))
+    return result
 
 
 if __name__ == "__main__":  # pragma: no cover

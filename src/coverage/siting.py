@@ -397,50 +397,131 @@ def _swap_search(
     return sel
 
 
-def _lagrangian_bound(
+@dataclass
+class _Lagrange:
+    """Result of the subgradient phase: best bound, best primal found, fixed columns."""
+
+    bound: float
+    best: list[int]
+    best_value: float
+    fixed0: np.ndarray  # bool per column: no solution better than best_value opens it
+    fixed1: np.ndarray  # bool per column: every solution better than best_value opens it
+
+
+def _lagrangian(
     a_csr: sp.csr_matrix,
     a_csc: sp.csc_matrix,
     w: np.ndarray,
     p: int,
-    lower: float,
+    start: list[int],
     *,
     deadline: float,
-    max_iter: int = 3000,
-) -> float:
-    """Subgradient bound for max ``w z`` s.t. ``z_i <= sum_j a_ij y_j``, ``sum y = p``.
+    max_iter: int = 5000,
+) -> _Lagrange:
+    """Subgradient bound for max ``w z`` s.t. ``z_i <= sum_j a_ij y_j``, ``sum y = p``, with
+    Lagrangian variable fixing.
 
     With multipliers ``0 <= lam_i <= w_i`` the relaxation splits:
-    ``L(lam) = sum_i (w_i - lam_i) + sum of the p largest (A^T lam)_j``, an upper bound for
-    every ``lam``; Polyak steps towards the best primal value ``lower``.
+    ``L(lam) = sum_i (w_i - lam_i) + sum of the p largest c_j = (A^T lam)_j``, an upper bound
+    for every ``lam`` (Polyak steps towards the best primal value). Each iteration's ``p``
+    largest columns are also a primal solution. Fixing (valid for any ``lam``): a column ``j``
+    outside the top ``p`` with ``L - c_(p) + c_j <= best`` cannot be in a solution better than
+    the best known (fixed to 0); one inside with ``L - c_j + c_(p+1) <= best`` is in every
+    such solution (fixed to 1).
     """
+    n_cols = a_csr.shape[1]
+    best = list(start)
+    best_value = _covered_weight(a_csr, w, best)
+    fixed0 = np.zeros(n_cols, dtype=bool)
+    fixed1 = np.zeros(n_cols, dtype=bool)
     lam = 0.5 * w
-    best = float("inf")
-    step_scale = 1.0
-    stall = 0
+    bound = float("inf")
+    scale, stall = 1.0, 0
+    tol = 1e-9 * max(1.0, float(w.sum()))
     for _ in range(max_iter):
         if time.perf_counter() > deadline:
             break
         col = np.asarray(a_csc.T @ lam).ravel()
-        top = np.argpartition(-col, p - 1)[:p] if p < len(col) else np.arange(len(col))
+        if p < n_cols:
+            order = np.argpartition(-col, p)
+            top, nxt = order[:p], order[p]
+            c_p, c_next = float(col[top].min()), float(col[nxt])
+        else:
+            top, c_p, c_next = np.arange(n_cols), float(col.min()), 0.0
         value = float((w - lam).sum() + col[top].sum())
-        if value < best - 1e-9:
-            best, stall = value, 0
+        if value < bound - tol:
+            bound, stall = value, 0
         else:
             stall += 1
             if stall >= 20:
-                step_scale, stall = step_scale / 2, 0
-                if step_scale < 1e-4:
-                    break
-        y = np.zeros(a_csr.shape[1])
+                scale, stall = scale / 2, 0
+        cand = [int(j) for j in top]
+        v = _covered_weight(a_csr, w, cand)
+        if v > best_value + tol:
+            best, best_value = cand, v
+        out = np.ones(n_cols, dtype=bool)
+        out[top] = False
+        fixed0 |= out & (value - c_p + col <= best_value + tol)
+        inside = ~out & (value - col + c_next <= best_value + tol)
+        fixed1 |= inside
+        if bound <= best_value + tol or scale < 1e-4:
+            break
+        y = np.zeros(n_cols)
         y[top] = 1.0
-        cover = np.asarray(a_csr @ y).ravel()
-        # subgradient of L w.r.t. lam: -1 (from z_i = 1 where w_i > lam_i) + cover_i
-        g = cover - 1.0
+        g = np.asarray(a_csr @ y).ravel() - 1.0
+        g[(lam <= 0) & (g > 0)] = 0.0  # projected: lam cannot go below 0 ...
+        g[(lam >= w) & (g < 0)] = 0.0  # ... nor above w
         norm = float(g @ g)
         if norm == 0:
             break
-        lam = np.clip(lam - step_scale * (value - lower) / norm * g, 0.0, w)
-    return best
+        lam = np.clip(lam - scale * (value - best_value) / norm * g, 0.0, w)
+    return _Lagrange(bound, best, best_value, fixed0 & ~fixed1, fixed1)
+
+
+def _reduced_milp(
+    a: sp.csr_matrix, w: np.ndarray, p: int, lag: _Lagrange, *, deadline: float
+) -> tuple[list[int], float, float, str]:
+    """Solve what the fixing leaves with HiGHS; return (chosen, objective, bound, status).
+
+    Rows covered by a column fixed to 1 leave the model (a constant); columns fixed to 0 and
+    rows only they reach leave too. The bound is the larger of the best known value (every
+    solution that breaks a fixing is no better) and the reduced model's bound.
+    """
+    ones = np.flatnonzero(lag.fixed1)
+    free = np.flatnonzero(~lag.fixed0 & ~lag.fixed1)
+    p_left = p - len(ones)
+    if p_left < 0 or len(free) < p_left:
+        return lag.best, lag.best_value, lag.best_value, "optimal"
+    done = np.diff(sp.csr_matrix(a[:, ones]).indptr) > 0 if len(ones) else np.zeros(len(w), bool)
+    const = float(w[done].sum())
+    sub = sp.csr_matrix(a[:, free])
+    rows = np.flatnonzero(~done & (np.diff(sub.indptr) > 0))
+    sub_a, sub_w, _ = merge_rows(sub[rows], w[rows])
+    if p_left == 0 or sub_a.shape[0] == 0:
+        chosen = [int(j) for j in ones] + [int(j) for j in free[:p_left]]
+        value = _covered_weight(a, w, chosen)
+        return chosen, value, max(value, lag.best_value), "optimal"
+    pos = {int(j): k for k, j in enumerate(free)}
+    start_cols = [pos[j] for j in lag.best if j in pos]
+    start = None
+    if len(start_cols) == p_left:
+        start = _mclp_start(start_cols, len(free), sub_a, sub_a.shape[0])
+    h = _highs(
+        _mclp_milp(sub_a, sub_w, p_left),
+        time_limit_s=max(0.1, deadline - time.perf_counter()),
+        start=start,
+    )
+    solved = _run(h, True, time.perf_counter())
+    if solved.x is None:
+        return lag.best, lag.best_value, max(lag.bound, lag.best_value), "time_limit"
+    chosen = [int(j) for j in ones] + [
+        int(free[k]) for k in np.flatnonzero(solved.x[: len(free)] > 0.5)
+    ]
+    value = _covered_weight(a, w, chosen)
+    if value < lag.best_value:
+        chosen, value = lag.best, lag.best_value
+    bound = max(const + solved.bound, lag.best_value)
+    return chosen, value, min(bound, lag.bound), solved.status
 
 
 # --------------------------------------------------------------------------------------------
@@ -714,14 +795,30 @@ class MaxCoverage(_CoverageModel):
         elif method in ("decompose", "greedy"):
             chosen = greedy
             if method == "decompose":
-                chosen = _swap_search(a, a_csc, w, greedy, deadline=t0 + 0.5 * time_limit_s)
-            obj = _covered_weight(a, w, chosen)
-            bound = _lagrangian_bound(
-                a, a_csc, w, p, obj, deadline=deadline if method == "decompose" else t0 + 5.0
+                budget = time_limit_s * 0.2
+                chosen = _swap_search(a, a_csc, w, greedy, deadline=t0 + budget)
+            lag = _lagrangian(
+                a,
+                a_csc,
+                w,
+                p,
+                chosen,
+                deadline=t0 + (0.6 * time_limit_s if method == "decompose" else 5.0),
             )
-            bound = min(bound, float(w.sum()))
+            chosen, obj, bound = lag.best, lag.best_value, min(lag.bound, float(w.sum()))
+            status = "heuristic"
+            if method == "decompose" and _gap(obj, bound, True) > 0:
+                log.info(
+                    "lagrangian: bound %.6g, best %.6g, fixed %d to 0 and %d to 1 of %d",
+                    bound,
+                    obj,
+                    int(lag.fixed0.sum()),
+                    int(lag.fixed1.sum()),
+                    n_cols,
+                )
+                chosen, obj, bound, status = _reduced_milp(a, w, p, lag, deadline=deadline)
             gap = _gap(obj, bound, True)
-            status = "optimal" if gap == 0 else "heuristic"
+            status = "optimal" if gap == 0 else ("heuristic" if status == "optimal" else status)
             solved = _Solved(status, None, obj, bound, gap, time.perf_counter() - t0)
         else:
             raise InputError(f"unknown method {method!r}; use auto, milp, decompose or greedy")
