@@ -406,6 +406,7 @@ class _Lagrange:
     best_value: float
     fixed0: np.ndarray  # bool per column: no solution better than best_value opens it
     fixed1: np.ndarray  # bool per column: every solution better than best_value opens it
+    col_best: np.ndarray  # A^T lam at the best bound (Lagrangian column values)
 
 
 def _lagrangian(
@@ -417,6 +418,9 @@ def _lagrangian(
     *,
     deadline: float,
     max_iter: int = 5000,
+    deflect: float = 0.5,
+    patience: int = 20,
+    scale0: float = 1.0,
 ) -> _Lagrange:
     """Subgradient bound for max ``w z`` s.t. ``z_i <= sum_j a_ij y_j``, ``sum y = p``, with
     Lagrangian variable fixing.
@@ -429,16 +433,20 @@ def _lagrangian(
     the best known (fixed to 0); one inside with ``L - c_j + c_(p+1) <= best`` is in every
     such solution (fixed to 1).
     """
-    n_cols = a_csr.shape[1]
+    n_rows, n_cols = a_csr.shape
     best = list(start)
     best_value = _covered_weight(a_csr, w, best)
     fixed0 = np.zeros(n_cols, dtype=bool)
     fixed1 = np.zeros(n_cols, dtype=bool)
     lam = 0.5 * w
     bound = float("inf")
-    scale, stall = 1.0, 0
+    scale, stall = scale0, 0
     tol = 1e-9 * max(1.0, float(w.sum()))
-    for _ in range(max_iter):
+    ptr, ind = a_csc.indptr, a_csc.indices
+    direction = np.zeros(n_rows)
+    col_best = np.zeros(n_cols)
+    iters = 0
+    for iters in range(1, max_iter + 1):  # noqa: B007 (logged)
         if time.perf_counter() > deadline:
             break
         col = np.asarray(a_csc.T @ lam).ravel()
@@ -450,32 +458,34 @@ def _lagrangian(
             top, c_p, c_next = np.arange(n_cols), float(col.min()), 0.0
         value = float((w - lam).sum() + col[top].sum())
         if value < bound - tol:
-            bound, stall = value, 0
+            bound, stall, col_best = value, 0, col
         else:
             stall += 1
-            if stall >= 20:
+            if stall >= patience:
                 scale, stall = scale / 2, 0
-        cand = [int(j) for j in top]
-        v = _covered_weight(a_csr, w, cand)
+        # rows reached by the p columns: the subgradient and a primal solution at once
+        rows = np.concatenate([ind[ptr[j] : ptr[j + 1]] for j in top])
+        cover = np.bincount(rows, minlength=n_rows).astype(np.float64)
+        v = float(w[cover > 0].sum())
         if v > best_value + tol:
-            best, best_value = cand, v
+            best, best_value = [int(j) for j in top], v
         out = np.ones(n_cols, dtype=bool)
         out[top] = False
         fixed0 |= out & (value - c_p + col <= best_value + tol)
-        inside = ~out & (value - col + c_next <= best_value + tol)
-        fixed1 |= inside
+        fixed1 |= ~out & (value - col + c_next <= best_value + tol)
         if bound <= best_value + tol or scale < 1e-4:
             break
-        y = np.zeros(n_cols)
-        y[top] = 1.0
-        g = np.asarray(a_csr @ y).ravel() - 1.0
+        g = cover - 1.0
         g[(lam <= 0) & (g > 0)] = 0.0  # projected: lam cannot go below 0 ...
         g[(lam >= w) & (g < 0)] = 0.0  # ... nor above w
-        norm = float(g @ g)
+        # deflected subgradient (Camerini, Fratta and Maffioli): damps the zig-zag
+        direction = g + deflect * direction
+        norm = float(direction @ direction)
         if norm == 0:
             break
-        lam = np.clip(lam - scale * (value - best_value) / norm * g, 0.0, w)
-    return _Lagrange(bound, best, best_value, fixed0 & ~fixed1, fixed1)
+        lam = np.clip(lam - scale * (value - best_value) / norm * direction, 0.0, w)
+    log.info("lagrangian: %d iterations, bound %.6g, best %.6g", iters, bound, best_value)
+    return _Lagrange(bound, best, best_value, fixed0 & ~fixed1, fixed1, col_best)
 
 
 def _reduced_milp(
@@ -522,6 +532,93 @@ def _reduced_milp(
         chosen, value = lag.best, lag.best_value
     bound = max(const + solved.bound, lag.best_value)
     return chosen, value, min(bound, lag.bound), solved.status
+
+
+def _kernel(
+    a_csc: sp.csc_matrix, w: np.ndarray, p: int, lag: _Lagrange, *, size: int, deadline: float
+) -> list[int]:
+    """Primal from a restricted MILP: the best solution's sites plus the ``size`` columns of
+    largest Lagrangian value, solved by HiGHS (a kernel search)."""
+    keep = np.unique(np.r_[np.argsort(-lag.col_best)[:size], lag.best]).astype(np.int64)
+    sub = sp.csr_matrix(a_csc[:, keep])
+    rows = np.flatnonzero(np.diff(sub.indptr) > 0)
+    sa, sw, _ = merge_rows(sub[rows], w[rows])
+    pos = {int(j): k for k, j in enumerate(keep)}
+    start = _mclp_start([pos[j] for j in lag.best], len(keep), sa, sa.shape[0])
+    h = _highs(
+        _mclp_milp(sa, sw, p),
+        time_limit_s=max(0.1, deadline - time.perf_counter()),
+        start=start,
+    )
+    solved = _run(h, True, time.perf_counter())
+    if solved.x is None:
+        return lag.best
+    return [int(keep[k]) for k in np.flatnonzero(solved.x[: len(keep)] > 0.5)]
+
+
+def _refix(lag: _Lagrange, p: int, best: list[int], best_value: float) -> _Lagrange:
+    """Lagrangian fixing again at the best multipliers with a better primal value."""
+    col = lag.col_best
+    n_cols = len(col)
+    tol = 1e-9 * max(1.0, best_value)
+    if p < n_cols:
+        order = np.argpartition(-col, p)
+        top, c_p, c_next = order[:p], float(col[order[:p]].min()), float(col[order[p]])
+        out = np.ones(n_cols, dtype=bool)
+        out[top] = False
+        fixed0 = lag.fixed0 | (out & (lag.bound - c_p + col <= best_value + tol))
+        fixed1 = lag.fixed1 | (~out & (lag.bound - col + c_next <= best_value + tol))
+    else:
+        fixed0, fixed1 = lag.fixed0, lag.fixed1
+    return _Lagrange(lag.bound, best, best_value, fixed0 & ~fixed1, fixed1, col)
+
+
+def _decompose(
+    a: sp.csr_matrix,
+    a_csc: sp.csc_matrix,
+    w: np.ndarray,
+    p: int,
+    greedy: list[int],
+    *,
+    t0: float,
+    time_limit_s: float,
+    full: bool,
+) -> tuple[list[int], _Solved]:
+    """Maximal coverage without the compact MILP.
+
+    Primal: lazy greedy, best-improvement swaps (10% of the time), the Lagrangian's own
+    solutions, then a kernel MILP on the most promising columns (20%). Dual: the Lagrangian
+    subgradient bound (45%). With the remaining time, HiGHS solves what Lagrangian fixing
+    leaves when that is small enough, which can close the gap. ``full=False``: greedy and a
+    5-second bound only.
+    """
+    chosen = greedy
+    if full:
+        chosen = _swap_search(a, a_csc, w, greedy, deadline=t0 + 0.1 * time_limit_s)
+    lag = _lagrangian(a, a_csc, w, p, chosen, deadline=t0 + (0.55 * time_limit_s if full else 5.0))
+    bound = min(lag.bound, float(w.sum()))
+    status = "heuristic"
+    if full and _gap(lag.best_value, bound, True) > 0:
+        kern = _kernel(a_csc, w, p, lag, size=300, deadline=t0 + 0.75 * time_limit_s)
+        value = _covered_weight(a, w, kern)
+        if value > lag.best_value:
+            lag = _refix(lag, p, kern, value)
+        free = ~lag.fixed0 & ~lag.fixed1
+        log.info(
+            "decompose: bound %.6g, best %.6g, fixed %d to 0 and %d to 1 of %d",
+            bound,
+            lag.best_value,
+            int(lag.fixed0.sum()),
+            int(lag.fixed1.sum()),
+            len(free),
+        )
+        if int(a_csc[:, np.flatnonzero(free)].nnz) <= COMPACT_MAX_NNZ:
+            best, value, bound, status = _reduced_milp(a, w, p, lag, deadline=t0 + time_limit_s)
+            lag = _refix(lag, p, best, value)
+    obj = lag.best_value
+    gap = _gap(obj, bound, True)
+    status = "optimal" if gap == 0 else "heuristic"
+    return lag.best, _Solved(status, None, obj, bound, gap, time.perf_counter() - t0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -783,7 +880,12 @@ class MaxCoverage(_CoverageModel):
             method = "milp" if a.nnz <= COMPACT_MAX_NNZ else "decompose"
         self.method = method
         deadline = t0 + time_limit_s
-        if method == "milp":
+        if method == "milp" and p == 1:
+            # one site: the best single column is the optimum (the LP is weak here)
+            chosen = greedy[:1]
+            obj = _covered_weight(a, w, chosen)
+            solved = _Solved("optimal", None, obj, obj, 0.0, time.perf_counter() - t0)
+        elif method == "milp":
             milp = _mclp_milp(a, w, p)
             start = _mclp_start(greedy, n_cols, a, n_rows) if warm_start else None
             h = _highs(milp, time_limit_s=max(0.1, deadline - time.perf_counter()), start=start)
@@ -793,33 +895,9 @@ class MaxCoverage(_CoverageModel):
             chosen = [int(j) for j in np.flatnonzero(solved.x[:n_cols] > 0.5)]
             solved.objective = _covered_weight(a, w, chosen)
         elif method in ("decompose", "greedy"):
-            chosen = greedy
-            if method == "decompose":
-                budget = time_limit_s * 0.2
-                chosen = _swap_search(a, a_csc, w, greedy, deadline=t0 + budget)
-            lag = _lagrangian(
-                a,
-                a_csc,
-                w,
-                p,
-                chosen,
-                deadline=t0 + (0.6 * time_limit_s if method == "decompose" else 5.0),
+            chosen, solved = _decompose(
+                a, a_csc, w, p, greedy, t0=t0, time_limit_s=time_limit_s, full=method == "decompose"
             )
-            chosen, obj, bound = lag.best, lag.best_value, min(lag.bound, float(w.sum()))
-            status = "heuristic"
-            if method == "decompose" and _gap(obj, bound, True) > 0:
-                log.info(
-                    "lagrangian: bound %.6g, best %.6g, fixed %d to 0 and %d to 1 of %d",
-                    bound,
-                    obj,
-                    int(lag.fixed0.sum()),
-                    int(lag.fixed1.sum()),
-                    n_cols,
-                )
-                chosen, obj, bound, status = _reduced_milp(a, w, p, lag, deadline=deadline)
-            gap = _gap(obj, bound, True)
-            status = "optimal" if gap == 0 else ("heuristic" if status == "optimal" else status)
-            solved = _Solved(status, None, obj, bound, gap, time.perf_counter() - t0)
         else:
             raise InputError(f"unknown method {method!r}; use auto, milp, decompose or greedy")
         self._finish(solved, greedy_obj, greedy_s)
@@ -1871,8 +1949,12 @@ def coverage_curve(model: MaxCoverage, *, k_max: int, time_limit_s: float = 30.0
             cand = _fill(prev + [j for j in extra if j not in prev], k, n_cols)
             if _covered_weight(a, w, cand) > g_obj:
                 start_sel = cand
-        h.setSolution(_solution(_mclp_start(start_sel, n_cols, a, n_rows)))
-        solved = _run(h, True, t0)
+        if k == 1:  # the best single column (HiGHS' LP is weak for one site)
+            solved = _Solved("optimal", None, g_obj, g_obj, 0.0, time.perf_counter() - t0)
+            solved.x = _mclp_start(greedy[:1], n_cols, a, n_rows)
+        else:
+            h.setSolution(_solution(_mclp_start(start_sel, n_cols, a, n_rows)))
+            solved = _run(h, True, t0)
         if solved.x is None:
             raise InfeasibleError(f"HiGHS found no solution for k = {k} ({solved.status})")
         chosen = [int(j) for j in np.flatnonzero(solved.x[:n_cols] > 0.5)]
