@@ -19,7 +19,7 @@ import pandas as pd
 
 from coverage.errors import InputError
 from coverage.network import WalkNetwork
-from coverage.snap import snap_points
+from coverage.snap import SnappedPoints, snap_layer, snap_points
 
 __all__ = [
     "CANDIDATE_KINDS",
@@ -220,6 +220,7 @@ def screen_candidates(
     service: str | None = None,
     max_snap_m: float = 300.0,
     min_component_nodes: int = MIN_COMPONENT_NODES,
+    snapped: SnappedPoints | None = None,
 ) -> gpd.GeoDataFrame:
     """Flag the candidates a model cannot use, each with a reason.
 
@@ -237,17 +238,20 @@ def screen_candidates(
     min_component_nodes
         Candidates on a component other than the largest with fewer nodes are flagged
         ``"island"``.
+    snapped
+        The candidates already snapped by :func:`coverage.snap.snap_layer` (same order);
+        snapped here when not given.
 
     Returns
     -------
     geopandas.GeoDataFrame
         The candidates with ``reason`` (``""`` = usable, ``"far_from_network"``,
-        ``"island"``, ``"other_service"``, ``"duplicate_id"``) and ``access_m``.
+        ``"island"``, ``"other_service"``) and ``access_m``.
 
     Raises
     ------
     InputError
-        When ``candidate_id`` is missing.
+        When ``candidate_id`` is missing, empty or duplicated.
     """
     if "candidate_id" not in candidates.columns:
         raise InputError("候选点缺少 candidate_id 列 (the candidates have no candidate_id column)")
@@ -255,22 +259,29 @@ def screen_candidates(
     if "source" not in out.columns:
         out["source"] = "study"
     reason = np.full(len(out), "", dtype=object)
-    snapped = snap_points(out[["candidate_id", "geometry"]], network, max_snap_m=max_snap_m)
-    far = (snapped["reason"] == "far_from_network").to_numpy()
+    if snapped is None:
+        snapped = snap_layer(
+            out[["candidate_id", "geometry"]],
+            network,
+            id_column="candidate_id",
+            max_snap_m=max_snap_m,
+        )
+    far = ~snapped.snapped
     reason[far] = "far_from_network"
     comp = network.nodes["component"].to_numpy()
     sizes = np.bincount(comp) if len(comp) else np.zeros(1, dtype=np.int64)
-    u = snapped["u"].to_numpy()
+    u = np.full(len(out), -1, dtype=np.int64)
+    u[snapped.owner] = network.edges["u"].to_numpy()[snapped.edge]
     cu = np.where(u >= 0, comp[np.maximum(u, 0)], 0)
     island = ~far & (cu != 0) & (sizes[cu] < min_component_nodes)
     reason[island] = "island"
     if service is not None:
         other = (reason == "") & ~service_candidates(out, service)
         reason[other] = "other_service"
-    dup = out["candidate_id"].astype(str).duplicated().to_numpy() & (reason == "")
-    reason[dup] = "duplicate_id"
     out["reason"] = reason
-    out["access_m"] = snapped["access_m"].to_numpy()
+    access = np.full(len(out), np.nan)
+    access[snapped.owner] = snapped.access_m
+    out["access_m"] = access
     n_drop = int((reason != "").sum())
     if n_drop:
         log.info("candidates: %d of %d dropped (%s)", n_drop, len(out), _count(reason))

@@ -586,20 +586,20 @@ def _decompose(
 ) -> tuple[list[int], _Solved]:
     """Maximal coverage without the compact MILP.
 
-    Primal: lazy greedy, best-improvement swaps (10% of the time), the Lagrangian's own
-    solutions, then a kernel MILP on the most promising columns (20%). Dual: the Lagrangian
-    subgradient bound (45%). With the remaining time, HiGHS solves what Lagrangian fixing
+    Primal: lazy greedy, best-improvement swaps (up to 15% of the time), the Lagrangian's own
+    solutions, then a kernel MILP on the most promising columns (up to 95%). Dual: the
+    Lagrangian subgradient bound (up to 50%). With the remaining time, HiGHS solves what Lagrangian fixing
     leaves when that is small enough, which can close the gap. ``full=False``: greedy and a
     5-second bound only.
     """
     chosen = greedy
     if full:
-        chosen = _swap_search(a, a_csc, w, greedy, deadline=t0 + 0.1 * time_limit_s)
-    lag = _lagrangian(a, a_csc, w, p, chosen, deadline=t0 + (0.55 * time_limit_s if full else 5.0))
+        chosen = _swap_search(a, a_csc, w, greedy, deadline=t0 + 0.15 * time_limit_s)
+    lag = _lagrangian(a, a_csc, w, p, chosen, deadline=t0 + (0.5 * time_limit_s if full else 5.0))
     bound = min(lag.bound, float(w.sum()))
     status = "heuristic"
     if full and _gap(lag.best_value, bound, True) > 0:
-        kern = _kernel(a_csc, w, p, lag, size=300, deadline=t0 + 0.75 * time_limit_s)
+        kern = _kernel(a_csc, w, p, lag, size=300, deadline=t0 + 0.95 * time_limit_s)
         value = _covered_weight(a, w, kern)
         if value > lag.best_value:
             lag = _refix(lag, p, kern, value)

@@ -56,7 +56,7 @@ MODELS: tuple[str, ...] = ("max-coverage", "min-stations", "min-walk", "capacita
 def siting_times(
     compounds: gpd.GeoDataFrame | SnappedCompounds,
     weights: np.ndarray,
-    candidates: gpd.GeoDataFrame,
+    candidates: gpd.GeoDataFrame | snap.SnappedPoints,
     stations: gpd.GeoDataFrame | None,
     network: WalkNetwork,
     *,
@@ -75,7 +75,8 @@ def siting_times(
     weights
         Households per compound (same order).
     candidates
-        Usable candidates (``candidate_id``, point geometry).
+        Usable candidates (``candidate_id``, point geometry), or the candidates already
+        snapped by :func:`coverage.snap.snap_layer` (snapped once: the fast way).
     stations
         Existing stations (``station_id``, ``capacity``), or ``None``.
     network
@@ -98,44 +99,35 @@ def siting_times(
         compounds = snap.snap_compounds(compounds, network, max_snap_m=max_snap_m)
     ids = compounds.compound_ids
     n = len(ids)
+    cand_ids = (
+        candidates.ids
+        if isinstance(candidates, snap.SnappedPoints)
+        else candidates["candidate_id"].astype(str)
+    )
+    cand_ids = np.asarray(cand_ids, dtype=object)
     if len(candidates):
-        sites = gpd.GeoDataFrame(
-            {"station_id": candidates["candidate_id"].astype(str).to_numpy()},
-            geometry=candidates.geometry.values,
-            crs=candidates.crs,
+        sites = (
+            candidates
+            if isinstance(candidates, snap.SnappedPoints)
+            else snap.snap_layer(
+                candidates, network, id_column="candidate_id", max_snap_m=max_snap_m
+            )
         )
-        long = travel.walk_times(
-            compounds,
-            sites,
-            network,
-            profile=profile,
-            limit_min=limit_min,
-            max_snap_m=max_snap_m,
-        )
-        cost = travel.to_sparse(long, ids, sites["station_id"])
+        long = travel.walk_times(compounds, sites, network, profile=profile, limit_min=limit_min)
+        cost = travel.to_sparse(long, ids, list(cand_ids))
     else:
         cost = siting.sp.csr_matrix((n, 0))
     if existing is not None:
-        return dataclasses.replace(
-            existing,
-            candidate_ids=candidates["candidate_id"].astype(str).to_numpy(dtype=object),
-            cost=cost,
-        )
+        return dataclasses.replace(existing, candidate_ids=cand_ids, cost=cost)
     existing_min = np.full(n, np.nan)
     existing_id = np.full(n, None, dtype=object)
     if stations is not None and len(stations):
+        placed = snap.snap_layer(stations, network, id_column="station_id", max_snap_m=max_snap_m)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CoverageWarning)  # reported by analyze already
-            near = travel.nearest_station(
-                compounds, stations, network, profile=profile, max_snap_m=max_snap_m
-            )
+            near = travel.nearest_station(compounds, placed, network, profile=profile)
             within = travel.walk_times(
-                compounds,
-                stations,
-                network,
-                profile=profile,
-                limit_min=limit_min,
-                max_snap_m=max_snap_m,
+                compounds, placed, network, profile=profile, limit_min=limit_min
             )
         existing_min = near["walk_min"].to_numpy(dtype=np.float64)
         existing_id = near["nearest_station_id"].astype(object).to_numpy()
@@ -153,7 +145,7 @@ def siting_times(
     return siting.SitingTimes(
         demand_ids=ids,
         weights=np.asarray(weights, dtype=np.float64),
-        candidate_ids=candidates["candidate_id"].astype(str).to_numpy(dtype=object),
+        candidate_ids=cand_ids,
         cost=cost,
         existing_min=existing_min,
         existing_station=existing_id,
@@ -405,8 +397,10 @@ def site_service(
             "--generate osm,gates,kmeans (no candidate sites: give a [candidates] layer in the "
             "study or --generate osm,gates,kmeans)"
         )
-    screened = cand.screen_candidates(pool, net, service=service, max_snap_m=study.max_snap_m)
-    usable = screened[screened["reason"] == ""].reset_index(drop=True)
+    snapped_pool = snap.snap_layer(pool, net, id_column="candidate_id", max_snap_m=study.max_snap_m)
+    screened = cand.screen_candidates(pool, net, service=service, snapped=snapped_pool)
+    use = np.flatnonzero((screened["reason"] == "").to_numpy())
+    usable = screened.iloc[use].reset_index(drop=True)
     if len(usable) == 0:
         raise InputError(
             f"{len(screened)} 个候选站址均不可用（距路网过远、位于孤岛或不适用于该服务） "
@@ -417,7 +411,7 @@ def site_service(
     times = siting_times(
         origins,
         weights,
-        usable,
+        snap.take_points(snapped_pool, use),
         stations,
         net,
         profile=profile,

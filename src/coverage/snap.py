@@ -68,6 +68,7 @@ __all__ = [
     "snap_compounds",
     "snap_layer",
     "snap_points",
+    "take_points",
 ]
 
 log = logging.getLogger(__name__)
@@ -992,3 +993,59 @@ def _access_arrays(
         len(pos) - len(g_i) - len(b_i),
     )
     return pos[order], kind[order], x[order], y[order]
+
+
+def take_points(points: SnappedPoints, positions: np.ndarray) -> SnappedPoints:
+    """The features at ``positions`` (in that order) of snapped points, without snapping again.
+
+    Parameters
+    ----------
+    points
+        Snapped points (any layer).
+    positions
+        Feature positions into ``points.ids``.
+
+    Returns
+    -------
+    SnappedPoints
+        The selected features with their access points.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, pandas as pd
+    >>> from shapely import LineString, Point
+    >>> nodes = pd.DataFrame({"node_id": [1, 2], "lon": [0.0, 0.001], "lat": [0.0, 0.0],
+    ...                       "component": [0, 0]})
+    >>> edges = gpd.GeoDataFrame({"u": [0], "v": [1], "length_m": [111.3], "highway": ["path"],
+    ...     "access": [None], "private": [False], "way_id": [7]},
+    ...     geometry=[LineString([(0, 0), (0.001, 0)])], crs="EPSG:4326")
+    >>> net = WalkNetwork(nodes, edges, "EPSG:32631")
+    >>> st = gpd.GeoDataFrame({"candidate_id": ["a", "far", "b"]},
+    ...     geometry=[Point(0.0002, 0.0001), Point(0.0005, 0.01), Point(0.0008, 0.0)],
+    ...     crs="EPSG:4326")
+    >>> sub = take_points(snap_layer(st, net), np.array([2, 0]))
+    >>> list(sub.ids), sub.owner.tolist(), sub.snapped.tolist()
+    (['b', 'a'], [0, 1], [True, True])
+    """
+    positions = np.asarray(positions, dtype=np.int64)
+    new_pos = np.full(len(points.ids), -1, dtype=np.int64)
+    new_pos[positions] = np.arange(len(positions))
+    mapped = new_pos[points.owner]
+    keep = np.flatnonzero(mapped >= 0)
+    keep = keep[np.argsort(mapped[keep], kind="stable")]
+    return SnappedPoints(
+        ids=points.ids.take(positions),
+        id_column=points.id_column,
+        snapped=points.snapped[positions].copy(),
+        owner=mapped[keep],
+        kind=points.kind[keep].copy(),
+        edge=points.edge[keep].copy(),
+        along_m=points.along_m[keep].copy(),
+        access_m=points.access_m[keep].copy(),
+        x=points.x[keep].copy(),
+        y=points.y[keep].copy(),
+        n_access_points=int(points.n_access_points),
+        max_snap_m=points.max_snap_m,
+        max_points=points.max_points,
+        network_fingerprint=points.network_fingerprint,
+    )
