@@ -588,9 +588,9 @@ def _decompose(
 
     Primal: lazy greedy, best-improvement swaps (up to 15% of the time), the Lagrangian's own
     solutions, then a kernel MILP on the most promising columns (up to 95%). Dual: the
-    Lagrangian subgradient bound (up to 50%). With the remaining time, HiGHS solves what Lagrangian fixing
-    leaves when that is small enough, which can close the gap. ``full=False``: greedy and a
-    5-second bound only.
+    Lagrangian subgradient bound (up to 50%). With the remaining time, HiGHS solves what
+    Lagrangian fixing leaves when that is small enough, which can close the gap.
+    ``full=False``: greedy and a 5-second bound only.
     """
     chosen = greedy
     if full:
@@ -1831,10 +1831,10 @@ class CapacitatedCoverage(_Model):
         if solved.x is None:
             raise InfeasibleError(f"HiGHS found no solution ({solved.status})")
         chosen = [int(j) for j in np.flatnonzero(solved.x[:n_c] > 0.5)]
-        x = solved.x[n_c:] > 0.5
+        picked = solved.x[n_c:] > 0.5
         self._finish(solved, greedy_obj, greedy_s)
         assign = np.full(len(self.weights), -1, dtype=np.int64)
-        assign[rows[x]] = fac[x]
+        assign[rows[picked]] = fac[picked]
         # before: the existing stations alone (same model with no new site)
         self.covered_before = _existing_only(self)
         # rank the chosen sites by the households assigned to them

@@ -97,7 +97,7 @@ def siting_times(
     """
     if not isinstance(compounds, SnappedCompounds):
         compounds = snap.snap_compounds(compounds, network, max_snap_m=max_snap_m)
-    ids = compounds.compound_ids
+    ids = list(compounds.compound_ids)
     n = len(ids)
     cand_ids = (
         candidates.ids
