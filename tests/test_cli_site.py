@@ -177,3 +177,46 @@ def test_unreachable_target_names_the_compounds(demo: Path, tmp_path: Path) -> N
     compounds = pd.read_csv(demo / "compounds.csv", encoding="utf-8-sig")
     named = [c for c in compounds["compound_id"].unique() if str(c) in text]
     assert named, text
+
+
+@pytest.mark.parametrize(
+    ("model", "extra"),
+    [("min-walk", ["--cap", "20"]), ("capacitated", ["--capacity", "2000"])],
+)
+def test_other_models_run_from_the_command(
+    demo: Path, tmp_path: Path, model: str, extra: list[str]
+) -> None:
+    code, text = invoke(
+        [
+            "-q",
+            "site",
+            str(demo / "study.toml"),
+            "--service",
+            "meal_point",
+            "--model",
+            model,
+            "--new",
+            "2",
+            "--minutes",
+            "10",
+            "--generate",
+            "kmeans",
+            "--curve",
+            "0",
+            *extra,
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0, text
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert summary["model"] == model and summary["status"] == "optimal"
+    assign = pd.read_csv(tmp_path / "assignment.csv", encoding="utf-8-sig")
+    if model == "capacitated":
+        # no new station serves more than its capacity
+        loads = assign[assign["station_kind"] == "new"].groupby("station_id")["households"].sum()
+        assert (loads <= 2000).all() and len(loads) >= 1
+    else:
+        assert summary["mean_walk_min_after"] == pytest.approx(
+            summary["objective"] / summary["households_total"]
+        )

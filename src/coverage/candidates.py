@@ -117,7 +117,8 @@ def gate_candidates(entrances: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
     if entrances is None or len(entrances) == 0:
         return _frame([], [], "gates", [])
     names = [
-        str(n) if isinstance(n, str) and n else "小区出入口 (entrance)" for n in entrances["name"]
+        str(n) if isinstance(n, str) and n else f"出入口 {i} (entrance)"
+        for n, i in zip(entrances["name"], entrances["osm_id"], strict=True)
     ]
     ids = [f"gate-{i}" for i in entrances["osm_id"]]
     return _frame(ids, names, "gates", entrances.geometry.values)
