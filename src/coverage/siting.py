@@ -47,6 +47,23 @@ import pandas as pd
 import scipy.sparse as sp
 
 from coverage.errors import InfeasibleError, InputError
+from coverage.siting_solve import (
+    COMPACT_MAX_NNZ,
+    Milp,
+    Solved,
+    covered_weight,
+    decompose,
+    fill_selection,
+    highs_model,
+    highs_solution,
+    lazy_greedy,
+    marginals,
+    mclp_milp,
+    mclp_start,
+    merge_rows,
+    relative_gap,
+    run_highs,
+)
 
 __all__ = [
     "COMPACT_MAX_NNZ",
@@ -60,9 +77,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-COMPACT_MAX_NNZ = 400_000
-"""Above this many coverage pairs (after merging), :class:`MaxCoverage` decomposes."""
 
 _EPS = 1e-9
 
@@ -110,52 +124,6 @@ class SitingTimes:
     station_cost: sp.csr_matrix
     station_capacity: np.ndarray
     limit_min: float
-
-
-def merge_rows(
-    matrix: sp.csr_matrix, weights: np.ndarray, *, extra: np.ndarray | None = None
-) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
-    """Merge rows with the same stored pattern (and values, and ``extra``) into one.
-
-    Parameters
-    ----------
-    matrix
-        CSR matrix; two rows merge when their column indices (and stored values) are equal.
-    weights
-        Weight of each row; a merged row carries the sum.
-    extra
-        Optional per-row value that must also be equal for rows to merge.
-
-    Returns
-    -------
-    tuple
-        ``(merged matrix, merged weights, group)`` where ``group[i]`` is the merged row of
-        input row ``i``.
-
-    Examples
-    --------
-    >>> m = sp.csr_matrix(np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]], dtype=float))
-    >>> merged, w, group = merge_rows(m, np.array([2.0, 3.0, 5.0]))
-    >>> merged.shape, w.tolist(), group.tolist()
-    ((2, 3), [7.0, 3.0], [0, 1, 0])
-    """
-    m = sp.csr_matrix(matrix, copy=True)
-    m.sort_indices()
-    n = m.shape[0]
-    ind, dat, ptr = m.indices, m.data, m.indptr
-    extra_arr = np.zeros(n) if extra is None else np.asarray(extra, dtype=np.float64)
-    seen: dict[bytes, int] = {}
-    group = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        a, b = ptr[i], ptr[i + 1]
-        key = ind[a:b].tobytes() + b"|" + dat[a:b].tobytes() + b"|" + extra_arr[i].tobytes()
-        group[i] = seen.setdefault(key, len(seen))
-    first = np.full(len(seen), -1, dtype=np.int64)
-    first[group[::-1]] = np.arange(n)[::-1]
-    merged_w = np.bincount(
-        group, weights=np.asarray(weights, dtype=np.float64), minlength=len(seen)
-    )
-    return m[first], merged_w, group
 
 
 def _as_csr(cost_matrix: Any, service_radius: float | None) -> sp.csr_matrix:
@@ -211,414 +179,6 @@ def _check_p(p: int, n_candidates: int) -> int:
             f"{n_candidates} usable candidate sites); lower --new or add candidates"
         )
     return int(p)
-
-
-# --------------------------------------------------------------------------------------------
-# HiGHS
-
-
-@dataclass
-class _Milp:
-    """A MILP in column form for HiGHS: ``sense * cost @ x`` s.t. ``row_lo <= A x <= row_hi``."""
-
-    cost: np.ndarray
-    col_lo: np.ndarray
-    col_hi: np.ndarray
-    integer: np.ndarray  # bool per column
-    matrix: sp.csc_matrix
-    row_lo: np.ndarray
-    row_hi: np.ndarray
-    maximize: bool
-
-
-@dataclass
-class _Solved:
-    status: str
-    x: np.ndarray | None
-    objective: float
-    bound: float
-    gap: float
-    seconds: float
-
-
-def _highs(milp: _Milp, *, time_limit_s: float, start: np.ndarray | None) -> Any:
-    import highspy
-    from highspy._core import _Highs
-
-    # the core class: highspy.Highs() adds Python callbacks and prints a banner to stdout
-    h = _Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(time_limit_s))
-    h.setOptionValue("mip_rel_gap", 0.0)
-    h.setOptionValue("threads", 1)
-    lp = highspy.HighsLp()
-    n_cols = len(milp.cost)
-    lp.num_col_ = n_cols
-    lp.num_row_ = len(milp.row_lo)
-    lp.col_cost_ = milp.cost.astype(np.float64)
-    lp.col_lower_ = milp.col_lo.astype(np.float64)
-    lp.col_upper_ = milp.col_hi.astype(np.float64)
-    lp.row_lower_ = milp.row_lo.astype(np.float64)
-    lp.row_upper_ = milp.row_hi.astype(np.float64)
-    a = milp.matrix.tocsc()
-    a.sort_indices()
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = a.indices.astype(np.int32)
-    lp.a_matrix_.value_ = a.data.astype(np.float64)
-    lp.sense_ = highspy.ObjSense.kMaximize if milp.maximize else highspy.ObjSense.kMinimize
-    lp.integrality_ = [
-        highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
-        for flag in milp.integer
-    ]
-    h.passModel(lp)
-    if start is not None:
-        h.setSolution(_solution(start))
-    return h
-
-
-def _run(h: Any, maximize: bool, seconds0: float) -> _Solved:
-    import highspy
-
-    h.run()
-    status = h.getModelStatus()
-    info = h.getInfo()
-    names = {
-        highspy.HighsModelStatus.kOptimal: "optimal",
-        highspy.HighsModelStatus.kTimeLimit: "time_limit",
-        highspy.HighsModelStatus.kInfeasible: "infeasible",
-    }
-    name = names.get(status, h.modelStatusToString(status).lower().replace(" ", "_"))
-    has_sol = int(info.primal_solution_status) == 2  # kSolutionStatusFeasible
-    x = np.asarray(h.getSolution().col_value) if has_sol else None
-    obj = float(info.objective_function_value) if has_sol else float("nan")
-    bound = float(info.mip_dual_bound)
-    if name == "optimal":
-        bound = obj if not np.isfinite(bound) else bound
-    gap = _gap(obj, bound, maximize)
-    return _Solved(name, x, obj, bound, gap, time.perf_counter() - seconds0)
-
-
-def _gap(objective: float, bound: float, maximize: bool) -> float:
-    """Relative gap ``|bound - objective| / |objective|`` (0 when both are 0)."""
-    if not (np.isfinite(objective) and np.isfinite(bound)):
-        return float("inf")
-    diff = (bound - objective) if maximize else (objective - bound)
-    diff = max(diff, 0.0)
-    if diff <= 1e-9 * max(1.0, abs(objective)):
-        return 0.0
-    return diff / max(abs(objective), 1e-12)
-
-
-# --------------------------------------------------------------------------------------------
-# greedy and local search for maximal coverage
-
-
-def _lazy_greedy(a_csc: sp.csc_matrix, w: np.ndarray, p: int, covered0: np.ndarray) -> list[int]:
-    """Lazy greedy for weighted coverage: ``p`` columns in the order they were chosen."""
-    covered = covered0.copy()
-    gains = np.asarray(a_csc.T @ (w * ~covered)).ravel()
-    heap = [(-g, j) for j, g in enumerate(gains.tolist())]
-    heapq.heapify(heap)
-    chosen: list[int] = []
-    ptr, ind = a_csc.indptr, a_csc.indices
-    while heap and len(chosen) < p:
-        _neg, j = heapq.heappop(heap)
-        rows = ind[ptr[j] : ptr[j + 1]]
-        gain = float(w[rows][~covered[rows]].sum())
-        if heap and gain < -heap[0][0] - 1e-12:
-            heapq.heappush(heap, (-gain, j))
-            continue
-        chosen.append(j)
-        covered[rows] = True
-    return chosen
-
-
-def _marginals(
-    a_csr: sp.csr_matrix, w: np.ndarray, chosen: list[int], covered0: np.ndarray
-) -> tuple[list[int], np.ndarray, np.ndarray]:
-    """Order ``chosen`` greedily and give each its added weight and row count."""
-    a_csc = a_csr[:, chosen].tocsc()
-    covered = covered0.copy()
-    order: list[int] = []
-    added_w: list[float] = []
-    added_n: list[int] = []
-    left = list(range(len(chosen)))
-    while left:
-        best, best_gain = left[0], -1.0
-        for k in left:
-            rows = a_csc.indices[a_csc.indptr[k] : a_csc.indptr[k + 1]]
-            g = float(w[rows][~covered[rows]].sum())
-            if g > best_gain + 1e-12:
-                best, best_gain = k, g
-        rows = a_csc.indices[a_csc.indptr[best] : a_csc.indptr[best + 1]]
-        new = rows[~covered[rows]]
-        order.append(chosen[best])
-        added_w.append(float(w[new].sum()))
-        added_n.append(len(new))
-        covered[new] = True
-        left.remove(best)
-    return order, np.array(added_w), np.array(added_n, dtype=np.int64)
-
-
-def _swap_search(
-    a_csr: sp.csr_matrix,
-    a_csc: sp.csc_matrix,
-    w: np.ndarray,
-    chosen: list[int],
-    *,
-    deadline: float,
-) -> list[int]:
-    """Best-improvement swaps (one site out, one in) until none improves or time runs out."""
-    sel = list(chosen)
-    n_cols = a_csr.shape[1]
-    while time.perf_counter() < deadline:
-        in_sel = np.zeros(n_cols, dtype=bool)
-        in_sel[sel] = True
-        cols_sel = sp.csr_matrix(a_csr[:, sel])
-        count = np.asarray(cols_sel.sum(axis=1)).ravel()
-        # loss of removing each selected site: rows it covers alone
-        alone = count == 1
-        owner = np.full(len(w), -1, dtype=np.int64)
-        r, c = cols_sel.nonzero()
-        owner[r[alone[r]]] = c[alone[r]]
-        loss = np.bincount(owner[alone], weights=w[alone], minlength=len(sel))
-        gain0 = np.asarray(a_csc.T @ (w * (count == 0))).ravel()
-        # extra[k, s]: rows covered only by selected site s that candidate k also covers
-        rows = np.flatnonzero(alone)
-        b = sp.csr_matrix((w[rows], (rows, owner[rows])), shape=(len(w), len(sel)))
-        extra = (a_csc.T @ b).toarray()
-        delta = gain0[:, None] + extra - loss[None, :]
-        delta[in_sel, :] = -np.inf
-        k, s = np.unravel_index(int(np.argmax(delta)), delta.shape)
-        if not delta[k, s] > 1e-9 * max(1.0, float(w.sum())):
-            break
-        sel[s] = int(k)
-    return sel
-
-
-@dataclass
-class _Lagrange:
-    """Result of the subgradient phase: best bound, best primal found, fixed columns."""
-
-    bound: float
-    best: list[int]
-    best_value: float
-    fixed0: np.ndarray  # bool per column: no solution better than best_value opens it
-    fixed1: np.ndarray  # bool per column: every solution better than best_value opens it
-    col_best: np.ndarray  # A^T lam at the best bound (Lagrangian column values)
-
-
-def _lagrangian(
-    a_csr: sp.csr_matrix,
-    a_csc: sp.csc_matrix,
-    w: np.ndarray,
-    p: int,
-    start: list[int],
-    *,
-    deadline: float,
-    max_iter: int = 5000,
-    deflect: float = 0.5,
-    patience: int = 20,
-    scale0: float = 1.0,
-) -> _Lagrange:
-    """Subgradient bound for max ``w z`` s.t. ``z_i <= sum_j a_ij y_j``, ``sum y = p``, with
-    Lagrangian variable fixing.
-
-    With multipliers ``0 <= lam_i <= w_i`` the relaxation splits:
-    ``L(lam) = sum_i (w_i - lam_i) + sum of the p largest c_j = (A^T lam)_j``, an upper bound
-    for every ``lam`` (Polyak steps towards the best primal value). Each iteration's ``p``
-    largest columns are also a primal solution. Fixing (valid for any ``lam``): a column ``j``
-    outside the top ``p`` with ``L - c_(p) + c_j <= best`` cannot be in a solution better than
-    the best known (fixed to 0); one inside with ``L - c_j + c_(p+1) <= best`` is in every
-    such solution (fixed to 1).
-    """
-    n_rows, n_cols = a_csr.shape
-    best = list(start)
-    best_value = _covered_weight(a_csr, w, best)
-    fixed0 = np.zeros(n_cols, dtype=bool)
-    fixed1 = np.zeros(n_cols, dtype=bool)
-    lam = 0.5 * w
-    bound = float("inf")
-    scale, stall = scale0, 0
-    tol = 1e-9 * max(1.0, float(w.sum()))
-    ptr, ind = a_csc.indptr, a_csc.indices
-    direction = np.zeros(n_rows)
-    col_best = np.zeros(n_cols)
-    iters = 0
-    for iters in range(1, max_iter + 1):  # noqa: B007 (logged)
-        if time.perf_counter() > deadline:
-            break
-        col = np.asarray(a_csc.T @ lam).ravel()
-        if p < n_cols:
-            order = np.argpartition(-col, p)
-            top, nxt = order[:p], order[p]
-            c_p, c_next = float(col[top].min()), float(col[nxt])
-        else:
-            top, c_p, c_next = np.arange(n_cols), float(col.min()), 0.0
-        value = float((w - lam).sum() + col[top].sum())
-        if value < bound - tol:
-            bound, stall, col_best = value, 0, col
-        else:
-            stall += 1
-            if stall >= patience:
-                scale, stall = scale / 2, 0
-        # rows reached by the p columns: the subgradient and a primal solution at once
-        rows = np.concatenate([ind[ptr[j] : ptr[j + 1]] for j in top])
-        cover = np.bincount(rows, minlength=n_rows).astype(np.float64)
-        v = float(w[cover > 0].sum())
-        if v > best_value + tol:
-            best, best_value = [int(j) for j in top], v
-        out = np.ones(n_cols, dtype=bool)
-        out[top] = False
-        fixed0 |= out & (value - c_p + col <= best_value + tol)
-        fixed1 |= ~out & (value - col + c_next <= best_value + tol)
-        if bound <= best_value + tol or scale < 1e-4:
-            break
-        g = cover - 1.0
-        g[(lam <= 0) & (g > 0)] = 0.0  # projected: lam cannot go below 0 ...
-        g[(lam >= w) & (g < 0)] = 0.0  # ... nor above w
-        # deflected subgradient (Camerini, Fratta and Maffioli): damps the zig-zag
-        direction = g + deflect * direction
-        norm = float(direction @ direction)
-        if norm == 0:
-            break
-        lam = np.clip(lam - scale * (value - best_value) / norm * direction, 0.0, w)
-    log.info("lagrangian: %d iterations, bound %.6g, best %.6g", iters, bound, best_value)
-    return _Lagrange(bound, best, best_value, fixed0 & ~fixed1, fixed1, col_best)
-
-
-def _reduced_milp(
-    a: sp.csr_matrix, w: np.ndarray, p: int, lag: _Lagrange, *, deadline: float
-) -> tuple[list[int], float, float, str]:
-    """Solve what the fixing leaves with HiGHS; return (chosen, objective, bound, status).
-
-    Rows covered by a column fixed to 1 leave the model (a constant); columns fixed to 0 and
-    rows only they reach leave too. The bound is the larger of the best known value (every
-    solution that breaks a fixing is no better) and the reduced model's bound.
-    """
-    ones = np.flatnonzero(lag.fixed1)
-    free = np.flatnonzero(~lag.fixed0 & ~lag.fixed1)
-    p_left = p - len(ones)
-    if p_left < 0 or len(free) < p_left:
-        return lag.best, lag.best_value, lag.best_value, "optimal"
-    done = np.diff(sp.csr_matrix(a[:, ones]).indptr) > 0 if len(ones) else np.zeros(len(w), bool)
-    const = float(w[done].sum())
-    sub = sp.csr_matrix(a[:, free])
-    rows = np.flatnonzero(~done & (np.diff(sub.indptr) > 0))
-    sub_a, sub_w, _ = merge_rows(sub[rows], w[rows])
-    if p_left == 0 or sub_a.shape[0] == 0:
-        chosen = [int(j) for j in ones] + [int(j) for j in free[:p_left]]
-        value = _covered_weight(a, w, chosen)
-        return chosen, value, max(value, lag.best_value), "optimal"
-    pos = {int(j): k for k, j in enumerate(free)}
-    start_cols = [pos[j] for j in lag.best if j in pos]
-    start = None
-    if len(start_cols) == p_left:
-        start = _mclp_start(start_cols, len(free), sub_a, sub_a.shape[0])
-    h = _highs(
-        _mclp_milp(sub_a, sub_w, p_left),
-        time_limit_s=max(0.1, deadline - time.perf_counter()),
-        start=start,
-    )
-    solved = _run(h, True, time.perf_counter())
-    if solved.x is None:
-        return lag.best, lag.best_value, max(lag.bound, lag.best_value), "time_limit"
-    chosen = [int(j) for j in ones] + [
-        int(free[k]) for k in np.flatnonzero(solved.x[: len(free)] > 0.5)
-    ]
-    value = _covered_weight(a, w, chosen)
-    if value < lag.best_value:
-        chosen, value = lag.best, lag.best_value
-    bound = max(const + solved.bound, lag.best_value)
-    return chosen, value, min(bound, lag.bound), solved.status
-
-
-def _kernel(
-    a_csc: sp.csc_matrix, w: np.ndarray, p: int, lag: _Lagrange, *, size: int, deadline: float
-) -> list[int]:
-    """Primal from a restricted MILP: the best solution's sites plus the ``size`` columns of
-    largest Lagrangian value, solved by HiGHS (a kernel search)."""
-    keep = np.unique(np.r_[np.argsort(-lag.col_best)[:size], lag.best]).astype(np.int64)
-    sub = sp.csr_matrix(a_csc[:, keep])
-    rows = np.flatnonzero(np.diff(sub.indptr) > 0)
-    sa, sw, _ = merge_rows(sub[rows], w[rows])
-    pos = {int(j): k for k, j in enumerate(keep)}
-    start = _mclp_start([pos[j] for j in lag.best], len(keep), sa, sa.shape[0])
-    h = _highs(
-        _mclp_milp(sa, sw, p),
-        time_limit_s=max(0.1, deadline - time.perf_counter()),
-        start=start,
-    )
-    solved = _run(h, True, time.perf_counter())
-    if solved.x is None:
-        return lag.best
-    return [int(keep[k]) for k in np.flatnonzero(solved.x[: len(keep)] > 0.5)]
-
-
-def _refix(lag: _Lagrange, p: int, best: list[int], best_value: float) -> _Lagrange:
-    """Lagrangian fixing again at the best multipliers with a better primal value."""
-    col = lag.col_best
-    n_cols = len(col)
-    tol = 1e-9 * max(1.0, best_value)
-    if p < n_cols:
-        order = np.argpartition(-col, p)
-        top, c_p, c_next = order[:p], float(col[order[:p]].min()), float(col[order[p]])
-        out = np.ones(n_cols, dtype=bool)
-        out[top] = False
-        fixed0 = lag.fixed0 | (out & (lag.bound - c_p + col <= best_value + tol))
-        fixed1 = lag.fixed1 | (~out & (lag.bound - col + c_next <= best_value + tol))
-    else:
-        fixed0, fixed1 = lag.fixed0, lag.fixed1
-    return _Lagrange(lag.bound, best, best_value, fixed0 & ~fixed1, fixed1, col)
-
-
-def _decompose(
-    a: sp.csr_matrix,
-    a_csc: sp.csc_matrix,
-    w: np.ndarray,
-    p: int,
-    greedy: list[int],
-    *,
-    t0: float,
-    time_limit_s: float,
-    full: bool,
-) -> tuple[list[int], _Solved]:
-    """Maximal coverage without the compact MILP.
-
-    Primal: lazy greedy, best-improvement swaps (up to 15% of the time), the Lagrangian's own
-    solutions, then a kernel MILP on the most promising columns (up to 95%). Dual: the
-    Lagrangian subgradient bound (up to 50%). With the remaining time, HiGHS solves what
-    Lagrangian fixing leaves when that is small enough, which can close the gap.
-    ``full=False``: greedy and a 5-second bound only.
-    """
-    chosen = greedy
-    if full:
-        chosen = _swap_search(a, a_csc, w, greedy, deadline=t0 + 0.15 * time_limit_s)
-    lag = _lagrangian(a, a_csc, w, p, chosen, deadline=t0 + (0.5 * time_limit_s if full else 5.0))
-    bound = min(lag.bound, float(w.sum()))
-    status = "heuristic"
-    if full and _gap(lag.best_value, bound, True) > 0:
-        kern = _kernel(a_csc, w, p, lag, size=300, deadline=t0 + 0.95 * time_limit_s)
-        value = _covered_weight(a, w, kern)
-        if value > lag.best_value:
-            lag = _refix(lag, p, kern, value)
-        free = ~lag.fixed0 & ~lag.fixed1
-        log.info(
-            "decompose: bound %.6g, best %.6g, fixed %d to 0 and %d to 1 of %d",
-            bound,
-            lag.best_value,
-            int(lag.fixed0.sum()),
-            int(lag.fixed1.sum()),
-            len(free),
-        )
-        if int(a_csc[:, np.flatnonzero(free)].nnz) <= COMPACT_MAX_NNZ:
-            best, value, bound, status = _reduced_milp(a, w, p, lag, deadline=t0 + time_limit_s)
-            lag = _refix(lag, p, best, value)
-    obj = lag.best_value
-    gap = _gap(obj, bound, True)
-    status = "optimal" if gap == 0 else "heuristic"
-    return lag.best, _Solved(status, None, obj, bound, gap, time.perf_counter() - t0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -685,14 +245,14 @@ class _Model:
             f"objective={self.objective:.6g}, gap={self.gap:.3g})"
         )
 
-    def _finish(self, solved: _Solved, greedy_obj: float, greedy_s: float) -> None:
+    def _finish(self, solved: Solved, greedy_obj: float, greedy_s: float) -> None:
         self.status = solved.status
         self.objective = solved.objective
         self.bound = solved.bound
         self.gap = solved.gap
         self.greedy_objective = greedy_obj
         self.greedy_seconds = greedy_s
-        self.greedy_gap = _gap(greedy_obj, solved.bound, self.maximize)
+        self.greedy_gap = relative_gap(greedy_obj, solved.bound, self.maximize)
         self.solve_seconds = solved.seconds
 
 
@@ -729,9 +289,9 @@ class _CoverageModel(_Model):
         return a, w, group, keep
 
     def _record_sites(self, a: sp.csr_matrix, w: np.ndarray, chosen: list[int]) -> None:
-        order, added_w, _ = _marginals(a, w, chosen, np.zeros(a.shape[0], dtype=bool))
+        order, added_w, _ = marginals(a, w, chosen, np.zeros(a.shape[0], dtype=bool))
         full = self.coverage
-        _, _, added_n = _marginals(full, np.ones(full.shape[0]), order, self.already.copy())
+        _, _, added_n = marginals(full, np.ones(full.shape[0]), order, self.already.copy())
         self.selected = order
         self.households_added = added_w
         self.compounds_added = added_n
@@ -872,10 +432,10 @@ class MaxCoverage(_CoverageModel):
         a_csc = a.tocsc()
         p = min(self.p, n_cols)
         g0 = time.perf_counter()
-        greedy = _lazy_greedy(a_csc, w, p, np.zeros(n_rows, dtype=bool))
-        greedy = _fill(greedy, p, n_cols)
+        greedy = lazy_greedy(a_csc, w, p, np.zeros(n_rows, dtype=bool))
+        greedy = fill_selection(greedy, p, n_cols)
         greedy_s = time.perf_counter() - g0
-        greedy_obj = _covered_weight(a, w, greedy)
+        greedy_obj = covered_weight(a, w, greedy)
         if method == "auto":
             method = "milp" if a.nnz <= COMPACT_MAX_NNZ else "decompose"
         self.method = method
@@ -883,19 +443,21 @@ class MaxCoverage(_CoverageModel):
         if method == "milp" and p == 1:
             # one site: the best single column is the optimum (the LP is weak here)
             chosen = greedy[:1]
-            obj = _covered_weight(a, w, chosen)
-            solved = _Solved("optimal", None, obj, obj, 0.0, time.perf_counter() - t0)
+            obj = covered_weight(a, w, chosen)
+            solved = Solved("optimal", None, obj, obj, 0.0, time.perf_counter() - t0)
         elif method == "milp":
-            milp = _mclp_milp(a, w, p)
-            start = _mclp_start(greedy, n_cols, a, n_rows) if warm_start else None
-            h = _highs(milp, time_limit_s=max(0.1, deadline - time.perf_counter()), start=start)
-            solved = _run(h, True, t0)
+            milp = mclp_milp(a, w, p)
+            start = mclp_start(greedy, n_cols, a, n_rows) if warm_start else None
+            h = highs_model(
+                milp, time_limit_s=max(0.1, deadline - time.perf_counter()), start=start
+            )
+            solved = run_highs(h, True, t0)
             if solved.x is None:
                 raise InfeasibleError(f"HiGHS found no solution ({solved.status})")
             chosen = [int(j) for j in np.flatnonzero(solved.x[:n_cols] > 0.5)]
-            solved.objective = _covered_weight(a, w, chosen)
+            solved.objective = covered_weight(a, w, chosen)
         elif method in ("decompose", "greedy"):
-            chosen, solved = _decompose(
+            chosen, solved = decompose(
                 a, a_csc, w, p, greedy, t0=t0, time_limit_s=time_limit_s, full=method == "decompose"
             )
         else:
@@ -913,54 +475,6 @@ class MaxCoverage(_CoverageModel):
             self.solve_seconds,
         )
         return self
-
-
-def _fill(chosen: list[int], p: int, n_cols: int) -> list[int]:
-    """Pad a selection with unused columns up to ``p`` (zero-gain sites still count in p)."""
-    out = list(chosen)
-    used = set(out)
-    j = 0
-    while len(out) < p and j < n_cols:
-        if j not in used:
-            out.append(j)
-        j += 1
-    return out
-
-
-def _covered_weight(a: sp.csr_matrix, w: np.ndarray, chosen: list[int]) -> float:
-    if not chosen:
-        return 0.0
-    hit = np.diff(sp.csr_matrix(a[:, chosen]).indptr) > 0
-    return float(w[hit].sum())
-
-
-def _mclp_milp(a: sp.csr_matrix, w: np.ndarray, p: int) -> _Milp:
-    """Columns ``y`` (candidates, binary) then ``z`` (rows, [0, 1]).
-
-    Rows: ``z_i - sum_j a_ij y_j <= 0`` per demand row, then ``sum_j y_j = p``.
-    """
-    n_rows, n_cols = a.shape
-    eye = sp.identity(n_rows, format="csr")
-    top = sp.hstack([-a, eye])
-    card = sp.hstack([sp.csr_matrix(np.ones((1, n_cols))), sp.csr_matrix((1, n_rows))])
-    matrix = sp.vstack([top, card]).tocsc()
-    return _Milp(
-        cost=np.r_[np.zeros(n_cols), w],
-        col_lo=np.zeros(n_cols + n_rows),
-        col_hi=np.ones(n_cols + n_rows),
-        integer=np.r_[np.ones(n_cols, bool), np.zeros(n_rows, bool)],
-        matrix=matrix,
-        row_lo=np.r_[np.full(n_rows, -np.inf), p],
-        row_hi=np.r_[np.zeros(n_rows), p],
-        maximize=True,
-    )
-
-
-def _mclp_start(chosen: list[int], n_cols: int, a: sp.csr_matrix, n_rows: int) -> np.ndarray:
-    y = np.zeros(n_cols)
-    y[chosen] = 1.0
-    z = (np.asarray(a @ y).ravel() > 0).astype(float)
-    return np.r_[y, z]
 
 
 def _check_minutes(minutes: float, times: SitingTimes) -> None:
@@ -1120,7 +634,7 @@ class MinStations(_CoverageModel):
         n_rows, n_cols = a.shape
         self.method = "milp"
         if need <= 1e-9 * max(1.0, float(w.sum())) or n_rows == 0:
-            solved = _Solved("optimal", None, 0.0, 0.0, 0.0, time.perf_counter() - t0)
+            solved = Solved("optimal", None, 0.0, 0.0, 0.0, time.perf_counter() - t0)
             self._finish(solved, 0.0, 0.0)
             self._record_sites(a, w, [])
             return self
@@ -1134,13 +648,13 @@ class MinStations(_CoverageModel):
             y = np.zeros(n_cols)
             y[greedy] = 1.0
             start = y if full else np.r_[y, (np.asarray(a @ y).ravel() > 0).astype(float)]
-        solved = _run(_highs(milp, time_limit_s=time_limit_s, start=start), False, t0)
+        solved = run_highs(highs_model(milp, time_limit_s=time_limit_s, start=start), False, t0)
         if solved.x is None:
             raise InfeasibleError(f"HiGHS found no solution ({solved.status})")
         chosen = [int(j) for j in np.flatnonzero(solved.x[:n_cols] > 0.5)]
         solved.objective = float(len(chosen))
         solved.bound = float(np.ceil(solved.bound - 1e-6))
-        solved.gap = _gap(solved.objective, solved.bound, False)
+        solved.gap = relative_gap(solved.objective, solved.bound, False)
         if solved.gap == 0:
             solved.status = "optimal"
         self._finish(solved, float(len(greedy)), greedy_s)
@@ -1158,7 +672,7 @@ class MinStations(_CoverageModel):
 
 def _greedy_until(a_csc: sp.csc_matrix, w: np.ndarray, need: float) -> list[int]:
     """Lazy greedy adding sites until ``need`` weight is covered."""
-    order = _lazy_greedy(a_csc, w, a_csc.shape[1], np.zeros(a_csc.shape[0], dtype=bool))
+    order = lazy_greedy(a_csc, w, a_csc.shape[1], np.zeros(a_csc.shape[0], dtype=bool))
     covered = np.zeros(a_csc.shape[0], dtype=bool)
     total = 0.0
     out = []
@@ -1172,11 +686,11 @@ def _greedy_until(a_csc: sp.csc_matrix, w: np.ndarray, need: float) -> list[int]
     return out
 
 
-def _lscp_milp(a: sp.csr_matrix, w: np.ndarray, need: float, *, full: bool) -> _Milp:
+def _lscp_milp(a: sp.csr_matrix, w: np.ndarray, need: float, *, full: bool) -> Milp:
     """Full cover: ``sum_j a_ij y_j >= 1``; partial: ``z_i <= A y``, ``w z >= need``."""
     n_rows, n_cols = a.shape
     if full:
-        return _Milp(
+        return Milp(
             cost=np.ones(n_cols),
             col_lo=np.zeros(n_cols),
             col_hi=np.ones(n_cols),
@@ -1190,7 +704,7 @@ def _lscp_milp(a: sp.csr_matrix, w: np.ndarray, need: float, *, full: bool) -> _
     top = sp.hstack([-a, eye])
     target_row = sp.hstack([sp.csr_matrix((1, n_cols)), sp.csr_matrix(w[None, :])])
     # a small tolerance: ``need`` comes from a share of a float total
-    return _Milp(
+    return Milp(
         cost=np.r_[np.ones(n_cols), np.zeros(n_rows)],
         col_lo=np.zeros(n_cols + n_rows),
         col_hi=np.ones(n_cols + n_rows),
@@ -1368,19 +882,19 @@ class MinWalkTime(_Model):
         _n_rows, n_cols = d.shape
         p = min(self.p, n_cols)
         g0 = time.perf_counter()
-        greedy = _fill(_median_greedy(d, w, base, p), p, n_cols)
+        greedy = fill_selection(_median_greedy(d, w, base, p), p, n_cols)
         greedy_s = time.perf_counter() - g0
         greedy_obj = const + _median_value(d, w, base, greedy)
         self.method = "milp"
         milp = _median_milp(d, w, base, p)
         start = _median_start(d, base, greedy) if warm_start else None
-        solved = _run(_highs(milp, time_limit_s=time_limit_s, start=start), False, t0)
+        solved = run_highs(highs_model(milp, time_limit_s=time_limit_s, start=start), False, t0)
         if solved.x is None:
             raise InfeasibleError(f"HiGHS found no solution ({solved.status})")
         chosen = [int(j) for j in np.flatnonzero(solved.x[:n_cols] > 0.5)]
         solved.objective = const + _median_value(d, w, base, chosen)
         solved.bound = const + solved.bound
-        solved.gap = _gap(solved.objective, solved.bound, False)
+        solved.gap = relative_gap(solved.objective, solved.bound, False)
         self._finish(solved, greedy_obj, greedy_s)
         self._record(chosen)
         return self
@@ -1473,7 +987,7 @@ def _median_greedy(d: sp.csr_matrix, w: np.ndarray, base: np.ndarray, p: int) ->
     return chosen
 
 
-def _median_milp(d: sp.csr_matrix, w: np.ndarray, base: np.ndarray, p: int) -> _Milp:
+def _median_milp(d: sp.csr_matrix, w: np.ndarray, base: np.ndarray, p: int) -> Milp:
     """Columns ``y`` (candidates), ``x`` (one per stored pair), ``s`` (rows: base time).
 
     Rows: ``sum_j x_ij + s_i = 1``; ``x_ij - y_j <= 0``; ``sum y = p``. Minimise
@@ -1502,7 +1016,7 @@ def _median_milp(d: sp.csr_matrix, w: np.ndarray, base: np.ndarray, p: int) -> _
     )
     base_cost = np.where(np.isfinite(base), base, 0.0)
     s_hi = np.where(np.isfinite(base), 1.0, 0.0)  # no base station: must be served
-    return _Milp(
+    return Milp(
         cost=np.r_[np.zeros(n_cols), w[pair_row] * d.data, w * base_cost],
         col_lo=np.zeros(n_var),
         col_hi=np.r_[np.ones(n_cols + nnz), s_hi],
@@ -1687,7 +1201,7 @@ class CapacitatedCoverage(_Model):
             station_ids=times.station_ids,
         )
 
-    def _milp(self, p: int) -> tuple[_Milp, np.ndarray, np.ndarray, np.ndarray]:
+    def _milp(self, p: int) -> tuple[Milp, np.ndarray, np.ndarray, np.ndarray]:
         """Columns: ``y`` (candidates), ``x`` (compound, station) pairs (existing then new).
 
         Rows: each compound at most once; each station's load within its capacity (new:
@@ -1736,7 +1250,7 @@ class CapacitatedCoverage(_Model):
         cap_e = _nan_inf(self.station_capacity)
         row_hi = np.r_[np.ones(n), cap_e, np.zeros(n_c), np.zeros(len(k)), p]
         row_lo = np.r_[np.full(n + n_e + n_c + len(k), -np.inf), p]
-        milp = _Milp(
+        milp = Milp(
             cost=np.r_[np.zeros(n_c), w[rows]],
             col_lo=np.zeros(n_c + n_x),
             col_hi=np.ones(n_c + n_x),
@@ -1827,7 +1341,7 @@ class CapacitatedCoverage(_Model):
             x[(g_assign[rows] >= 0) & (fac == target[rows])] = 1.0
             start = np.r_[y, x]
         self.method = "milp"
-        solved = _run(_highs(milp, time_limit_s=time_limit_s, start=start), True, t0)
+        solved = run_highs(highs_model(milp, time_limit_s=time_limit_s, start=start), True, t0)
         if solved.x is None:
             raise InfeasibleError(f"HiGHS found no solution ({solved.status})")
         chosen = [int(j) for j in np.flatnonzero(solved.x[:n_c] > 0.5)]
@@ -1874,7 +1388,7 @@ def _existing_only(model: CapacitatedCoverage) -> float:
         ),
         shape=(n + n_e, n_x),
     )
-    milp = _Milp(
+    milp = Milp(
         cost=model.weights[be.row],
         col_lo=np.zeros(n_x),
         col_hi=np.ones(n_x),
@@ -1884,7 +1398,7 @@ def _existing_only(model: CapacitatedCoverage) -> float:
         row_hi=np.r_[np.ones(n), caps],
         maximize=True,
     )
-    solved = _run(_highs(milp, time_limit_s=30.0, start=None), True, time.perf_counter())
+    solved = run_highs(highs_model(milp, time_limit_s=30.0, start=None), True, time.perf_counter())
     return solved.objective if np.isfinite(solved.objective) else 0.0
 
 
@@ -1919,10 +1433,10 @@ def coverage_curve(model: MaxCoverage, *, k_max: int, time_limit_s: float = 30.0
     k_max = min(int(k_max), n_cols)
     total = float(model.weights.sum())
     a_csc = a.tocsc()
-    greedy = _lazy_greedy(a_csc, w, k_max, np.zeros(n_rows, dtype=bool))
-    greedy = _fill(greedy, k_max, n_cols)
-    milp = _mclp_milp(a, w, 1)
-    h = _highs(milp, time_limit_s=time_limit_s, start=None)
+    greedy = lazy_greedy(a_csc, w, k_max, np.zeros(n_rows, dtype=bool))
+    greedy = fill_selection(greedy, k_max, n_cols)
+    milp = mclp_milp(a, w, 1)
+    h = highs_model(milp, time_limit_s=time_limit_s, start=None)
     card_row = n_rows
     records = [
         {
@@ -1942,23 +1456,23 @@ def coverage_curve(model: MaxCoverage, *, k_max: int, time_limit_s: float = 30.0
     for k in range(1, k_max + 1):
         t0 = time.perf_counter()
         h.changeRowBounds(card_row, float(k), float(k))
-        g_obj = _covered_weight(a, w, greedy[:k])
+        g_obj = covered_weight(a, w, greedy[:k])
         start_sel = greedy[:k]
         if prev:
-            extra = _lazy_greedy(a_csc, w, 1, np.diff(a[:, prev].indptr) > 0)
-            cand = _fill(prev + [j for j in extra if j not in prev], k, n_cols)
-            if _covered_weight(a, w, cand) > g_obj:
+            extra = lazy_greedy(a_csc, w, 1, np.diff(a[:, prev].indptr) > 0)
+            cand = fill_selection(prev + [j for j in extra if j not in prev], k, n_cols)
+            if covered_weight(a, w, cand) > g_obj:
                 start_sel = cand
         if k == 1:  # the best single column (HiGHS' LP is weak for one site)
-            solved = _Solved("optimal", None, g_obj, g_obj, 0.0, time.perf_counter() - t0)
-            solved.x = _mclp_start(greedy[:1], n_cols, a, n_rows)
+            solved = Solved("optimal", None, g_obj, g_obj, 0.0, time.perf_counter() - t0)
+            solved.x = mclp_start(greedy[:1], n_cols, a, n_rows)
         else:
-            h.setSolution(_solution(_mclp_start(start_sel, n_cols, a, n_rows)))
-            solved = _run(h, True, t0)
+            h.setSolution(highs_solution(mclp_start(start_sel, n_cols, a, n_rows)))
+            solved = run_highs(h, True, t0)
         if solved.x is None:
             raise InfeasibleError(f"HiGHS found no solution for k = {k} ({solved.status})")
         chosen = [int(j) for j in np.flatnonzero(solved.x[:n_cols] > 0.5)]
-        obj = _covered_weight(a, w, chosen)
+        obj = covered_weight(a, w, chosen)
         records.append(
             {
                 "new_sites": k,
@@ -1967,18 +1481,10 @@ def coverage_curve(model: MaxCoverage, *, k_max: int, time_limit_s: float = 30.0
                 "households_added": obj - prev_obj,
                 "greedy_households": model.covered_before + g_obj,
                 "bound": model.covered_before + solved.bound,
-                "gap": _gap(obj, solved.bound, True),
+                "gap": relative_gap(obj, solved.bound, True),
                 "status": solved.status,
                 "solve_seconds": solved.seconds,
             }
         )
         prev, prev_obj = chosen, obj
     return pd.DataFrame.from_records(records)
-
-
-def _solution(values: np.ndarray) -> Any:
-    import highspy
-
-    sol = highspy.HighsSolution()
-    sol.col_value = np.asarray(values, dtype=np.float64).tolist()
-    return sol
