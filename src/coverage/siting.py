@@ -24,10 +24,13 @@ Solving
     A lazy greedy (submodular gains re-evaluated only when they reach the top of the heap) gives
     an immediate answer and the MILP's warm start (``Highs.setSolution``). HiGHS then proves the
     optimum (``mip_rel_gap = 0``) or stops at the time limit; ``status``, ``objective``,
-    ``bound`` and ``gap`` say which. For maximal coverage too large for the compact MILP
-    (``nnz`` above :data:`COMPACT_MAX_NNZ` after merging) the solve decomposes: greedy then
-    best-improvement swaps for the primal, a Lagrangian (subgradient) bound for the dual
-    (relaxing ``z_i <= sum_j a_ij y_j``, Galvao and ReVelle); the gap is reported as found.
+    ``bound`` and ``gap`` say which. Maximal coverage first runs a Lagrangian (subgradient)
+    bound relaxing ``z_i <= sum_j a_ij y_j`` (Galvao and ReVelle) with greedy + swap primals;
+    Lagrangian variable fixing then removes the candidates that cannot be in a better solution,
+    and HiGHS solves the (much smaller) rest exactly. When even the rest is too large for the
+    compact MILP (more than :data:`COMPACT_MAX_NNZ` pairs), a kernel MILP on the most promising
+    candidates improves the primal and the Lagrangian bound's gap is reported as found
+    (:mod:`coverage.siting_solve`).
 
 Objectives are in households (coverage) or household-minutes (p-median) of the demand left to
 the new sites: the existing stations' coverage is not part of ``objective`` (see
@@ -416,9 +419,11 @@ class MaxCoverage(_CoverageModel):
         time_limit_s
             Time limit of the whole solve in seconds.
         method
-            ``"milp"`` (compact MILP with HiGHS), ``"decompose"`` (greedy + swaps, Lagrangian
-            bound), ``"greedy"`` (lazy greedy only, bounded by the LP), or ``"auto"``
-            (``"milp"`` unless the merged model has more than :data:`COMPACT_MAX_NNZ` pairs).
+            ``"milp"`` (the compact MILP with HiGHS), ``"decompose"`` (greedy + swaps, a
+            Lagrangian bound and fixing, then HiGHS on the columns left free when they have at
+            most :data:`COMPACT_MAX_NNZ` pairs, else a kernel MILP for the primal),
+            ``"greedy"`` (lazy greedy, bounded by a 5-second Lagrangian), or ``"auto"``
+            (``"decompose"``).
         warm_start
             Give HiGHS the greedy solution as a start.
 
@@ -437,7 +442,9 @@ class MaxCoverage(_CoverageModel):
         greedy_s = time.perf_counter() - g0
         greedy_obj = covered_weight(a, w, greedy)
         if method == "auto":
-            method = "milp" if a.nnz <= COMPACT_MAX_NNZ else "decompose"
+            # Lagrangian fixing first, HiGHS on what is left: exact whenever that fits the
+            # compact MILP (it is never larger than the whole), and often much smaller
+            method = "decompose"
         self.method = method
         deadline = t0 + time_limit_s
         if method == "milp" and p == 1:

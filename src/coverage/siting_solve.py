@@ -336,6 +336,7 @@ def lagrangian(
     ptr, ind = a_csc.indptr, a_csc.indices
     direction = np.zeros(n_rows)
     col_best = np.zeros(n_cols)
+    history: list[float] = []
     iters = 0
     for iters in range(1, max_iter + 1):  # noqa: B007 (logged)
         if time.perf_counter() > deadline:
@@ -366,6 +367,9 @@ def lagrangian(
         fixed1 |= ~out & (value - col + c_next <= best_value + tol)
         if bound <= best_value + tol or scale < 1e-4:
             break
+        history.append(bound)
+        if len(history) > 100 and history[-101] - bound < 1e-5 * abs(bound):
+            break  # less than 0.001% better in 100 iterations
         g = cover - 1.0
         g[(lam <= 0) & (g > 0)] = 0.0  # projected: lam cannot go below 0 ...
         g[(lam >= w) & (g < 0)] = 0.0  # ... nor above w
@@ -464,6 +468,12 @@ def refix(lag: Lagrange, p: int, best: list[int], best_value: float) -> Lagrange
     return Lagrange(lag.bound, best, best_value, fixed0 & ~fixed1, fixed1, col)
 
 
+def _free_nnz(a_csc: sp.csc_matrix, lag: Lagrange) -> int:
+    """Coverage pairs of the columns Lagrangian fixing leaves free."""
+    free = ~lag.fixed0 & ~lag.fixed1
+    return int(np.diff(a_csc.indptr)[free].sum())
+
+
 def decompose(
     a: sp.csr_matrix,
     a_csc: sp.csc_matrix,
@@ -490,25 +500,28 @@ def decompose(
     bound = min(lag.bound, float(w.sum()))
     status = "heuristic"
     if full and relative_gap(lag.best_value, bound, True) > 0:
-        kern = kernel_search(a_csc, w, p, lag, size=300, deadline=t0 + 0.95 * time_limit_s)
-        value = covered_weight(a, w, kern)
-        if value > lag.best_value:
-            lag = refix(lag, p, kern, value)
-        free = ~lag.fixed0 & ~lag.fixed1
+        if _free_nnz(a_csc, lag) > COMPACT_MAX_NNZ // 4:
+            # fixing left much: look for a better primal first (it fixes more)
+            kern = kernel_search(a_csc, w, p, lag, size=300, deadline=t0 + 0.95 * time_limit_s)
+            value = covered_weight(a, w, kern)
+            if value > lag.best_value:
+                lag = refix(lag, p, kern, value)
         log.info(
             "decompose: bound %.6g, best %.6g, fixed %d to 0 and %d to 1 of %d",
             bound,
             lag.best_value,
             int(lag.fixed0.sum()),
             int(lag.fixed1.sum()),
-            len(free),
+            len(lag.fixed0),
         )
-        if int(a_csc[:, np.flatnonzero(free)].nnz) <= COMPACT_MAX_NNZ:
+        if _free_nnz(a_csc, lag) <= COMPACT_MAX_NNZ:
             best, value, bound, status = reduced_milp(a, w, p, lag, deadline=t0 + time_limit_s)
             lag = refix(lag, p, best, value)
     obj = lag.best_value
     gap = relative_gap(obj, bound, True)
     status = "optimal" if gap == 0 else "heuristic"
+    if gap == 0:
+        bound = obj  # proven within the tolerance: report the optimum as its own bound
     return lag.best, Solved(status, None, obj, bound, gap, time.perf_counter() - t0)
 
 
