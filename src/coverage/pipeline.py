@@ -327,9 +327,10 @@ def group_columns(study: Study, compounds: gpd.GeoDataFrame) -> list[str]:
 
 def _summaries(assessed: gpd.GeoDataFrame, service: Any, by: list[str]) -> pd.DataFrame:
     """Overall rows, then the groups of every level (district, district+street, ...)."""
-    parts = [gaps.summarize_coverage(assessed, service=service)]
+    opts = {"minutes": service.minutes, "service": service.key}
+    parts = [gaps.summarize_coverage(assessed, **opts)]
     for i in range(len(by)):
-        levels = gaps.summarize_coverage(assessed, service=service, by=by[: i + 1])
+        levels = gaps.summarize_coverage(assessed, by=by[: i + 1], **opts)
         parts.append(levels[levels["scope"] == "group"])
     return pd.concat(parts, ignore_index=True)
 
@@ -373,10 +374,19 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
             within = travel.walk_times(
                 origins, placed, net, profile=profile, limit_min=max(service.minutes)
             )
-        assessed = gaps.assess_coverage(data.compounds, nearest, within, service=service)
+        assessed = gaps.assess_coverage(
+            data.compounds,
+            nearest,
+            within,
+            minutes=service.minutes,
+            weight_column=service.weight_column,
+            service=key,
+        )
         # stations the walk network does not reach are kept in the loads, flagged
         flagged = stations.assign(reason=placed.reason)
-        loads = gaps.station_load(assessed, flagged, service=service)
+        loads = gaps.station_load(
+            assessed, flagged, minutes=service.minutes, capacity=service.capacity, service=key
+        )
         ranked = gaps.rank_gaps(assessed)
         summary = _summaries(assessed, service, by)
         results[key] = ServiceResult(assessed, loads, ranked, summary)

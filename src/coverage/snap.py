@@ -49,6 +49,7 @@ import pyproj
 import shapely
 from pandas.api.extensions import ExtensionArray
 
+from coverage._validate import id_problems, missing_columns
 from coverage.config import DEFAULT_MAX_SNAP_M
 from coverage.errors import CRSError, InputError, Problem
 from coverage.netarrays import PIECE_M, EdgeIndex, morton_key
@@ -317,23 +318,9 @@ def _check_layer(frame: gpd.GeoDataFrame, *, what: str, id_column: str, header: 
     Raises one :class:`InputError` naming every missing or duplicate id and missing geometry
     (or the missing id column), then a :class:`CRSError` when the layer has no CRS.
     """
-    problems: list[Problem] = []
-    if id_column not in frame.columns:
-        problems.append(Problem(what, "缺少必需列 (missing required column)", column=id_column))
-    elif (ids := frame[id_column]).hasnans or not ids.is_unique:
-        for row in np.flatnonzero(ids.isna().to_numpy()):
-            problems.append(
-                Problem(what, "编号为空 (empty id)", row=int(row) + 1, column=id_column)
-            )
-        for row in np.flatnonzero(ids.duplicated(keep="first").to_numpy() & ids.notna()):
-            problems.append(
-                Problem(
-                    what,
-                    f"编号重复 (duplicate id {ids.iloc[row]!r}); ids must be unique",
-                    row=int(row) + 1,
-                    column=id_column,
-                )
-            )
+    problems = missing_columns(frame.columns, [id_column], file=what)
+    if not problems:
+        problems += id_problems(frame[id_column], file=what, column=id_column)
     geoms = np.asarray(frame.geometry.values, dtype=object)
     for row in np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms)):
         problems.append(
