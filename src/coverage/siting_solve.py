@@ -298,6 +298,7 @@ class Lagrange:
     fixed0: np.ndarray  # bool per column: no solution better than best_value opens it
     fixed1: np.ndarray  # bool per column: every solution better than best_value opens it
     col_best: np.ndarray  # A^T lam at the best bound (Lagrangian column values)
+    lam_best: np.ndarray | None = None  # the multipliers of the best bound
 
 
 def lagrangian(
@@ -312,6 +313,8 @@ def lagrangian(
     deflect: float = 0.5,
     patience: int = 20,
     scale0: float = 1.0,
+    lam0: np.ndarray | None = None,
+    stall_rel: float = 1e-5,
 ) -> Lagrange:
     """Subgradient bound for max ``w z`` s.t. ``z_i <= sum_j a_ij y_j``, ``sum y = p``, with
     Lagrangian variable fixing.
@@ -329,7 +332,8 @@ def lagrangian(
     best_value = covered_weight(a_csr, w, best)
     fixed0 = np.zeros(n_cols, dtype=bool)
     fixed1 = np.zeros(n_cols, dtype=bool)
-    lam = 0.5 * w
+    lam = 0.5 * w if lam0 is None else lam0.copy()
+    lam_best = lam
     bound = float("inf")
     scale, stall = scale0, 0
     tol = 1e-9 * max(1.0, float(w.sum()))
@@ -350,7 +354,7 @@ def lagrangian(
             top, c_p, c_next = np.arange(n_cols), float(col.min()), 0.0
         value = float((w - lam).sum() + col[top].sum())
         if value < bound - tol:
-            bound, stall, col_best = value, 0, col
+            bound, stall, col_best, lam_best = value, 0, col, lam
         else:
             stall += 1
             if stall >= patience:
@@ -368,8 +372,8 @@ def lagrangian(
         if bound <= best_value + tol or scale < 1e-4:
             break
         history.append(bound)
-        if len(history) > 100 and history[-101] - bound < 1e-5 * abs(bound):
-            break  # less than 0.001% better in 100 iterations
+        if len(history) > 100 and history[-101] - bound < stall_rel * abs(bound):
+            break  # less than stall_rel better in 100 iterations
         g = cover - 1.0
         g[(lam <= 0) & (g > 0)] = 0.0  # projected: lam cannot go below 0 ...
         g[(lam >= w) & (g < 0)] = 0.0  # ... nor above w
@@ -380,7 +384,7 @@ def lagrangian(
             break
         lam = np.clip(lam - scale * (value - best_value) / norm * direction, 0.0, w)
     log.info("lagrangian: %d iterations, bound %.6g, best %.6g", iters, bound, best_value)
-    return Lagrange(bound, best, best_value, fixed0 & ~fixed1, fixed1, col_best)
+    return Lagrange(bound, best, best_value, fixed0 & ~fixed1, fixed1, col_best, lam_best)
 
 
 def reduced_milp(
@@ -465,7 +469,7 @@ def refix(lag: Lagrange, p: int, best: list[int], best_value: float) -> Lagrange
         fixed1 = lag.fixed1 | (~out & (lag.bound - col + c_next <= best_value + tol))
     else:
         fixed0, fixed1 = lag.fixed0, lag.fixed1
-    return Lagrange(lag.bound, best, best_value, fixed0 & ~fixed1, fixed1, col)
+    return Lagrange(lag.bound, best, best_value, fixed0 & ~fixed1, fixed1, col, lag.lam_best)
 
 
 def _free_nnz(a_csc: sp.csc_matrix, lag: Lagrange) -> int:
@@ -514,6 +518,33 @@ def decompose(
             int(lag.fixed1.sum()),
             len(lag.fixed0),
         )
+        if _free_nnz(a_csc, lag) > COMPACT_MAX_NNZ and time.perf_counter() < t0 + time_limit_s:
+            # the rest of the time: the subgradient again from the best multipliers, aiming at
+            # the better primal value (a tighter bound, more fixing)
+            again = lagrangian(
+                a,
+                a_csc,
+                w,
+                p,
+                lag.best,
+                deadline=t0 + 0.97 * time_limit_s,
+                lam0=lag.lam_best,
+                scale0=0.25,
+                stall_rel=0.0,
+            )
+            if again.bound < lag.bound:
+                bound = min(again.bound, bound)
+                lag = Lagrange(
+                    again.bound,
+                    again.best,
+                    again.best_value,
+                    again.fixed0 | lag.fixed0,
+                    again.fixed1 | lag.fixed1,
+                    again.col_best,
+                    again.lam_best,
+                )
+                lag = refix(lag, p, lag.best, lag.best_value)
+                lag.fixed0 &= ~lag.fixed1
         if _free_nnz(a_csc, lag) <= COMPACT_MAX_NNZ:
             best, value, bound, status = reduced_milp(a, w, p, lag, deadline=t0 + time_limit_s)
             lag = refix(lag, p, best, value)
