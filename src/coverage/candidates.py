@@ -272,7 +272,7 @@ def screen_candidates(
     comp = network.nodes["component"].to_numpy()
     sizes = np.bincount(comp) if len(comp) else np.zeros(1, dtype=np.int64)
     u = np.full(len(out), -1, dtype=np.int64)
-    u[snapped.owner] = network.edges["u"].to_numpy()[snapped.edge]
+    u[snapped.owner] = network.edge_attributes["u"].to_numpy()[snapped.edge]
     cu = np.where(u >= 0, comp[np.maximum(u, 0)], 0)
     island = ~far & (cu != 0) & (sizes[cu] < min_component_nodes)
     reason[island] = "island"
