@@ -36,10 +36,8 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
-import zlib
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 import geopandas as gpd
 import numpy as np
@@ -47,13 +45,15 @@ import pandas as pd
 import pyproj
 import shapely
 from pandas.api.extensions import ExtensionArray
-from scipy.spatial import cKDTree
 
+from coverage.config import DEFAULT_MAX_SNAP_M
 from coverage.errors import CRSError, InputError, Problem
-from coverage.network import WalkNetwork
+from coverage.netarrays import PIECE_M, EdgeIndex, morton_key
+from coverage.walknetwork import WalkNetwork
 
 __all__ = [
     "ACCESS_BAND_M",
+    "DEFAULT_ACCESS_POINTS",
     "GATE_TOLERANCE_M",
     "MIN_ACCESS_GAP_M",
     "PIECE_M",
@@ -76,115 +76,21 @@ ACCESS_BAND_M = 50.0
 MIN_ACCESS_GAP_M = 20.0
 """Two boundary access points of one compound are at least this far apart."""
 
+DEFAULT_ACCESS_POINTS = 4
+"""At most this many boundary access points per polygon compound (``max_points``)."""
 
-PIECE_M = 25.0
-"""Edge segments are cut into pieces at most this long for the nearest-edge search."""
 
 _K_NEAREST = 8  # candidate pieces examined per point before the exactness check
 _CHUNK = 65_536  # points per block (bounds the memory of the candidate arrays)
 _PARALLEL_MIN = 4096  # from this many points on, KD-tree queries use every core
 _SORT_MIN = 2048  # from this many points on, points are snapped in Z-order
-
-
-@dataclass(frozen=True, eq=False)
-class EdgeIndex:
-    """The network's edges in its metric CRS with a spatial index, built once per network.
-
-    Nearest-edge search works on the edges' straight segments. Every segment is cut into
-    pieces at most :data:`PIECE_M` long and a KD-tree holds the pieces' midpoints. For a point,
-    the segments of the nearest midpoints are measured exactly; the result is certified exact
-    when the best distance is at most (distance to the farthest midpoint examined) minus half a
-    piece, since every point of a piece lies within half a piece of its midpoint. Points without
-    that certificate are measured against every piece within (best distance + half a piece).
-    This finds the same edge as a brute-force search over all edges (ties aside) at a fraction
-    of the cost of ``STRtree.query_nearest`` on whole LineStrings.
-
-    Attributes
-    ----------
-    crs
-        The network's local metric CRS.
-    u, v
-        End node indices of every edge.
-    length_m
-        ``length_m`` of every edge.
-    coords
-        Vertices of all edges in ``crs``, edge after edge (``(V, 2)``).
-    first
-        Edge ``i``'s vertices are ``coords[first[i]:first[i + 1]]``.
-    proj_len
-        Length of every edge in ``crs``.
-    seg_start
-        Index into ``coords`` of every segment's first vertex (the second is the next one).
-    seg_edge
-        Edge of every segment.
-    seg_offset
-        Distance in ``crs`` from the edge's start to the segment's start.
-    piece_seg
-        Segment of every piece (the KD-tree's points are the pieces' midpoints).
-    half_piece
-        Half the longest piece: the largest distance from a piece's midpoint to its points.
-    kdtree
-        ``scipy.spatial.cKDTree`` over the pieces' midpoints.
-    """
-
-    crs: str
-    u: np.ndarray
-    v: np.ndarray
-    length_m: np.ndarray
-    coords: np.ndarray
-    first: np.ndarray
-    proj_len: np.ndarray
-    seg_start: np.ndarray
-    seg_edge: np.ndarray
-    seg_offset: np.ndarray
-    piece_seg: np.ndarray
-    half_piece: float
-    kdtree: cKDTree
-
-    @cached_property
-    def walkable(self) -> np.ndarray:
-        """Indices of the edges points may snap onto: every edge with a geometry.
-
-        The network builder already applied the walk filter, so every edge is walkable
-        (``private`` ones too: residents walk inside their compound, and many stations stand
-        inside one).
-        """
-        return np.unique(self.seg_edge)
-
-    @cached_property
-    def geoms(self) -> np.ndarray:
-        """Edge LineStrings in ``crs`` (None for an edge without geometry)."""
-        out = np.full(len(self.u), None, dtype=object)
-        counts = np.diff(self.first)
-        has = counts >= 2
-        keep = np.repeat(has, counts)
-        if keep.any():
-            dense = np.repeat(np.arange(int(has.sum())), counts[has])
-            out[has] = shapely.linestrings(self.coords[keep], indices=dense)
-        return out
-
-    @cached_property
-    def tree(self) -> shapely.STRtree:
-        """STRtree over ``geoms[walkable]`` (used for polygons and gates)."""
-        return shapely.STRtree(self.geoms[self.walkable])
-
-    @cached_property
-    def fingerprint(self) -> str:
-        """A checksum of the CRS and of the edges' end nodes and lengths.
-
-        Tells whether snapped points belong to this network (:class:`SnappedCompounds`).
-        """
-        crc = zlib.crc32(self.crs.encode())
-        for arr in (self.u, self.v, self.length_m):
-            crc = zlib.crc32(np.ascontiguousarray(arr).tobytes(), crc)
-        return f"{len(self.u)}:{crc:08x}"
-
-
-_EDGE_INDEX: weakref.WeakKeyDictionary[WalkNetwork, EdgeIndex] = weakref.WeakKeyDictionary()
+_SORT_CELL_M = 100.0  # grid cell of that Z-order
 
 
 def edge_index(network: WalkNetwork) -> EdgeIndex:
-    """Return the projected edges and their spatial index (cached per network object).
+    """Return the projected edges and their spatial index (:attr:`WalkNetwork.edge_index`).
+
+    Built on first use and kept with the network (whose tables cannot change).
 
     Parameters
     ----------
@@ -195,56 +101,7 @@ def edge_index(network: WalkNetwork) -> EdgeIndex:
     -------
     EdgeIndex
     """
-    cached = _EDGE_INDEX.get(network)
-    if cached is not None:
-        return cached
-    edges = network.edges
-    m = len(edges)
-    geo = np.asarray(edges.geometry.values, dtype=object)
-    lonlat, owner = shapely.get_coordinates(geo, return_index=True)
-    to_metric = pyproj.Transformer.from_crs(edges.crs or "EPSG:4326", network.crs, always_xy=True)
-    x, y = to_metric.transform(lonlat[:, 0], lonlat[:, 1])
-    coords = np.column_stack([x, y]).astype(np.float64)
-    counts = np.bincount(owner, minlength=m)
-    first = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(counts, out=first[1:])
-    seg_start = np.flatnonzero(owner[1:] == owner[:-1]) if len(owner) else np.empty(0, np.int64)
-    seg_edge = owner[seg_start]
-    d = coords[seg_start + 1] - coords[seg_start]
-    seg_len = np.hypot(d[:, 0], d[:, 1])
-    proj_len = np.bincount(seg_edge, weights=seg_len, minlength=m)
-    # offset of each segment from its edge's start: running sum within the edge
-    run = np.cumsum(seg_len) - seg_len
-    edge_first_seg = np.r_[True, seg_edge[1:] != seg_edge[:-1]] if len(seg_edge) else seg_edge
-    base = np.maximum.accumulate(np.where(edge_first_seg, np.arange(len(run)), 0))
-    seg_offset = run - run[base] if len(run) else run
-    n_piece = np.maximum(1, np.ceil(seg_len / PIECE_M)).astype(np.int64)
-    seg_type = np.int32 if len(seg_start) < np.iinfo(np.int32).max else np.int64
-    piece_seg = np.repeat(np.arange(len(seg_start), dtype=seg_type), n_piece)
-    k = np.arange(len(piece_seg)) - np.repeat(np.cumsum(n_piece) - n_piece, n_piece)
-    frac = (k + 0.5) / n_piece[piece_seg]
-    mids = coords[seg_start[piece_seg]] + d[piece_seg] * frac[:, None]
-    half = float((seg_len / (2 * n_piece)).max()) if len(seg_len) else 0.0
-    index = EdgeIndex(
-        crs=network.crs,
-        u=edges["u"].to_numpy(dtype=np.int64),
-        v=edges["v"].to_numpy(dtype=np.int64),
-        length_m=edges["length_m"].to_numpy(dtype=np.float64),
-        coords=coords,
-        first=first,
-        proj_len=proj_len,
-        seg_start=seg_start,
-        seg_edge=seg_edge,
-        seg_offset=seg_offset,
-        piece_seg=piece_seg,
-        half_piece=half,
-        # sliding-midpoint tree: builds about twice as fast as a balanced one on millions of
-        # pieces, and queries as fast
-        kdtree=cKDTree(mids if len(mids) else np.zeros((0, 2)), balanced_tree=False),
-    )
-    _EDGE_INDEX[network] = index
-    log.debug("indexed %d edges: %d segments, %d pieces", m, len(seg_start), len(piece_seg))
-    return index
+    return network.edge_index
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,23 +195,6 @@ def _nearest_segments(
     return best_seg, best_d, best_t
 
 
-def _morton(x: np.ndarray, y: np.ndarray, cell: float) -> np.ndarray:
-    """Z-order key of points on a grid of ``cell`` metres (16 bits per axis, wrapping)."""
-    if len(x) == 0:
-        return np.empty(0, dtype=np.int64)
-
-    def spread(v: np.ndarray) -> np.ndarray:
-        v = v & 0xFFFF
-        v = (v | (v << 8)) & 0x00FF00FF
-        v = (v | (v << 4)) & 0x0F0F0F0F
-        v = (v | (v << 2)) & 0x33333333
-        return (v | (v << 1)) & 0x55555555
-
-    ix = ((x - x.min()) / cell).astype(np.int64)
-    iy = ((y - y.min()) / cell).astype(np.int64)
-    return spread(ix) | (spread(iy) << 1)
-
-
 def _snap_xy(px: np.ndarray, py: np.ndarray, index: EdgeIndex, max_snap_m: float) -> _Snap:
     """Project metric coordinates onto their nearest walkable edge (vectorised, in blocks)."""
     n = len(px)
@@ -367,7 +207,7 @@ def _snap_xy(px: np.ndarray, py: np.ndarray, index: EdgeIndex, max_snap_m: float
     if len(valid) > _SORT_MIN:
         # nearby points one after another: the KD-tree and coordinate look-ups stay in cache
         # (every point's snap is computed on its own: the order does not change the result)
-        valid = valid[np.argsort(_morton(px[valid], py[valid], 100.0), kind="stable")]
+        valid = valid[np.argsort(morton_key(px[valid], py[valid], _SORT_CELL_M), kind="stable")]
     for lo in range(0, len(valid), _CHUNK):
         pos = valid[lo : lo + _CHUNK]
         seg, dist, t = _nearest_segments(px[pos], py[pos], index, max_snap_m)
@@ -504,7 +344,7 @@ def _str_array(ids: pd.Series) -> ExtensionArray:
 
 
 def snap_points(
-    points: gpd.GeoDataFrame, network: WalkNetwork, *, max_snap_m: float = 300.0
+    points: gpd.GeoDataFrame, network: WalkNetwork, *, max_snap_m: float = DEFAULT_MAX_SNAP_M
 ) -> pd.DataFrame:
     """Snap points onto the nearest walkable edge of the network.
 
@@ -669,8 +509,8 @@ def snap_compounds(
     network: WalkNetwork,
     *,
     entrances: gpd.GeoDataFrame | None = None,
-    max_snap_m: float = 300.0,
-    max_points: int = 4,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+    max_points: int = DEFAULT_ACCESS_POINTS,
 ) -> SnappedCompounds:
     """Derive every compound's access points and snap them onto the network, once.
 
@@ -838,8 +678,8 @@ def access_points(
     network: WalkNetwork,
     *,
     entrances: gpd.GeoDataFrame | None = None,
-    max_snap_m: float = 300.0,
-    max_points: int = 4,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+    max_points: int = DEFAULT_ACCESS_POINTS,
 ) -> gpd.GeoDataFrame:
     """Derive the points where residents of each compound enter the walk network.
 

@@ -62,24 +62,23 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
 import scipy.sparse as sp
 from pandas.api.extensions import ExtensionArray
 from scipy.sparse.csgraph import dijkstra
 
-from coverage.config import Profile
+from coverage.config import DEFAULT_MAX_SNAP_M, Profile
 from coverage.errors import CoverageWarning, InputError, Problem
-from coverage.network import WalkNetwork
 from coverage.snap import (
+    DEFAULT_ACCESS_POINTS,
     SnappedCompounds,
     _check_layer,
     _metric_xy,
-    _morton,
     _snap_xy,
     _str_array,
     edge_index,
     snap_compounds,
 )
+from coverage.walknetwork import WalkNetwork
 
 __all__ = [
     "TravelGraph",
@@ -162,92 +161,12 @@ class TravelGraph:
         return metres * (1.0 + 1e-9) + 1e-6
 
 
-_GRAPHS: weakref.WeakKeyDictionary[WalkNetwork, dict[tuple[object, ...], TravelGraph]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def _profile_key(profile: Profile) -> tuple[object, ...]:
     return (profile.name, float(profile.speed_kmh), tuple(sorted(profile.factors.items())))
 
 
-@dataclass(frozen=True, eq=False)
-class _Layout:
-    """The profile-independent part of every TravelGraph of a network (built once)."""
-
-    rank: np.ndarray  # CSR row of every node index (Z-order of the coordinates)
-    node_x: np.ndarray  # metric coordinates, in rank order
-    node_y: np.ndarray
-    indptr: np.ndarray  # CSR structure: both directions, no self-loops, one arc per node pair
-    indices: np.ndarray
-    arc_edge: np.ndarray  # edge of every directed arc, sorted by (row, column)
-    pair_start: np.ndarray  # first arc of every (row, column) pair in arc_edge
-    length_m: np.ndarray
-    highways: list[str]  # distinct highway values
-    highway_code: np.ndarray  # per edge: position in highways, -1 when missing
-    stretch: float
-
-
-_LAYOUTS: weakref.WeakKeyDictionary[WalkNetwork, _Layout] = weakref.WeakKeyDictionary()
-
-
-def _layout(network: WalkNetwork) -> _Layout:
-    cached = _LAYOUTS.get(network)
-    if cached is not None:
-        return cached
-    edges = network.edges
-    n = len(network.nodes)
-    u = edges["u"].to_numpy(dtype=np.int64)
-    v = edges["v"].to_numpy(dtype=np.int64)
-    length = edges["length_m"].to_numpy(dtype=np.float64)
-    codes, uniques = pd.factorize(edges["highway"], use_na_sentinel=True)
-
-    to_metric = pyproj.Transformer.from_crs("EPSG:4326", network.crs, always_xy=True)
-    x, y = to_metric.transform(
-        network.nodes["lon"].to_numpy(dtype=np.float64),
-        network.nodes["lat"].to_numpy(dtype=np.float64),
-    )
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    perm = np.argsort(_morton(x, y, 50.0), kind="stable")
-    rank = np.empty(n, dtype=np.int64)
-    rank[perm] = np.arange(n)
-    ru, rv = rank[u], rank[v]
-
-    # both directions, no self-loops; arcs sorted by (row, column)
-    keep = np.flatnonzero(ru != rv)
-    rows = np.concatenate([ru[keep], rv[keep]])
-    cols = np.concatenate([rv[keep], ru[keep]])
-    arc_edge = np.concatenate([keep, keep])
-    order = np.argsort(rows * max(n, 1) + cols, kind="stable")
-    rows, cols, arc_edge = rows[order], cols[order], arc_edge[order]
-    first = np.ones(len(rows), dtype=bool)
-    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
-    pair_start = np.flatnonzero(first)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows[pair_start], minlength=n), out=indptr[1:])
-    itype = np.int32 if max(n, len(pair_start)) < np.iinfo(np.int32).max else np.int64
-
-    proj_len = edge_index(network).proj_len
-    ratio = proj_len[length > 0] / length[length > 0]
-    lay = _Layout(
-        rank=rank,
-        node_x=x[perm],
-        node_y=y[perm],
-        indptr=indptr.astype(itype),
-        indices=cols[pair_start].astype(itype),
-        arc_edge=arc_edge,
-        pair_start=pair_start,
-        length_m=length,
-        highways=[str(h) for h in uniques],
-        highway_code=codes,
-        stretch=float(max(1.0, np.nanmax(ratio) if len(ratio) else 1.0)),
-    )
-    _LAYOUTS[network] = lay
-    return lay
-
-
 def travel_graph(network: WalkNetwork, *, profile: Profile) -> TravelGraph:
-    """Return the network's arrays for ``profile`` (built once, cached per network object).
+    """Return the network's arrays for ``profile`` (built once, kept with the network).
 
     Parameters
     ----------
@@ -265,10 +184,12 @@ def travel_graph(network: WalkNetwork, *, profile: Profile) -> TravelGraph:
     InputError
         When the speed or a factor is not positive.
     """
-    key = _profile_key(profile)
-    per_net = _GRAPHS.setdefault(network, {})
-    if key in per_net:
-        return per_net[key]
+    return network.derived(
+        ("travel_graph", _profile_key(profile)), lambda: _build_graph(network, profile)
+    )
+
+
+def _build_graph(network: WalkNetwork, profile: Profile) -> TravelGraph:
     bad = [f"speed_kmh={profile.speed_kmh}"] if not profile.speed_kmh > 0 else []
     bad += [f"factors.{k}={f}" for k, f in profile.factors.items() if not f > 0]
     if bad:
@@ -277,7 +198,7 @@ def travel_graph(network: WalkNetwork, *, profile: Profile) -> TravelGraph:
             "speed and factors must be positive"
         )
     t0 = time.perf_counter()
-    lay = _layout(network)
+    lay = network.layout
     table = np.array([float(profile.factors.get(h, 1.0)) for h in lay.highways] + [1.0])
     factor = table[lay.highway_code]  # code -1 (no highway) takes the last entry, 1.0
     min_per_m = factor / profile.speed_m_per_min
@@ -301,7 +222,6 @@ def travel_graph(network: WalkNetwork, *, profile: Profile) -> TravelGraph:
         min_factor=float(min(1.0, factor.min() if len(factor) else 1.0)),
         stretch=lay.stretch,
     )
-    per_net[key] = graph
     log.info(
         "travel graph for profile %r: %d nodes, %d directed arcs (%.2f s)",
         profile.name,
@@ -453,7 +373,11 @@ def _origins(
         compounds.check_network(network)
         return compounds
     return snap_compounds(
-        compounds, network, entrances=entrances, max_snap_m=max_snap_m, max_points=4
+        compounds,
+        network,
+        entrances=entrances,
+        max_snap_m=max_snap_m,
+        max_points=DEFAULT_ACCESS_POINTS,
     )
 
 
@@ -640,7 +564,7 @@ def nearest_station(
     network: WalkNetwork,
     *,
     profile: Profile,
-    max_snap_m: float = 300.0,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
     entrances: gpd.GeoDataFrame | None = None,
 ) -> pd.DataFrame:
     """Walk time from every compound to its nearest station (one multi-source Dijkstra run).
@@ -771,7 +695,7 @@ def walk_times(
     *,
     profile: Profile,
     limit_min: float,
-    max_snap_m: float = 300.0,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
     entrances: gpd.GeoDataFrame | None = None,
     batch_size: int | None = None,
 ) -> pd.DataFrame:
