@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 BASEMAPS = ("osm", "tianditu", "gaode", "none")
 COORD_DECIMALS = 6
+CANVAS_ABOVE = 1000  # layers with more features are drawn on a canvas, not as SVG paths
 
 # compounds: one colour per threshold band (walk <= T1, <= T2, ...), then beyond, then none
 _BAND_COLOURS = ("#1a9850", "#66bd63", "#a6d96a", "#d9ef8b", "#fee08b")
@@ -236,7 +237,7 @@ function cpLayer(data, o) {
   var base = {interactive: o.interactive};
   if (o.attribution) base.attribution = o.attribution;
   if (renderer) base.renderer = renderer;
-  return L.geoJSON(data, L.extend({}, base, {
+  var group = L.geoJSON(data, L.extend({}, base, {
     style: function (f) { return st[f.properties.s || 0]; },
     pointToLayer: function (f, ll) {
       var s = L.extend({}, base, st[f.properties.s || 0]);
@@ -244,19 +245,25 @@ function cpLayer(data, o) {
       return L.circleMarker(ll, s);
     },
     onEachFeature: function (f, layer) {
-      var p = f.properties;
-      if (p.l !== undefined) {
-        layer.bindTooltip(p.l, {permanent: true, direction: 'center', className: 'cp-label'});
-      } else if (p.t) {
-        layer.bindTooltip(p.t, {sticky: true});
-      }
-      if (p.p) {
-        layer.bindPopup(function () {
-          return '<div class="cp-head">' + (p.h || '') + '</div>' + cpTable(o.fields, p.p);
-        }, {maxWidth: 400, minWidth: 220});
+      if (f.properties.l !== undefined) {
+        layer.bindTooltip(f.properties.l,
+          {permanent: true, direction: 'center', className: 'cp-label'});
       }
     }
   }));
+  if (o.interactive) {
+    // one tooltip and one popup for the whole layer, filled from the feature under the mouse
+    group.bindTooltip(function (layer) {
+      var p = layer.feature.properties;
+      if (p.l !== undefined) return '';
+      return o.tip === null ? (p.h || '') : p.h + ' · ' + p.p[o.tip];
+    }, {sticky: true});
+    group.bindPopup(function (layer) {
+      var p = layer.feature.properties;
+      return '<div class="cp-head">' + (p.h || '') + '</div>' + cpTable(o.fields, p.p || []);
+    }, {maxWidth: 400, minWidth: 220});
+  }
+  return group;
 }
 function cpPanel(map, position, cls, html) {
   var c = L.control({position: position});
@@ -352,6 +359,7 @@ class _DataLayer(Layer):
         name: str,
         styles: Sequence[dict[str, Any]],
         fields: Sequence[str] = (),
+        tip: int | None = None,
         interactive: bool = True,
         canvas: bool = False,
         attribution: str | None = None,
@@ -362,10 +370,13 @@ class _DataLayer(Layer):
         super().__init__(name=name, overlay=overlay, control=control, show=show)
         self._name = "CoverageLayer"
         self.data = data
+        # thousands of SVG paths make the page slow to open: draw big layers on a canvas
+        canvas = canvas or data.count('"type":"Feature"') > CANVAS_ABOVE
         self.options = _js(
             {
                 "styles": list(styles),
                 "fields": list(fields),
+                "tip": tip,
                 "interactive": interactive,
                 "canvas": canvas,
                 "attribution": attribution,
@@ -505,7 +516,6 @@ def _compound_props(
             near = f"{escape_text(station_names.get(sid, sid))} ({escape_text(sid)})"
         p: dict[str, Any] = {
             "s": int(band[i]),
-            "t": f"{name} · {w}",
             "h": name,
             "p": [
                 escape_text(row.compound_id),
@@ -547,7 +557,9 @@ def _compound_layers(
         for colour, _ in bands
     ]
     layers = [
-        _DataLayer(_collection(geoms, props), name=t["compounds"], styles=styles, fields=fields)
+        _DataLayer(
+            _collection(geoms, props), name=t["compounds"], styles=styles, fields=fields, tip=2
+        )
     ]
     uncovered = ~frame[f"covered_{_label(limits[-1])}min"].to_numpy(dtype=bool)
     if uncovered.any():
@@ -568,6 +580,7 @@ def _compound_layers(
                 name=t["gaps"].format(t=_minutes(limits[-1])),
                 styles=[gap_style],
                 fields=fields,
+                tip=4,
             )
         )
     return layers, bands
@@ -590,7 +603,6 @@ def _station_layer(
         reason = str(getattr(row, "reason", "") or "")
         props.append(
             {
-                "t": f"{label}：{name}" if t is _TEXT["zh"] else f"{label}: {name}",
                 "h": name,
                 "p": [
                     escape_text(row.station_id),
@@ -627,6 +639,7 @@ def _station_layer(
         name=t["stations"].format(label=label, n=len(frame)),
         styles=[style],
         fields=fields,
+        tip=1,
     )
 
 
@@ -972,6 +985,11 @@ def coverage_map(
         if frame is not None and len(frame):
             b = np.asarray(_wgs84(frame).total_bounds, dtype=float)
             bounds = np.array([*np.fmin(bounds[:2], b[:2]), *np.fmax(bounds[2:], b[2:])])
+    # set the view before any layer is added: a later fitBounds redraws every feature
+    if np.isfinite(bounds).all():
+        corners = _shift_round(shapely.points([bounds[:2], bounds[2:]]), gcj=gcj)
+        (west, south), (east, north) = (p.coords[0] for p in corners)
+        m.fit_bounds([[south, west], [north, east]], padding=(10, 10))
     if basemap == "none":
         if network is not None:
             _network_layer(network, bounds, gcj=gcj, t=t).add_to(m)
@@ -1023,10 +1041,6 @@ def coverage_map(
         nobase=basemap == "none",
         t=t,
     ).add_to(m)
-    if np.isfinite(bounds).all():
-        corners = _shift_round(shapely.points([bounds[:2], bounds[2:]]), gcj=gcj)
-        (west, south), (east, north) = (p.coords[0] for p in corners)
-        m.fit_bounds([[south, west], [north, east]], padding=(10, 10))
     figure = m.get_root()
     assert isinstance(figure, Figure)
     figure.title = escape_text(title or analysis.study_name)
