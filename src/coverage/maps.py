@@ -79,7 +79,6 @@ _TEXT: dict[str, dict[str, str]] = {
         "stations": "{label}（{n} 个）",
         "stations_legend": "站点",
         "iso": "{t} 分钟步行圈",
-        "iso_legend": "步行圈（5/10/15 分钟等）",
         "sites": "建议新站址（{n} 个）",
         "sites_legend": "建议新站址（数字为排名）",
         "osm": "OpenStreetMap 底图",
@@ -128,7 +127,6 @@ _TEXT: dict[str, dict[str, str]] = {
         "stations": "{label} ({n})",
         "stations_legend": "Stations",
         "iso": "{t}-minute walk area",
-        "iso_legend": "Walk areas (5/10/15 min ...)",
         "sites": "Proposed sites ({n})",
         "sites_legend": "Proposed site (number = rank)",
         "osm": "OpenStreetMap",
@@ -343,6 +341,8 @@ class CoverageMap(folium.Map):
 
 class _DataLayer(Layer):
     """A GeoJSON layer drawn by the page's ``cpLayer``: shared styles, escaped texts."""
+
+    colour = ""  # its legend colour, when it has one
 
     _template = Template(
         """
@@ -690,14 +690,14 @@ def _isochrone_layers(
             "className": "cp-iso",
         }
         geoms = _shift_round(part.geometry.values, gcj=gcj)
-        layers.append(
-            _DataLayer(
-                _collection(geoms, [{} for _ in range(len(part))]),
-                name=t["iso"].format(t=_minutes(float(minutes))),
-                styles=[style],
-                interactive=False,
-            )
+        layer = _DataLayer(
+            _collection(geoms, [{} for _ in range(len(part))]),
+            name=t["iso"].format(t=_minutes(float(minutes))),
+            styles=[style],
+            interactive=False,
         )
+        layer.colour = colour
+        layers.append(layer)
     return layers
 
 
@@ -881,18 +881,14 @@ def _legend_html(
     label: str,
     bands: list[tuple[str, str]],
     stations: list[tuple[str, str]],
-    iso: bool,
+    iso: list[tuple[str, str]],
     sites: bool,
     t: dict[str, str],
 ) -> str:
     rows = [f'<div class="cp-h">{t["walk_legend"].format(label=label)}</div>']
     rows += [f'<div><i style="background:{c}"></i>{text}</div>' for c, text in bands]
     rows.append(f'<div><i class="cp-gapkey"></i>{t["gap_legend"]}</div>')
-    if iso:
-        rows.append(
-            f'<div><i style="background:{_BAND_COLOURS[0]};opacity:0.35"></i>'
-            f"{t['iso_legend']}</div>"
-        )
+    rows += [f'<div><i style="background:{c};opacity:0.4"></i>{text}</div>' for c, text in iso]
     rows.append(f'<div class="cp-h">{t["stations_legend"]}</div>')
     rows += [
         f'<div><i class="cp-dot" style="background:{c}"></i>{text}</div>' for c, text in stations
@@ -1001,11 +997,13 @@ def coverage_map(
             tile.add_to(m)
 
     limits = _thresholds(result.assessed)
+    iso_layers: list[_DataLayer] = []
     if isochrones is not None and len(isochrones):
         ids = set(result.loads["station_id"].astype(str))
-        for layer in _isochrone_layers(
+        iso_layers = _isochrone_layers(
             isochrones, service=key, station_ids=ids, limits=limits, gcj=gcj, t=t
-        ):
+        )
+        for layer in iso_layers:
             layer.add_to(m)
     names = dict(zip(result.loads["station_id"], result.loads["name"], strict=True))
     compound_layers, bands = _compound_layers(result.assessed, names, gcj=gcj, t=t)
@@ -1034,7 +1032,7 @@ def coverage_map(
             label=labels[key],
             bands=bands,
             stations=[(colours[k], labels[k]) for k in labels],
-            iso=isochrones is not None and len(isochrones) > 0,
+            iso=[(lay.colour, lay.layer_name) for lay in reversed(iso_layers)],
             sites=sites is not None and len(sites) > 0,
             t=t,
         ),
