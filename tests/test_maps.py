@@ -34,7 +34,8 @@ def _html(case: tuple, **kw: object) -> str:
 
 def _layers(html: str) -> list[dict]:
     """The GeoJSON data given to the page's cpLayer calls, parsed."""
-    return [json.loads(m) for m in re.findall(r"cpLayer\((\{.*?\}), \{", html)]
+    texts = re.findall(r'cpLayer\(JSON\.parse\(("(?:[^"\\]|\\.)*")\), \{', html)
+    return [json.loads(json.loads(t)) for t in texts]
 
 
 @pytest.mark.parametrize("payload", [*PAYLOADS, "a\\b", "x'y\"z", "</script><script>"])
@@ -99,7 +100,7 @@ def test_compound_bands_follow_walk_minutes(case) -> None:
 
 def test_network_basemap_draws_major_roads_thicker(case) -> None:
     html = _html(case)
-    match = re.search(r'cpLayer\(\{.*?\}, (\{"styles".*?\})\);', html)
+    match = re.search(r'cpLayer\(JSON\.parse\(".*?"\), (\{"styles".*?\})\);', html)
     assert match is not None
     weights = [s["weight"] for s in json.loads(match.group(1))["styles"]]
     assert weights == sorted(weights) and weights[2] > 2 * weights[0]
