@@ -142,6 +142,8 @@ def test_hostile_names_show_as_text_on_hover_and_click(browser, exported) -> Non
     text = "\n".join(seen)
     for payload in PAYLOADS:
         assert payload in text
+    # numbers with units, the nearest station by name, formatted in the page
+    assert "100 户" in text and "0.5 分钟" in text and f"{PAYLOADS[1]} (D1)" in text
     assert page.dialogs == []
     assert page.count(".leaflet-pane img") == 0  # no element created from a name
     assert page.page.evaluate("typeof window.alert") == "function"

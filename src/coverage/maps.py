@@ -222,11 +222,21 @@ def _minutes(value: float) -> str:
 # Leaflet elements (rendered by folium/branca into the page)
 
 _RUNTIME_JS = """
-function cpTable(fields, vals) {
+function cpVal(o, i, v) {
+  // numbers are formatted here (units once per layer, not once per feature)
+  var f = o.fmt ? o.fmt[i] : null;
+  if (f === 'min') return v === null ? o.none : o.units.min[0] + v.toFixed(1) + o.units.min[1];
+  if (v === null || v === undefined) return '';
+  if (f === 'hh') return o.units.hh[0] + Math.round(v).toLocaleString('en-US') + o.units.hh[1];
+  if (f === 'ref') return o.refs[v];
+  return v;
+}
+function cpTable(o, vals) {
   var h = '<table class="cp-pop">';
-  for (var i = 0; i < fields.length; i++) {
-    if (vals[i] === null || vals[i] === '') continue;
-    h += '<tr><th>' + fields[i] + '</th><td>' + vals[i] + '</td></tr>';
+  for (var i = 0; i < o.fields.length; i++) {
+    var v = cpVal(o, i, vals[i]);
+    if (v === '') continue;
+    h += '<tr><th>' + o.fields[i] + '</th><td>' + v + '</td></tr>';
   }
   return h + '</table>';
 }
@@ -254,11 +264,11 @@ function cpLayer(data, o) {
     group.bindTooltip(function (layer) {
       var p = layer.feature.properties;
       if (p.l !== undefined) return '';
-      return o.tip === null ? (p.h || '') : p.h + ' · ' + p.p[o.tip];
+      return o.tip === null ? (p.h || '') : p.h + ' · ' + cpVal(o, o.tip, p.p[o.tip]);
     }, {sticky: true});
     group.bindPopup(function (layer) {
       var p = layer.feature.properties;
-      return '<div class="cp-head">' + (p.h || '') + '</div>' + cpTable(o.fields, p.p || []);
+      return '<div class="cp-head">' + (p.h || '') + '</div>' + cpTable(o, p.p || []);
     }, {maxWidth: 400, minWidth: 220});
   }
   return group;
@@ -360,6 +370,7 @@ class _DataLayer(Layer):
         styles: Sequence[dict[str, Any]],
         fields: Sequence[str] = (),
         tip: int | None = None,
+        formats: dict[str, Any] | None = None,
         interactive: bool = True,
         canvas: bool = False,
         attribution: str | None = None,
@@ -381,6 +392,7 @@ class _DataLayer(Layer):
                 "interactive": interactive,
                 "canvas": canvas,
                 "attribution": attribution,
+                **(formats or {}),
             }
         )
 
@@ -500,8 +512,10 @@ def _reason_text(row: Any, limit: float, t: dict[str, str]) -> str:
 
 
 def _compound_props(
-    assessed: gpd.GeoDataFrame, station_names: dict[str, str], limits: list[float], t: dict
+    assessed: gpd.GeoDataFrame, refs: dict[str, int], limits: list[float], t: dict
 ) -> list[dict[str, Any]]:
+    """Per compound: band ``s``, circle radius ``r``, name ``h`` and popup values ``p``
+    (id, households, walk minutes, index of the nearest station in ``refs``, reason)."""
     walk = assessed["walk_min"].to_numpy(dtype=float)
     band = np.searchsorted(np.asarray(limits), walk, side="left")
     band[np.isnan(walk)] = len(limits) + 1
@@ -510,19 +524,16 @@ def _compound_props(
     props = []
     for i, row in enumerate(assessed.itertuples(index=False)):
         name = escape_text(row.name)
-        w = t["min"].format(m=_num(walk[i])) if not np.isnan(walk[i]) else t["not_reachable"]
-        near = ""
-        if isinstance(row.nearest_station_id, str) and row.nearest_station_id:
-            sid = row.nearest_station_id
-            near = f"{escape_text(station_names.get(sid, sid))} ({escape_text(sid)})"
+        near = row.nearest_station_id
+        hh = float(row.households)
         p: dict[str, Any] = {
             "s": int(band[i]),
             "h": name,
             "p": [
                 escape_text(row.compound_id),
-                t["hh"].format(h=_num(row.households, 0)),
-                w,
-                near,
+                None if np.isnan(hh) else round(hh, 1),
+                None if np.isnan(walk[i]) else round(float(walk[i]), 2),
+                refs.get(near) if isinstance(near, str) else None,
                 _reason_text(row, limits[-1], t),
             ],
         }
@@ -544,8 +555,16 @@ def _compound_layers(
     bands = _bands(limits, t)
     frame = _wgs84(assessed)
     geoms = _shift_round(frame.geometry.values, gcj=gcj)
-    props = _compound_props(frame, station_names, limits, t)
+    ids = sorted(set(frame["nearest_station_id"].dropna().astype(str)))
+    refs = {sid: i for i, sid in enumerate(ids)}
+    props = _compound_props(frame, refs, limits, t)
     fields = [t["id"], t["households"], t["walk"], t["nearest"], t["reason"]]
+    formats = {
+        "fmt": [None, "hh", "min", "ref", None],
+        "refs": [f"{escape_text(station_names.get(i, i))} ({escape_text(i)})" for i in ids],
+        "units": {"hh": t["hh"].split("{h}"), "min": t["min"].split("{m}")},
+        "none": t["not_reachable"],
+    }
     styles = [
         {
             "color": "#4d4d4d",
@@ -559,7 +578,12 @@ def _compound_layers(
     ]
     layers = [
         _DataLayer(
-            _collection(geoms, props), name=t["compounds"], styles=styles, fields=fields, tip=2
+            _collection(geoms, props),
+            name=t["compounds"],
+            styles=styles,
+            fields=fields,
+            tip=2,
+            formats=formats,
         )
     ]
     uncovered = ~frame[f"covered_{_label(limits[-1])}min"].to_numpy(dtype=bool)
@@ -582,6 +606,7 @@ def _compound_layers(
                 styles=[gap_style],
                 fields=fields,
                 tip=4,
+                formats=formats,
             )
         )
     return layers, bands
