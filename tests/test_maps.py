@@ -216,3 +216,11 @@ def test_radius_grows_with_households() -> None:
     r = maps._radius(pd.Series([0.0, 25.0, 100.0, np.nan]))
     assert r.tolist() == [4.0, 9.0, 14.0, 4.0]
     assert math.isclose(r[2] - r[0], 10.0)
+
+
+def test_study_language_is_the_default() -> None:
+    study, net, analysis = analysed(language="en")
+    html = maps.map_html(maps.coverage_map(analysis, study=study, network=net, basemap="none"))
+    assert "Compounds: walk time to Party" in html
+    zh = maps.map_html(maps.coverage_map(analysis, study=study, basemap="none", lang="zh"))
+    assert "小区：步行到党群服务站的时间" in zh

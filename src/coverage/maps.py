@@ -310,6 +310,7 @@ _CSS = """
   font-weight: bold; font-size: 12px; padding: 0; color: #000; }
 .leaflet-tooltip.cp-label::before { display: none; }
 .leaflet-container.cp-nobase { background: #f6f5f1; }
+.leaflet-interactive:focus { outline: none; }
 """
 
 
