@@ -11,10 +11,12 @@ cannot open offline). Run: ``.venv/bin/python benchmarks/bench_maps.py`` (``make
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 import folium
@@ -195,7 +197,9 @@ def main() -> int:
 Command: `.venv/bin/python benchmarks/bench_maps.py` (run by `make bench`); synthetic layers
 ({args.compounds:,} octagon compounds, {args.stations} stations of 4 service types over
 10 x 10 km), `basemap="osm"` with every tile request refused. Medians of {args.repeats} runs
-in one process; the machine is shared with other agents, so compare the ratios.
+in one process; the machine is shared with other agents (1-minute load average
+{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end of the run), so read the open
+time next to the one-compound map's, measured in the same run. Measured {date.today()}.
 
 | step | coverage-planner | folium's usual way (baseline) | ratio |
 |---|---|---|---|

@@ -358,7 +358,10 @@ class _DataLayer(Layer):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-            var {{ this.get_name() }} = cpLayer(JSON.parse({{ this.data }}), {{ this.options }});
+            var {{ this.get_name() }} = cpLayer(
+                JSON.parse(document.getElementById({{ this.data_id }}).textContent),
+                {{ this.options }}
+            );
         {% endmacro %}
         """
     )
@@ -381,8 +384,10 @@ class _DataLayer(Layer):
     ) -> None:
         super().__init__(name=name, overlay=overlay, control=control, show=show)
         self._name = "CoverageLayer"
-        # a JSON text in a string literal: V8 parses JSON.parse("...") faster than a literal
-        self.data = _js(data)
+        # the data sit in a JSON data block, not in the code: the page opens faster when
+        # the JavaScript parser does not have to read megabytes of literals
+        self.data = _script_safe(data)
+        self.data_id = _js(f"{self.get_name()}_data")
         # thousands of SVG paths make the page slow to open: draw big layers on a canvas
         canvas = canvas or data.count('"type":"Feature"') > CANVAS_ABOVE
         self.options = _js(
@@ -396,6 +401,15 @@ class _DataLayer(Layer):
                 **(formats or {}),
             }
         )
+
+    def render(self, **kwargs: Any) -> Any:
+        figure = self.get_root()
+        if isinstance(figure, Figure):
+            block = f'<script type="application/json" id="{self.get_name()}_data">'
+            figure.html.add_child(
+                _RawHtml(block + self.data + "</script>\n"), name=f"{self.get_name()}_data"
+            )
+        return super().render(**kwargs)
 
 
 class _Decor(MacroElement):
