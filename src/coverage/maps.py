@@ -22,10 +22,10 @@ import json
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import folium
 import geopandas as gpd
@@ -42,7 +42,6 @@ from coverage._leaflet import leaflet_assets
 from coverage.config import Study
 from coverage.errors import InputError, Problem
 from coverage.network import WalkNetwork
-from coverage.pipeline import Analysis
 
 __all__ = ["BASEMAPS", "coverage_map", "escape_text", "map_html", "write_map"]
 
@@ -162,6 +161,18 @@ _TEXT: dict[str, dict[str, str]] = {
         "title_service": "{label} coverage",
     },
 }
+
+
+class Analysis(Protocol):
+    """What a map reads of :class:`coverage.pipeline.Analysis` (maps sit below pipeline)."""
+
+    @property
+    def study_name(self) -> str: ...
+    @property
+    def services(self) -> Mapping[str, Any]: ...  # ServiceResult: assessed, loads
+    @property
+    def note(self) -> str | None: ...
+
 
 _ENTITIES = {"\\": "&#92;", "`": "&#96;", "$": "&#36;"}
 
