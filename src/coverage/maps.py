@@ -80,6 +80,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "iso": "{t} 分钟步行圈",
         "sites": "建议新站址（{n} 个）",
         "sites_legend": "建议新站址（数字为排名）",
+        "site": "建议站址 {id}",
         "osm": "OpenStreetMap 底图",
         "tianditu": "天地图",
         "tianditu_labels": "天地图注记",
@@ -128,6 +129,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "iso": "{t}-minute walk area",
         "sites": "Proposed sites ({n})",
         "sites_legend": "Proposed site (number = rank)",
+        "site": "Proposed site {id}",
         "osm": "OpenStreetMap",
         "tianditu": "Tianditu",
         "tianditu_labels": "Tianditu labels",
@@ -760,7 +762,7 @@ def _site_layer(sites: gpd.GeoDataFrame, *, gcj: bool, t: dict[str, str]) -> _Da
     props = [
         {
             "l": escape_text(_num(row.rank, 0)),
-            "h": f"{t['sites_legend'].split('（')[0].split(' (')[0]} {escape_text(row.site_id)}",
+            "h": t["site"].format(id=escape_text(row.site_id)),
             "p": [
                 escape_text(row.site_id),
                 escape_text(_num(row.rank, 0)),
