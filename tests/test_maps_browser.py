@@ -99,6 +99,18 @@ def test_map_loads_offline_with_every_marker_and_shape(browser, case, exported) 
     assert page.count("path.cp-compound") == len(assessed)
     assert page.count("path.cp-gap") == int((~assessed["covered_6min"]).sum())
     assert page.count("canvas") == 1  # the walk-network basemap
+    # point compounds are circles sized by households (the largest: 4 + 10 px)
+    radii = page.page.evaluate(
+        """() => {
+            const map = window[document.querySelector('.folium-map').id];
+            const out = [];
+            map.eachLayer(l => { if (l.feature && l.getRadius && l.options.className ===
+                'cp-compound') out.push([l.feature.properties.r, l.getRadius()]); });
+            return out;
+        }"""
+    )
+    assert len(radii) == 4 and all(r == got for r, got in radii)
+    assert max(got for _, got in radii) == 14.0
     shot = exported.parent / "map.png"
     page.page.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000

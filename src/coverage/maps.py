@@ -259,7 +259,11 @@ function cpLayer(data, o) {
   if (o.attribution) base.attribution = o.attribution;
   if (renderer) base.renderer = renderer;
   var group = L.geoJSON(data, L.extend({}, base, {
-    style: function (f) { return st[f.properties.s || 0]; },
+    style: function (f) {
+      // GeoJSON restyles every layer after creation: keep a circle's own radius
+      var s = st[f.properties.s || 0];
+      return f.properties.r ? L.extend({}, s, {radius: f.properties.r}) : s;
+    },
     pointToLayer: function (f, ll) {
       var s = L.extend({}, base, st[f.properties.s || 0]);
       if (f.properties.r) s.radius = f.properties.r;
