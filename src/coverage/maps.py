@@ -75,6 +75,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "compounds": "小区（按步行时间着色）",
         "gaps": "未覆盖小区（{t} 分钟）",
         "gap_legend": "未覆盖小区（红色虚线框）",
+        "circles": "无边界的小区：圆圈大小表示户数",
         "stations": "{label}（{n} 个）",
         "stations_legend": "站点",
         "iso": "{t} 分钟步行圈",
@@ -124,6 +125,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "compounds": "Compounds (by walk time)",
         "gaps": "Uncovered compounds ({t} min)",
         "gap_legend": "Uncovered compound (red dashed outline)",
+        "circles": "Compounds without outline: circle size = households",
         "stations": "{label} ({n})",
         "stations_legend": "Stations",
         "iso": "{t}-minute walk area",
@@ -317,6 +319,8 @@ _CSS = """
   vertical-align: -2px; border: 1px solid rgba(0,0,0,0.35); }
 .cp-legend i.cp-dot { border-radius: 50%; border: 2px solid #fff;
   box-shadow: 0 0 0 1px rgba(0,0,0,0.4); width: 11px; height: 11px; }
+.cp-legend i.cp-size { background: #a6d96a; border: 1px solid #4d4d4d; box-shadow: none;
+  margin-right: 3px; vertical-align: middle; }
 .cp-legend i.cp-gapkey { border: 2px dashed #a50026; background: transparent; }
 .cp-pop { border-collapse: collapse; }
 .cp-pop th { text-align: left; font-weight: normal; color: #555; padding: 1px 10px 1px 0;
@@ -941,10 +945,17 @@ def _legend_html(
     stations: list[tuple[str, str]],
     iso: list[tuple[str, str]],
     sites: bool,
+    circles: bool,
     t: dict[str, str],
 ) -> str:
     rows = [f'<div class="cp-h">{t["walk_legend"].format(label=label)}</div>']
     rows += [f'<div><i style="background:{c}"></i>{text}</div>' for c, text in bands]
+    if circles:
+        rows.append(
+            '<div><i class="cp-dot cp-size" style="width:6px;height:6px"></i>'
+            '<i class="cp-dot cp-size" style="width:14px;height:14px"></i>'
+            f"{t['circles']}</div>"
+        )
     rows.append(f'<div><i class="cp-gapkey"></i>{t["gap_legend"]}</div>')
     rows += [f'<div><i style="background:{c};opacity:0.4"></i>{text}</div>' for c, text in iso]
     rows.append(f'<div class="cp-h">{t["stations_legend"]}</div>')
@@ -1092,6 +1103,7 @@ def coverage_map(
             stations=[(colours[k], labels[k]) for k in labels],
             iso=[(lay.colour, lay.layer_name) for lay in reversed(iso_layers)],
             sites=sites is not None and len(sites) > 0,
+            circles=bool((result.assessed.geom_type == "Point").any()),
             t=t,
         ),
         nobase=basemap == "none",
