@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import math
 import re
@@ -16,7 +17,7 @@ import pytest
 from shapely.geometry import Point
 
 from _mapdata import PAYLOADS, analysed
-from coverage import maps
+from coverage import coords, maps
 from coverage._leaflet import LEAFLET_SHA256, leaflet_assets
 from coverage.errors import InputError
 
@@ -42,7 +43,7 @@ def _layers(html: str) -> list[dict]:
 def test_escape_text_leaves_nothing_that_ends_a_string_or_a_tag(payload: str) -> None:
     out = maps.escape_text(payload)
     assert not set(out) & set("<>\"'`$\\")
-    assert maps.html.unescape(out) == payload  # shows as the same text
+    assert html.unescape(out) == payload  # shows as the same text
 
 
 def test_no_remote_script_or_stylesheet_and_leaflet_matches_the_pinned_package(case) -> None:
@@ -115,7 +116,7 @@ def test_gaode_shifts_every_layer_to_gcj02_and_says_so(case) -> None:
     assert "GCJ-02" in html and "autonavi" in html
     party = _layers(html)[-1]["features"]
     d1 = analysis.services["party"].loads.set_index("station_id").geometry["D1"]
-    lon, lat = maps.coords.wgs84_to_gcj02(d1.x, d1.y)
+    lon, lat = coords.wgs84_to_gcj02(d1.x, d1.y)
     got = party[0]["geometry"]["coordinates"]
     assert got == pytest.approx([lon, lat], abs=1e-6)
     assert abs(got[0] - d1.x) > 1e-4  # really moved (Beijing: about 600 m)

@@ -17,8 +17,6 @@ Popups and tooltips are built by Leaflet itself (no jQuery).
 
 from __future__ import annotations
 
-import html
-import json
 import logging
 import os
 import re
@@ -32,13 +30,18 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import Element, Figure, MacroElement
-from folium.map import Layer
-from folium.template import Template
+from branca.element import Figure
 
-from coverage import coords
+from coverage import gaps
 from coverage._atomic import atomic_path
-from coverage._leaflet import leaflet_assets
+from coverage._mappage import (
+    CoverageMap,
+    DataLayer,
+    Decor,
+    escape_text,
+    feature_collection,
+    shift_round,
+)
 from coverage.config import Study
 from coverage.errors import InputError, Problem
 from coverage.network import WalkNetwork
@@ -48,8 +51,6 @@ __all__ = ["BASEMAPS", "coverage_map", "escape_text", "map_html", "write_map"]
 log = logging.getLogger(__name__)
 
 BASEMAPS = ("osm", "tianditu", "gaode", "none")
-COORD_DECIMALS = 6
-CANVAS_ABOVE = 1000  # layers with more features are drawn on a canvas, not as SVG paths
 
 # compounds: one colour per threshold band (walk <= T1, <= T2, ...), then beyond, then none
 _BAND_COLOURS = ("#1a9850", "#66bd63", "#a6d96a", "#d9ef8b", "#fee08b")
@@ -178,53 +179,6 @@ class Analysis(Protocol):
     def note(self) -> str | None: ...
 
 
-_ENTITIES = {"\\": "&#92;", "`": "&#96;", "$": "&#36;"}
-
-
-def escape_text(value: Any) -> str:
-    """Escape a text from an input file for HTML, JavaScript strings and template literals.
-
-    Parameters
-    ----------
-    value
-        Any value; ``None`` and NaN become ``""``.
-
-    Returns
-    -------
-    str
-        The text with ``& < > " '`` and also backslash, backtick and ``$`` as HTML entities,
-        so it shows as itself in a tooltip, a popup or a legend and cannot end a string,
-        a template literal or a tag.
-
-    Examples
-    --------
-    >>> escape_text("<img src=x onerror=alert(1)>")
-    '&lt;img src=x onerror=alert(1)&gt;'
-    >>> escape_text("${alert(2)}`\\\\")
-    '&#36;{alert(2)}&#96;&#92;'
-    """
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    text = html.escape(str(value), quote=True)
-    return re.sub(r"[\\`$]", lambda m: _ENTITIES[m.group(0)], text)
-
-
-def _js(value: Any) -> str:
-    """JSON that is also safe inside an HTML ``<script>`` element."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return _script_safe(text)
-
-
-def _script_safe(text: str) -> str:
-    return (
-        text.replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028")
-        .replace("\u2029", "\\u2029")
-    )
-
-
 def _num(value: float, decimals: int = 1) -> str:
     return f"{value:,.{decimals}f}"
 
@@ -234,262 +188,7 @@ def _minutes(value: float) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Leaflet elements (rendered by folium/branca into the page)
-
-_RUNTIME_JS = """
-function cpVal(o, i, v) {
-  // numbers are formatted here (units once per layer, not once per feature)
-  var f = o.fmt ? o.fmt[i] : null;
-  if (f === 'min') return v === null ? o.none : o.units.min[0] + v.toFixed(1) + o.units.min[1];
-  if (v === null || v === undefined) return '';
-  if (f === 'hh') return o.units.hh[0] + Math.round(v).toLocaleString('en-US') + o.units.hh[1];
-  if (f === 'ref') return o.refs[v];
-  return v;
-}
-function cpTable(o, vals) {
-  var h = '<table class="cp-pop">';
-  for (var i = 0; i < o.fields.length; i++) {
-    var v = cpVal(o, i, vals[i]);
-    if (v === '') continue;
-    h += '<tr><th>' + o.fields[i] + '</th><td>' + v + '</td></tr>';
-  }
-  return h + '</table>';
-}
-function cpLayer(data, o) {
-  var st = o.styles, renderer = o.canvas ? L.canvas({padding: 0.5}) : null;
-  var base = {interactive: o.interactive};
-  if (o.attribution) base.attribution = o.attribution;
-  if (renderer) base.renderer = renderer;
-  var group = L.geoJSON(data, L.extend({}, base, {
-    style: function (f) {
-      // GeoJSON restyles every layer after creation: keep a circle's own radius
-      var s = st[f.properties.s || 0];
-      return f.properties.r ? L.extend({}, s, {radius: f.properties.r}) : s;
-    },
-    pointToLayer: function (f, ll) {
-      var s = L.extend({}, base, st[f.properties.s || 0]);
-      if (f.properties.r) s.radius = f.properties.r;
-      return L.circleMarker(ll, s);
-    },
-    onEachFeature: function (f, layer) {
-      if (f.properties.l !== undefined) {
-        layer.bindTooltip(f.properties.l,
-          {permanent: true, direction: 'center', className: 'cp-label'});
-      }
-    }
-  }));
-  if (o.interactive) {
-    // one tooltip and one popup for the whole layer, filled from the feature under the mouse
-    group.bindTooltip(function (layer) {
-      var p = layer.feature.properties;
-      if (p.l !== undefined) return '';
-      return o.tip === null ? (p.h || '') : p.h + ' · ' + cpVal(o, o.tip, p.p[o.tip]);
-    }, {sticky: true});
-    group.bindPopup(function (layer) {
-      var p = layer.feature.properties;
-      return '<div class="cp-head">' + (p.h || '') + '</div>' + cpTable(o, p.p || []);
-    }, {maxWidth: 400, minWidth: 220});
-  }
-  return group;
-}
-function cpPanel(map, position, cls, html) {
-  var c = L.control({position: position});
-  c.onAdd = function () {
-    var d = L.DomUtil.create('div', 'cp-panel ' + cls);
-    d.innerHTML = html;
-    L.DomEvent.disableClickPropagation(d);
-    L.DomEvent.disableScrollPropagation(d);
-    return d;
-  };
-  return c.addTo(map);
-}
-"""
-
-_CSS = """
-.cp-panel { background: rgba(255,255,255,0.93); padding: 6px 10px; border-radius: 4px;
-  box-shadow: 0 1px 5px rgba(0,0,0,0.35); color: #222; max-width: 380px;
-  font: 13px/1.5 "Microsoft YaHei", "PingFang SC", "Noto Sans CJK SC", "WenQuanYi Micro Hei",
-  "Helvetica Neue", Arial, sans-serif; }
-.cp-title .cp-name { font-size: 16px; font-weight: bold; }
-.cp-title .cp-service { font-size: 14px; }
-.cp-title .cp-meta { color: #555; font-size: 12px; }
-.cp-title .cp-sample, .cp-title .cp-gcj { color: #b2182b; font-weight: bold; font-size: 12px; }
-.cp-legend .cp-h { font-weight: bold; margin-top: 4px; }
-.cp-legend i { display: inline-block; width: 14px; height: 14px; margin-right: 6px;
-  vertical-align: -2px; border: 1px solid rgba(0,0,0,0.35); }
-.cp-legend i.cp-dot { border-radius: 50%; border: 2px solid #fff;
-  box-shadow: 0 0 0 1px rgba(0,0,0,0.4); width: 11px; height: 11px; }
-.cp-legend i.cp-size { background: #a6d96a; border: 1px solid #4d4d4d; box-shadow: none;
-  margin-right: 3px; vertical-align: middle; }
-.cp-legend i.cp-gapkey { border: 2px dashed #a50026; background: transparent; }
-.cp-pop { border-collapse: collapse; }
-.cp-pop th { text-align: left; font-weight: normal; color: #555; padding: 1px 10px 1px 0;
-  white-space: nowrap; vertical-align: top; }
-.cp-pop td { padding: 1px 0; }
-.cp-head { font-weight: bold; font-size: 14px; margin-bottom: 3px; }
-.leaflet-tooltip.cp-label { background: transparent; border: 0; box-shadow: none;
-  font-weight: bold; font-size: 12px; padding: 0; color: #000; }
-.leaflet-tooltip.cp-label::before { display: none; }
-.leaflet-container.cp-nobase { background: #f6f5f1; }
-.leaflet-interactive:focus { outline: none; }
-"""
-
-
-class _RawHtml(Element):
-    """Fixed HTML inserted as is (branca would treat the text as a Jinja template)."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self._text = text
-
-    def render(self, **kwargs: Any) -> str:
-        return self._text
-
-
-def _assets_html() -> str:
-    assets = leaflet_assets()
-    return (
-        f"<style>{assets.css}</style>\n<style>{_CSS}</style>\n"
-        f"<script>{assets.js}</script>\n<script>{_RUNTIME_JS}</script>\n"
-    )
-
-
-class CoverageMap(folium.Map):
-    """A ``folium.Map`` whose page inlines Leaflet instead of linking CDN files.
-
-    folium's default scripts and stylesheets (Leaflet from a CDN, jQuery, Bootstrap, Font
-    Awesome, awesome-markers) are not linked: these maps need Leaflet alone.
-    """
-
-    default_js: list[tuple[str, str]] = []  # noqa: RUF012  (folium's class attribute)
-    default_css: list[tuple[str, str]] = []  # noqa: RUF012
-
-    def render(self, **kwargs: Any) -> Any:
-        figure = self.get_root()
-        if isinstance(figure, Figure):
-            figure.header.add_child(_RawHtml(_assets_html()), name="coverage_assets", index=0)
-        return super().render(**kwargs)
-
-
-class _DataLayer(Layer):
-    """A GeoJSON layer drawn by the page's ``cpLayer``: shared styles, escaped texts."""
-
-    colour = ""  # its legend colour, when it has one
-
-    _template = Template(
-        """
-        {% macro script(this, kwargs) %}
-            var {{ this.get_name() }} = cpLayer(
-                JSON.parse(document.getElementById({{ this.data_id }}).textContent),
-                {{ this.options }}
-            );
-        {% endmacro %}
-        """
-    )
-
-    def __init__(
-        self,
-        data: str,
-        *,
-        name: str,
-        styles: Sequence[dict[str, Any]],
-        fields: Sequence[str] = (),
-        tip: int | None = None,
-        formats: dict[str, Any] | None = None,
-        interactive: bool = True,
-        canvas: bool = False,
-        attribution: str | None = None,
-        overlay: bool = True,
-        control: bool = True,
-        show: bool = True,
-    ) -> None:
-        super().__init__(name=name, overlay=overlay, control=control, show=show)
-        self._name = "CoverageLayer"
-        # the data sit in a JSON data block, not in the code: the page opens faster when
-        # the JavaScript parser does not have to read megabytes of literals
-        self.data = _script_safe(data)
-        self.data_id = _js(f"{self.get_name()}_data")
-        # thousands of SVG paths make the page slow to open: draw big layers on a canvas
-        canvas = canvas or data.count('"type":"Feature"') > CANVAS_ABOVE
-        self.options = _js(
-            {
-                "styles": list(styles),
-                "fields": list(fields),
-                "tip": tip,
-                "interactive": interactive,
-                "canvas": canvas,
-                "attribution": attribution,
-                **(formats or {}),
-            }
-        )
-
-    def render(self, **kwargs: Any) -> Any:
-        figure = self.get_root()
-        if isinstance(figure, Figure):
-            block = f'<script type="application/json" id="{self.get_name()}_data">'
-            figure.html.add_child(
-                _RawHtml(block + self.data + "</script>\n"), name=f"{self.get_name()}_data"
-            )
-        return super().render(**kwargs)
-
-
-class _Decor(MacroElement):
-    """Title, zoom buttons, scale bar and legend, in that order."""
-
-    _template = Template(
-        """
-        {% macro script(this, kwargs) %}
-            (function (map) {
-                {%- if this.nobase %}
-                map.getContainer().classList.add('cp-nobase');
-                {%- endif %}
-                cpPanel(map, 'topleft', 'cp-title', {{ this.title }});
-                L.control.zoom({{ this.zoom }}).addTo(map);
-                L.control.scale({position: 'bottomleft', imperial: false}).addTo(map);
-                cpPanel(map, 'bottomright', 'cp-legend', {{ this.legend }});
-            })({{ this._parent.get_name() }});
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, *, title_html: str, legend_html: str, nobase: bool, t: dict[str, str]):
-        super().__init__()
-        self._name = "CoverageDecor"
-        self.title = _js(title_html)
-        self.legend = _js(legend_html)
-        self.zoom = _js(
-            {"position": "topleft", "zoomInTitle": t["zoom_in"], "zoomOutTitle": t["zoom_out"]}
-        )
-        self.nobase = nobase
-
-
-# --------------------------------------------------------------------------------------------
 # geometry and feature collections
-
-
-def _shift_round(geoms: Any, *, gcj: bool) -> np.ndarray:
-    """WGS-84 geometries -> (GCJ-02 when ``gcj``) rounded to ``COORD_DECIMALS``."""
-
-    def move(xy: np.ndarray) -> np.ndarray:
-        if gcj and len(xy):
-            lon, lat = coords.wgs84_to_gcj02(xy[:, 0], xy[:, 1])
-            xy = np.column_stack([lon, lat])
-        return np.round(xy, COORD_DECIMALS)
-
-    return np.asarray(shapely.transform(np.asarray(geoms), move))
-
-
-def _collection(geoms: np.ndarray, props: Sequence[dict[str, Any]]) -> str:
-    """A FeatureCollection as JSON text; missing or empty geometries are left out."""
-    texts = shapely.to_geojson(geoms)
-    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    parts = [
-        f'{{"type":"Feature","geometry":{g},"properties":{dumps(p)}}}'
-        for g, p, k in zip(texts, props, keep, strict=True)
-        if k
-    ]
-    return '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}"
 
 
 def _wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -585,12 +284,12 @@ def _compound_layers(
     *,
     gcj: bool,
     t: dict[str, str],
-) -> tuple[list[_DataLayer], list[tuple[str, str]]]:
+) -> tuple[list[DataLayer], list[tuple[str, str]]]:
     """The compounds coloured by walk minutes, and the uncovered ones outlined."""
     limits = _thresholds(assessed)
     bands = _bands(limits, t)
     frame = _wgs84(assessed)
-    geoms = _shift_round(frame.geometry.values, gcj=gcj)
+    geoms = shift_round(frame.geometry.values, gcj=gcj)
     ids = sorted(set(frame["nearest_station_id"].dropna().astype(str)))
     refs = {sid: i for i, sid in enumerate(ids)}
     props = _compound_props(frame, refs, limits, t)
@@ -613,8 +312,8 @@ def _compound_layers(
         for colour, _ in bands
     ]
     layers = [
-        _DataLayer(
-            _collection(geoms, props),
+        DataLayer(
+            feature_collection(geoms, props),
             name=t["compounds"],
             styles=styles,
             fields=fields,
@@ -622,7 +321,7 @@ def _compound_layers(
             formats=formats,
         )
     ]
-    uncovered = ~frame[f"covered_{_label(limits[-1])}min"].to_numpy(dtype=bool)
+    uncovered = ~frame[gaps.covered_column(limits[-1])].to_numpy(dtype=bool)
     if uncovered.any():
         gap_props = [
             dict(p, s=0, r=p.get("r", 6) + 4) for p, u in zip(props, uncovered, strict=True) if u
@@ -636,8 +335,8 @@ def _compound_layers(
             "className": "cp-gap",
         }
         layers.append(
-            _DataLayer(
-                _collection(geoms[uncovered], gap_props),
+            DataLayer(
+                feature_collection(geoms[uncovered], gap_props),
                 name=t["gaps"].format(t=_minutes(limits[-1])),
                 styles=[gap_style],
                 fields=fields,
@@ -648,15 +347,11 @@ def _compound_layers(
     return layers, bands
 
 
-def _label(minutes: float) -> str:
-    return str(int(minutes)) if float(minutes).is_integer() else repr(float(minutes))
-
-
 def _station_layer(
     loads: gpd.GeoDataFrame, *, label: str, colour: str, chosen: bool, gcj: bool, t: dict
-) -> _DataLayer:
+) -> DataLayer:
     frame = _wgs84(loads)
-    geoms = _shift_round(frame.geometry.values, gcj=gcj)
+    geoms = shift_round(frame.geometry.values, gcj=gcj)
     props = []
     for row in frame.itertuples(index=False):
         name = escape_text(row.name)
@@ -696,8 +391,8 @@ def _station_layer(
         t["over"],
         t["station_reason"],
     ]
-    return _DataLayer(
-        _collection(geoms, props),
+    return DataLayer(
+        feature_collection(geoms, props),
         name=t["stations"].format(label=label, n=len(frame)),
         styles=[style],
         fields=fields,
@@ -729,7 +424,7 @@ def _isochrone_layers(
     limits: list[float],
     gcj: bool,
     t: dict[str, str],
-) -> list[_DataLayer]:
+) -> list[DataLayer]:
     _check_columns(iso, "isochrones", ["minutes"])
     if "service" in iso.columns:
         mine = iso[iso["service"].astype(str) == service]
@@ -751,9 +446,9 @@ def _isochrone_layers(
             "fillOpacity": 0.12,
             "className": "cp-iso",
         }
-        geoms = _shift_round(part.geometry.values, gcj=gcj)
-        layer = _DataLayer(
-            _collection(geoms, [{} for _ in range(len(part))]),
+        geoms = shift_round(part.geometry.values, gcj=gcj)
+        layer = DataLayer(
+            feature_collection(geoms, [{} for _ in range(len(part))]),
             name=t["iso"].format(t=_minutes(float(minutes))),
             styles=[style],
             interactive=False,
@@ -763,10 +458,10 @@ def _isochrone_layers(
     return layers
 
 
-def _site_layer(sites: gpd.GeoDataFrame, *, gcj: bool, t: dict[str, str]) -> _DataLayer:
+def _site_layer(sites: gpd.GeoDataFrame, *, gcj: bool, t: dict[str, str]) -> DataLayer:
     _check_columns(sites, "sites", ["site_id", "rank", "households_added"])
     frame = _wgs84(sites).sort_values("rank")
-    geoms = _shift_round(frame.geometry.representative_point().values, gcj=gcj)
+    geoms = shift_round(frame.geometry.representative_point().values, gcj=gcj)
     props = [
         {
             "l": escape_text(_num(row.rank, 0)),
@@ -787,8 +482,8 @@ def _site_layer(sites: gpd.GeoDataFrame, *, gcj: bool, t: dict[str, str]) -> _Da
         "radius": 10,
         "className": "cp-site",
     }
-    return _DataLayer(
-        _collection(geoms, props),
+    return DataLayer(
+        feature_collection(geoms, props),
         name=t["sites"].format(n=len(frame)),
         styles=[style],
         fields=[t["id"], t["rank"], t["added"]],
@@ -797,7 +492,7 @@ def _site_layer(sites: gpd.GeoDataFrame, *, gcj: bool, t: dict[str, str]) -> _Da
 
 def _network_layer(
     network: WalkNetwork, bounds: np.ndarray, *, gcj: bool, t: dict[str, str]
-) -> _DataLayer:
+) -> DataLayer:
     """A light vector basemap from the walk network: major roads thicker, paths thinnest."""
     west, south, east, north = bounds
     pad_x, pad_y = max((east - west) * 0.15, 0.004), max((north - south) * 0.15, 0.003)
@@ -817,8 +512,8 @@ def _network_layer(
         {"color": "#aaa396", "weight": 3.4, "opacity": 1},
     ]
     props = [{"s": k} for k in (0, 1, 2)]
-    return _DataLayer(
-        _collection(_shift_round(merged, gcj=gcj), props),
+    return DataLayer(
+        feature_collection(shift_round(merged, gcj=gcj), props),
         name=t["none"],
         styles=styles,
         interactive=False,
@@ -1052,7 +747,7 @@ def coverage_map(
             bounds = np.array([*np.fmin(bounds[:2], b[:2]), *np.fmax(bounds[2:], b[2:])])
     # set the view before any layer is added: a later fitBounds redraws every feature
     if np.isfinite(bounds).all():
-        corners = _shift_round(shapely.points([bounds[:2], bounds[2:]]), gcj=gcj)
+        corners = shift_round(shapely.points([bounds[:2], bounds[2:]]), gcj=gcj)
         (west, south), (east, north) = (p.coords[0] for p in corners)
         m.fit_bounds([[south, west], [north, east]], padding=(10, 10))
     if basemap == "none":
@@ -1066,7 +761,7 @@ def coverage_map(
             tile.add_to(m)
 
     limits = _thresholds(result.assessed)
-    iso_layers: list[_DataLayer] = []
+    iso_layers: list[DataLayer] = []
     if isochrones is not None and len(isochrones):
         ids = set(result.loads["station_id"].astype(str))
         iso_layers = _isochrone_layers(
@@ -1093,7 +788,7 @@ def coverage_map(
 
     folium.LayerControl(collapsed=True).add_to(m)
     data_date = data_date or getattr(study, "data_date", None)
-    _Decor(
+    Decor(
         title_html=_title_html(
             analysis, label=labels[key], title=title, data_date=data_date, gcj=gcj, t=t
         ),
