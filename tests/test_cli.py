@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -291,3 +292,24 @@ def test_station_far_from_network_is_warned_once_and_flagged(tmp_path: Path) -> 
     assert len(lines) == 1 and "P9" in lines[0]
     loads = pd.read_csv(tmp_path / "out" / "stations.csv", encoding="utf-8-sig")
     assert loads.set_index("station_id").loc["P9", "reason"] == "far_from_network"
+
+
+def test_demo_writes_a_self_contained_map(demo_dir: Path) -> None:
+    html = (demo_dir / "map.html").read_text(encoding="utf-8")
+    assert "示例数据" in html and "cp-nobase" in html  # the walk network as basemap
+    assert "<script src=" not in html and "tile.openstreetmap.org" not in html
+
+
+def test_map_command_writes_the_chosen_service_in_english(demo_dir: Path, tmp_path: Path) -> None:
+    cache = demo_dir.parent / "cache"
+    out = tmp_path / "meal.html"
+    args = ["--lang", "en", "map", str(demo_dir / "study.toml"), "--out", str(out)]
+    res = run([*args, "--service", "meal_point", "--basemap", "gaode", "--cache-dir", str(cache)])
+    assert res.returncode == 0, res.stderr
+    html = out.read_text(encoding="utf-8")
+    assert "Elderly meal point coverage" in html and "GCJ-02" in html and "autonavi" in html
+    bad = run([*args, "--service", "nope", "--cache-dir", str(cache)])
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "service" in bad.stderr
+    if "TIANDITU_KEY" not in os.environ:
+        keyless = run([*args, "--basemap", "tianditu", "--cache-dir", str(cache)])
+        assert keyless.returncode == 2 and "TIANDITU_KEY" in keyless.stderr

@@ -319,7 +319,8 @@ def demo(ctx: _Ctx, out_dir: Path, cache_dir: Path | None) -> None:
     with _step(ctx, "写出示例研究", "writing the sample study"):
         study_file = sample.write_demo_study(out_dir)
     click.echo(ctx.t(f"示例研究文件: {study_file}", f"Sample study file: {study_file}"))
-    _run_analysis(ctx, study_file, out_dir, refresh=False, cache_dir=cache_dir)
+    analysis = _run_analysis(ctx, study_file, out_dir, refresh=False, cache_dir=cache_dir)
+    _write_map(ctx, study_file, analysis, out_dir / "map.html", basemap="none", cache_dir=cache_dir)
     # siting step: 3 new elderly meal points within 10 minutes (issue #10)
     click.echo(
         ctx.t("新站选址（老年助餐点，10 分钟，新增 3 个）", "Siting 3 new meal points (10 min)")
@@ -498,6 +499,116 @@ def _run_siting(
         click.echo(line)
     click.echo(ctx.t("已写出: ", "Written: ") + ", ".join(str(f) for f in files))
     return result
+
+
+def _map_language(ctx: _Ctx, study: Any) -> str:
+    """--lang when given on the command line, else the study's language."""
+    root = click.get_current_context().find_root()
+    source = root.get_parameter_source("lang")
+    given = source is not None and source != click.core.ParameterSource.DEFAULT
+    return ctx.lang if given else str(study.language)
+
+
+def _write_map(
+    ctx: _Ctx,
+    study_file: Path,
+    analysis: Any,
+    out: Path,
+    *,
+    basemap: str,
+    cache_dir: Path | None,
+    service: str | None = None,
+    isochrones: Path | None = None,
+    sites: Path | None = None,
+    data_date: str | None = None,
+) -> Path:
+    import geopandas as gpd
+
+    from coverage import maps, pipeline
+
+    study = _load(study_file)
+    net = pipeline.network_for_study(study, cache_dir=cache_dir) if basemap == "none" else None
+    m = maps.coverage_map(
+        analysis,
+        study=study,
+        network=net,
+        service=service,
+        basemap=basemap,
+        lang=_map_language(ctx, study),
+        isochrones=gpd.read_file(isochrones) if isochrones else None,
+        sites=gpd.read_file(sites) if sites else None,
+        data_date=data_date,
+    )
+    path = maps.write_map(m, out)
+    click.echo(ctx.t(f"地图: {path}", f"Map: {path}"))
+    return path
+
+
+@main.command(name="map")
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="The HTML file to write."
+)
+@click.option("--service", default=None, help="Service key (default: the first one).")
+@click.option(
+    "--basemap",
+    type=click.Choice(["osm", "tianditu", "gaode", "none"]),
+    default="osm",
+    show_default=True,
+    help="Tiles: OpenStreetMap, 天地图 (key: study tianditu_key or TIANDITU_KEY), 高德 "
+    "(layers shifted to GCJ-02), or none (the walk network drawn offline).",
+)
+@click.option(
+    "--isochrones",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Walk-time areas to draw (e.g. isochrones.gpkg).",
+)
+@click.option(
+    "--sites",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Proposed sites to draw (site_id, rank, households_added).",
+)
+@click.option("--data-date", default=None, help="Data date shown in the title.")
+@_cache_options
+@click.pass_obj
+@_guard
+def map_command(
+    ctx: _Ctx,
+    study_file: Path,
+    out: Path,
+    service: str | None,
+    basemap: str,
+    isochrones: Path | None,
+    sites: Path | None,
+    data_date: str | None,
+    refresh: bool,
+    cache_dir: Path | None,
+) -> None:
+    """交互式覆盖地图（单个 HTML 文件）/ Interactive coverage map, one self-contained HTML file."""
+    from coverage import pipeline
+
+    study = _load(study_file)
+    if study.note:
+        click.echo(study.note)
+    with _step(ctx, "读取步行路网", "loading the walk network"):
+        net = pipeline.network_for_study(study, cache_dir=cache_dir, refresh=refresh)
+    with _step(ctx, "计算步行时间与覆盖", "computing walk times and coverage"):
+        analysis = pipeline.analyze(study, net, pipeline.load_inputs(study, network=net))
+    with _step(ctx, "绘制地图", "drawing the map"):
+        _write_map(
+            ctx,
+            study_file,
+            analysis,
+            out,
+            basemap=basemap,
+            cache_dir=cache_dir,
+            service=service,
+            isochrones=isochrones,
+            sites=sites,
+            data_date=data_date,
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

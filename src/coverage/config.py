@@ -219,6 +219,11 @@ class Study:
     group_by
         Compound columns to break coverage down by, coarse to fine (e.g. ``["街道", "社区"]``);
         empty means detect the usual ones (district/区县, street/街道, community/社区).
+    tianditu_key
+        Key for the Tianditu (天地图) map tiles; the ``TIANDITU_KEY`` environment variable is
+        used when absent. Keep it out of files you share or commit.
+    data_date
+        Date of the input data shown on maps (e.g. ``"2026-11"``).
     """
 
     name: str
@@ -234,6 +239,8 @@ class Study:
     cache_dir: Path | None = None
     note: str | None = None
     group_by: tuple[str, ...] = ()
+    tianditu_key: str | None = None
+    data_date: str | None = None
 
 
 def load_study(path: str | Path) -> Study:
@@ -583,10 +590,14 @@ class _Checker:
                 "cache_dir",
                 "note",
                 "group_by",
+                "tianditu_key",
+                "data_date",
             },
         )
         name = self.string(top, "", "name", required=True, default="") or ""
         note = self.string(top, "", "note")
+        tianditu_key = self.string(top, "", "tianditu_key")
+        data_date = self.string(top, "", "data_date")
         group_by: tuple[str, ...] = ()
         if "group_by" in top:
             raw = top["group_by"]
@@ -655,4 +666,6 @@ class _Checker:
             cache_dir=cache_dir,
             note=note,
             group_by=group_by,
+            tianditu_key=tianditu_key,
+            data_date=data_date,
         )
