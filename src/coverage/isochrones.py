@@ -40,8 +40,8 @@ import logging
 import math
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -113,7 +113,7 @@ def _in_threads(func: Callable[..., np.ndarray], *arrays: np.ndarray, **kw: obje
         parts = list(
             pool.map(
                 lambda ab: func(*(a[ab[0] : ab[1]] for a in arrays), **kw),
-                zip(bounds[:-1], bounds[1:], strict=True),
+                itertools.pairwise(bounds),
             )
         )
     return np.concatenate(parts)
