@@ -50,7 +50,6 @@ import numpy as np
 import pandas as pd
 import shapely
 from pandas.api.extensions import ExtensionArray
-from scipy.sparse.csgraph import dijkstra
 
 from coverage.config import (
     DEFAULT_FILL_HOLES_M2,
@@ -62,17 +61,12 @@ from coverage.config import (
 )
 from coverage.errors import InputError, Problem
 from coverage.netarrays import EdgeIndex
-from coverage.snap import SnappedCompounds, _metric_xy, _snap_xy, edge_index
+from coverage.snap import SnappedPoints, edge_index, snap_layer
 from coverage.travel import (
     TravelGraph,
-    _check_stations,
-    _Entries,
-    _entries,
-    _multi_source,
-    _spatial_order,
-    _subgraph,
-    _with_sources,
     nearest_station,
+    node_times,
+    node_times_by_source,
     travel_graph,
     walk_times,
 )
@@ -207,73 +201,18 @@ def check_options(
 # the walk-time field (node level)
 
 
-@dataclass(frozen=True)
-class _SnappedStations:
-    ids: ExtensionArray  # every station of the layer
-    reason: np.ndarray  # "" or "far_from_network", per station
-    entries: _Entries  # snapped stations; owner = position in the layer
-    x: np.ndarray  # metric position of every station (NaN when missing)
-    y: np.ndarray
-
-
 def _snap_stations(
-    stations: gpd.GeoDataFrame, network: WalkNetwork, graph: TravelGraph, max_snap_m: float
-) -> _SnappedStations:
-    ids = _check_stations(stations)
-    x, y = _metric_xy(stations, network.crs, "stations")
-    snap = _snap_xy(x, y, edge_index(network), max_snap_m)
-    ok = snap.edge >= 0
-    entries = _entries(
-        np.flatnonzero(ok), snap.edge[ok], snap.along_m[ok], snap.access_m[ok], network, graph
-    )
-    reason = np.where(ok, "", "far_from_network").astype(object)
-    return _SnappedStations(ids, reason, entries, x, y)
-
-
-def _node_times_by_source(
-    graph: TravelGraph, st: _Entries, sx: np.ndarray, sy: np.ndarray, limit_min: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(entry, CSR row, minutes) for every node within ``limit_min`` of every station entry.
-
-    Batched limited Dijkstra on local subgraphs (exact: see :meth:`TravelGraph.reach_m`).
-    """
-    reach = graph.reach_m(limit_min)
-    order = _spatial_order(sx, sy, 2.0 * reach)
-    n = graph.n_nodes
-    loc = np.full(n, -1, dtype=np.int64)
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    batch_size = 32
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
-        bx, by = sx[batch], sy[batch]
-        idx = np.flatnonzero(
-            (graph.node_x >= bx.min() - reach)
-            & (graph.node_x <= bx.max() + reach)
-            & (graph.node_y >= by.min() - reach)
-            & (graph.node_y <= by.max() + reach)
+    stations: gpd.GeoDataFrame | SnappedPoints, network: WalkNetwork, max_snap_m: float
+) -> SnappedPoints:
+    """The stations snapped once (:func:`coverage.snap.snap_layer`), or as given."""
+    if isinstance(stations, SnappedPoints):
+        stations.check_network(network)
+        return stations
+    if len(stations) == 0:
+        raise InputError(
+            Problem("stations", "站点图层为空 (the station layer is empty); give at least one")
         )
-        loc[idx] = np.arange(len(idx))
-        indptr, indices, data = _subgraph(graph.csr, idx, loc)
-        sub = _with_sources(
-            indptr,
-            indices,
-            data,
-            len(idx),
-            loc[st.u[batch]],
-            loc[st.v[batch]],
-            st.leg_min[batch] + st.to_u_min[batch],
-            st.leg_min[batch] + st.to_v_min[batch],
-        )
-        dist = dijkstra(
-            sub, directed=True, indices=len(idx) + np.arange(len(batch)), limit=limit_min
-        )[:, : len(idx)]
-        r, c = np.nonzero(dist <= limit_min)
-        parts.append((batch[r], idx[c], dist[r, c]))
-        loc[idx] = -1
-    if not parts:
-        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
-    e, node, t = (np.concatenate(p) for p in zip(*parts, strict=True))
-    return e, node, t
+    return snap_layer(stations, network, id_column="station_id", max_snap_m=max_snap_m)
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,15 +230,15 @@ class _Sources:
     label: np.ndarray  # station entry the time comes from
 
 
-def _incidence(index: EdgeIndex, graph: TravelGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Node (CSR row) -> incident edge ends: indptr, edge, is_v_end."""
+def _incidence(index: EdgeIndex, n_nodes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Node index -> incident edge ends: indptr, edge, is_v_end."""
     m = len(index.u)
-    ends = np.concatenate([graph.rank[index.u], graph.rank[index.v]])
+    ends = np.concatenate([index.u, index.v])
     edge = np.concatenate([np.arange(m), np.arange(m)])
     is_v = np.concatenate([np.zeros(m, bool), np.ones(m, bool)])
     order = np.argsort(ends, kind="stable")
-    indptr = np.zeros(graph.n_nodes + 1, dtype=np.int64)
-    np.cumsum(np.bincount(ends, minlength=graph.n_nodes), out=indptr[1:])
+    indptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(ends, minlength=n_nodes), out=indptr[1:])
     return indptr, edge[order], is_v[order]
 
 
@@ -309,10 +248,10 @@ def _node_sources(
     minutes: np.ndarray,
     label: np.ndarray,
     index: EdgeIndex,
-    graph: TravelGraph,
+    n_nodes: int,
 ) -> _Sources:
-    """Every reached node becomes a source on each edge it ends."""
-    indptr, inc_edge, inc_v = _incidence(index, graph)
+    """Every reached node (network node index) becomes a source on each edge it ends."""
+    indptr, inc_edge, inc_v = _incidence(index, n_nodes)
     counts = indptr[node + 1] - indptr[node]
     offs = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
     pos_inc = np.repeat(indptr[node], counts) + offs
@@ -480,7 +419,7 @@ def _cut(index: EdgeIndex, edge: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> 
 
 def street_pieces(
     network: WalkNetwork,
-    stations: gpd.GeoDataFrame,
+    stations: gpd.GeoDataFrame | SnappedPoints,
     *,
     profile: Profile,
     minutes: Sequence[float] = DEFAULT_MINUTES,
@@ -514,10 +453,10 @@ def street_pieces(
     """
     mins = check_options(minutes=minutes, mode=mode, frontage_m=1.0, fill_holes_m2=0.0)
     graph = travel_graph(network, profile=profile)
-    snapped = _snap_stations(stations, network, graph, max_snap_m)
+    snapped = _snap_stations(stations, network, max_snap_m)
     pieces = _street_pieces(network, graph, snapped, mins, mode)
     geoms = _cut(edge_index(network), pieces.edge, pieces.lo, pieces.hi)
-    sid = snapped.ids.take(snapped.entries.owner[pieces.group]) if mode != "dissolve" else None
+    sid = snapped.ids.take(pieces.group) if mode != "dissolve" else None
     out = gpd.GeoDataFrame(
         {
             "station_id": sid if sid is not None else pd.array([None] * len(pieces), "str"),
@@ -535,33 +474,36 @@ def street_pieces(
 def _street_pieces(
     network: WalkNetwork,
     graph: TravelGraph,
-    snapped: _SnappedStations,
+    stations: SnappedPoints,
     mins: Sequence[float],
     mode: str,
 ) -> Pieces:
+    """Reached pieces; ``group`` is the station's position in the layer (0 in dissolve)."""
     index = edge_index(network)
-    st = snapped.entries
     tmax = max(mins)
-    n_st = len(st)
-    if n_st == 0:
+    owner = stations.owner
+    if len(owner) == 0:
         empty = np.empty(0, np.int64)
         return Pieces(empty, empty, empty, np.empty(0), np.empty(0))
     station_src = _Sources(
-        field=np.arange(n_st) if mode == "overlap" else np.zeros(n_st, np.int64),
-        edge=st.edge,
-        pos=st.along_m,
-        base=st.leg_min,
-        label=np.arange(n_st),
+        field=owner if mode == "overlap" else np.zeros(len(owner), np.int64),
+        edge=stations.edge,
+        pos=stations.along_m,
+        base=stations.access_m / graph.profile.speed_m_per_min,
+        label=owner,
     )
+    n = len(network.nodes)
     if mode == "overlap":
-        sx, sy = snapped.x[st.owner], snapped.y[st.owner]
-        ent, node, t = _node_times_by_source(graph, st, sx, sy, tmax)
-        nodes = _node_sources(ent, node, t, ent, index, graph)
-    else:
-        dist, src = _multi_source(graph, st)
-        node = np.flatnonzero(dist[: graph.n_nodes] <= tmax)
+        long = node_times_by_source(graph, stations, limit_min=tmax)
+        src = long["source"].to_numpy()
         nodes = _node_sources(
-            np.zeros(len(node), np.int64), node, dist[node], src[node], index, graph
+            src, long["node"].to_numpy(), long["walk_min"].to_numpy(), src, index, n
+        )
+    else:
+        field = node_times(graph, stations, limit_min=tmax)
+        node = np.flatnonzero(field.minutes <= tmax)
+        nodes = _node_sources(
+            np.zeros(len(node), np.int64), node, field.minutes[node], field.source[node], index, n
         )
     sources = _concat([nodes, station_src])
     return _pieces(
@@ -770,14 +712,43 @@ def circles_from_pieces(
     return keys[order], _fill_holes(polys[order], fill_holes_m2, streets)
 
 
+def _straight_circles(sp: SnappedPoints, radius: np.ndarray, mode: str) -> np.ndarray:
+    """Straight-line circles of every radius: per station (overlap, split) or their union."""
+    n_st = len(sp.ids)
+    cx = np.full(n_st, np.nan)
+    cy = np.full(n_st, np.nan)
+    cx[sp.owner], cy[sp.owner] = sp.x, sp.y
+    centres = np.full(n_st, None, dtype=object)
+    centres[sp.snapped] = shapely.points(cx[sp.snapped], cy[sp.snapped])
+    if mode == "dissolve":
+        present = centres[sp.snapped]
+        return np.array(
+            [shapely.union_all(shapely.buffer(present, r, quad_segs=16)) for r in radius],
+            dtype=object,
+        )
+    return np.asarray(
+        shapely.buffer(np.repeat(centres, len(radius)), np.tile(radius, n_st), quad_segs=16),
+        dtype=object,
+    )
+
+
+def _rings(disks: np.ndarray, grid_size: float | None = None) -> np.ndarray:
+    """Bands between consecutive thresholds: each disk minus the previous one (rows)."""
+    prev = np.concatenate([np.full((len(disks), 1), None, object), disks[:, :-1]], axis=1)
+    has_prev = ~shapely.is_missing(prev)
+    out = disks.copy()
+    out[has_prev] = shapely.difference(disks[has_prev], prev[has_prev], grid_size=grid_size)
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # the public function
 
 
 def _counts(
     compounds: gpd.GeoDataFrame | None,
-    snapped: SnappedCompounds | None,
-    stations: gpd.GeoDataFrame,
+    snapped: SnappedPoints | None,
+    stations: SnappedPoints,
     network: WalkNetwork,
     *,
     profile: Profile,
@@ -799,7 +770,7 @@ def _counts(
                 column=weight_column,
             )
         )
-    origins: gpd.GeoDataFrame | SnappedCompounds = snapped if snapped is not None else compounds
+    origins: gpd.GeoDataFrame | SnappedPoints = snapped if snapped is not None else compounds
     weight = compounds[weight_column].astype("float64").to_numpy()
     n_comp = len(compounds)
     bins = np.asarray(mins)
@@ -858,7 +829,7 @@ def _counts(
 
 def isochrones(
     network: WalkNetwork,
-    stations: gpd.GeoDataFrame,
+    stations: gpd.GeoDataFrame | SnappedPoints,
     *,
     profile: Profile,
     minutes: Sequence[float] = DEFAULT_MINUTES,
@@ -867,7 +838,7 @@ def isochrones(
     frontage_m: float = DEFAULT_FRONTAGE_M,
     fill_holes_m2: float = DEFAULT_FILL_HOLES_M2,
     compounds: gpd.GeoDataFrame | None = None,
-    snapped: SnappedCompounds | None = None,
+    snapped: SnappedPoints | None = None,
     entrances: gpd.GeoDataFrame | None = None,
     weight_column: str = "households",
     service: str | None = None,
@@ -881,7 +852,8 @@ def isochrones(
     network
         The walk network.
     stations
-        Station layer (``station_id``, Point geometry, any CRS); must not be empty.
+        Station layer (``station_id``, Point geometry, any CRS; must not be empty), or the
+        stations already snapped (:func:`coverage.snap.snap_layer`).
     profile
         Travel profile (speed, factors by ``highway``), as in the analysis.
     minutes
@@ -948,9 +920,8 @@ def isochrones(
     )
     t0 = time.perf_counter()
     graph = travel_graph(network, profile=profile)
-    snapped_st = _snap_stations(stations, network, graph, max_snap_m)
-    st = snapped_st.entries
-    pieces = _street_pieces(network, graph, snapped_st, mins, mode)
+    sp = _snap_stations(stations, network, max_snap_m)
+    pieces = _street_pieces(network, graph, sp, mins, mode)
     lines = _cut(edge_index(network), pieces.edge, pieces.lo, pieces.hi)
     n_t = len(mins)
     groups, polys = circles_from_pieces(
@@ -966,8 +937,8 @@ def isochrones(
     )
     t_pieces = time.perf_counter() - t0
 
-    # one row per (station entry or 0, threshold); empty geometry when nothing was reached
-    n_groups = len(st) if mode != "dissolve" else 1
+    # one row per (station or the service, threshold); no geometry when nothing was reached
+    n_groups = len(sp.ids) if mode != "dissolve" else 1
     geom = np.full(n_groups * n_t, None, dtype=object)
     geom[groups] = polys
     if mode == "split":
@@ -975,80 +946,46 @@ def isochrones(
         for ti in range(n_t):
             by_t[:, ti] = _share_holes(by_t[:, ti], fill_holes_m2, edge_index(network).tree)
         geom = by_t.reshape(-1)
-    speed = profile.speed_m_per_min
-    radius = np.asarray(mins) * speed
-    if mode == "dissolve":
-        centres = shapely.points(snapped_st.x[st.owner], snapped_st.y[st.owner])
-        circle = np.array(
-            [shapely.union_all(shapely.buffer(centres, r, quad_segs=16)) for r in radius],
-            dtype=object,
-        )
-    else:
-        centres = shapely.points(snapped_st.x[st.owner], snapped_st.y[st.owner])
-        circle = shapely.buffer(np.repeat(centres, n_t), np.tile(radius, len(st)), quad_segs=16)
     # on a 1 cm grid: slivers thinner than that (where unions met) collapse, and the
     # polygons stay valid through the reprojection to WGS-84 and back
     has = ~shapely.is_missing(geom)
     geom[has] = shapely.set_precision(geom[has], 0.01)
+    circle = _straight_circles(sp, np.asarray(mins) * profile.speed_m_per_min, mode)
     if rings and n_t > 1:
-        g2 = geom.reshape(n_groups, n_t)
-        c2 = np.asarray(circle, dtype=object).reshape(-1, n_t)
-        g_prev = np.concatenate([np.full((n_groups, 1), None, object), g2[:, :-1]], axis=1)
-        c_prev = np.concatenate([np.full((len(c2), 1), None, object), c2[:, :-1]], axis=1)
-        has_prev = ~shapely.is_missing(g_prev)
-        # on a 1 cm grid: the slivers where two disks share a boundary collapse
-        g2 = np.where(has_prev, shapely.difference(g2, g_prev, grid_size=0.01), g2)
-        has_cprev = ~shapely.is_missing(c_prev)
-        c2 = np.where(has_cprev, shapely.difference(c2, c_prev), c2)
-        geom, circle = g2.reshape(-1), c2.reshape(-1)
-    circle = np.asarray(circle, dtype=object).reshape(-1)
-    area = np.where(shapely.is_missing(geom), 0.0, shapely.area(geom))
-    c_area = shapely.area(circle)
-    inter = np.where(
-        shapely.is_missing(geom), 0.0, shapely.area(shapely.intersection(geom, circle))
-    )
+        geom = _rings(geom.reshape(n_groups, n_t), grid_size=0.01).reshape(-1)
+        circle = _rings(circle.reshape(-1, n_t)).reshape(-1)
+    present = ~shapely.is_missing(geom)
+    area = np.where(present, shapely.area(geom), 0.0)
+    c_area = np.where(shapely.is_missing(circle), 0.0, shapely.area(circle))
+    inter = np.where(present, shapely.area(shapely.intersection(geom, circle)), 0.0)
     share = np.where(c_area > 0, inter / np.where(c_area > 0, c_area, 1.0), np.nan)
 
     t_pos = np.tile(np.arange(n_t), n_groups)
     lower = np.r_[0.0, np.asarray(mins)[:-1]] if rings else np.zeros(n_t)
+    station_id: ExtensionArray
+    if mode == "dissolve":
+        station_id = pd.array([None] * len(geom), dtype="str")
+        reason = np.where(present, "", "unreachable")
+    else:
+        station_id = sp.ids.take(np.repeat(np.arange(n_groups), n_t))
+        snapped_row = np.repeat(sp.snapped, n_t)
+        reason = np.where(present, "", np.where(snapped_row, "unreachable", "far_from_network"))
     frame = pd.DataFrame(
         {
             "service": pd.array([service] * len(geom), dtype="str"),
-            "station_id": (
-                snapped_st.ids.take(np.repeat(st.owner, n_t))
-                if mode != "dissolve"
-                else pd.array([None] * len(geom), dtype="str")
-            ),
+            "station_id": station_id,
             "minutes": np.asarray(mins)[t_pos],
             "min_minutes": lower[t_pos],
             "profile": profile.name,
             "area_km2": area / 1e6,
             "circle_share": share,
-            "reason": np.where(shapely.is_missing(geom), "unreachable", ""),
+            "reason": reason,
         }
     )
-    if mode != "dissolve":
-        # stations far from the network: one row per threshold, no polygon
-        far = np.flatnonzero(snapped_st.reason == "far_from_network")
-        if len(far):
-            extra = pd.DataFrame(
-                {
-                    "service": pd.array([service] * len(far) * n_t, dtype="str"),
-                    "station_id": snapped_st.ids.take(np.repeat(far, n_t)),
-                    "minutes": np.tile(np.asarray(mins), len(far)),
-                    "min_minutes": np.tile(lower, len(far)),
-                    "profile": profile.name,
-                    "area_km2": 0.0,
-                    "circle_share": np.nan,
-                    "reason": "far_from_network",
-                }
-            )
-            frame = pd.concat([frame, extra], ignore_index=True)
-            geom = np.concatenate([geom, np.full(len(extra), None, dtype=object)])
     counts = _counts(
         compounds,
         snapped,
-        stations,
+        sp,
         network,
         profile=profile,
         mins=mins,
@@ -1075,7 +1012,7 @@ def isochrones(
         "(%.2f s, %.2f s in total)",
         mode,
         ", rings" if rings else "",
-        len(st),
+        int(sp.snapped.sum()),
         "/".join(f"{t:g}" for t in mins),
         len(pieces),
         int((~shapely.is_missing(geom)).sum()),
