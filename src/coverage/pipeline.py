@@ -402,7 +402,7 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
                 warnings.simplefilter("ignore", CoverageWarning)  # reported above
                 dissolved = isochrones.isochrones(
                     net,
-                    stations,
+                    placed,
                     profile=profile,
                     minutes=service.minutes,
                     mode="dissolve",
