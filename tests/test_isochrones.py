@@ -323,3 +323,25 @@ def test_small_holes_are_filled_large_ones_kept() -> None:
     assert len(kept.geometry.iloc[0].interiors) == 1
     assert len(filled.geometry.iloc[0].interiors) == 0
     assert filled.geometry.iloc[0].area == pytest.approx(240.0**2, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"), [(50, True), (500, True), (0, False), (-3, False), (501, False)]
+)
+def test_study_frontage_key_is_checked(value: float, ok: bool) -> None:
+    from coverage.config import study_from_dict
+    from coverage.errors import StudyError
+
+    data = {
+        "name": "x",
+        "network": {"place": "池州"},
+        "services": {"party": {"stations": __file__}},
+        "frontage_m": value,
+        "fill_holes_m2": 0,
+    }
+    if ok:
+        study = study_from_dict(data)
+        assert study.frontage_m == value and study.fill_holes_m2 == 0
+    else:
+        with pytest.raises(StudyError, match="frontage_m"):
+            study_from_dict(data)

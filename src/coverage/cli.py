@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import click
 
 from coverage import __version__
-from coverage.errors import CoverageError, InputError
+from coverage.errors import CoverageError, CoverageWarning, InputError
 
 log = logging.getLogger("coverage")
 
@@ -358,10 +358,15 @@ def isochrones(
             data.compounds, net, entrances=data.entrances, max_snap_m=study.max_snap_m
         )
     layers: dict[str, list[Any]] = {}
-    for mode in modes or iso.MODES:
+    for i, mode in enumerate(modes or iso.MODES):
         for key in keys:
             service = study.services[key]
-            with _step(ctx, f"等时圈 {key} ({mode})", f"circles {key} ({mode})"):
+            with (
+                _step(ctx, f"等时圈 {key} ({mode})", f"circles {key} ({mode})"),
+                warnings.catch_warnings(),
+            ):
+                if i:  # stations far from the network were reported by the first mode
+                    warnings.simplefilter("ignore", CoverageWarning)
                 layers.setdefault(mode, []).append(
                     iso.isochrones(
                         net,
@@ -396,11 +401,12 @@ def isochrones(
             files.append(path)
     for mode, frame in frames.items():
         for row in frame[frame["station_id"].isna()].itertuples():
+            span = f"{row.min_minutes:g}-{row.minutes:g}" if rings else f"{row.minutes:g}"
             click.echo(
                 ctx.t(
-                    f"{row.service} {row.minutes:g} 分钟圈: {row.area_km2:.2f} km², "
-                    f"{row.households:,.0f} 户",
-                    f"{row.service} {row.minutes:g} min: {row.area_km2:.2f} km², "
+                    f"{row.service} {span} 分钟{'环带' if rings else '圈'}: "
+                    f"{row.area_km2:.2f} km², {row.households:,.0f} 户",
+                    f"{row.service} {span} min: {row.area_km2:.2f} km², "
                     f"{row.households:,.0f} households",
                 )
             )
