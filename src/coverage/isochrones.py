@@ -73,10 +73,13 @@ from coverage.travel import (
 from coverage.walknetwork import WalkNetwork
 
 __all__ = [
+    "CELL_M",
     "DEFAULT_FILL_HOLES_M2",
     "DEFAULT_FRONTAGE_M",
     "MAX_FRONTAGE_M",
     "MODES",
+    "check_options",
+    "circles_from_pieces",
     "isochrones",
     "street_pieces",
 ]
