@@ -479,10 +479,10 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
         for name, frame in (("compounds", assessed), ("stations", loads), ("gaps", ranked)):
             if len(frame):
                 gdf = gpd.GeoDataFrame(frame, geometry="geometry", crs=4326)
-                gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+                gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio", use_arrow=True)
         circles = [r.circles for r in analysis.services.values() if r.circles is not None]
         if circles:
             layer = gpd.GeoDataFrame(pd.concat(circles, ignore_index=True), crs=4326)
-            layer.to_file(tmp, layer="circles", driver="GPKG", engine="pyogrio")
+            layer.to_file(tmp, layer="circles", driver="GPKG", engine="pyogrio", use_arrow=True)
     written.append(path)
     return written
