@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import click
 
 from coverage import __version__
-from coverage.errors import CoverageError, InputError
+from coverage.errors import CoverageError, CoverageWarning, InputError
 
 log = logging.getLogger("coverage")
 
@@ -288,6 +288,138 @@ def analyze(
 ) -> None:
     """步行时间、覆盖率与缺口 / Walk times, coverage and gaps for every service type."""
     _run_analysis(ctx, study_file, out_dir, refresh=refresh, cache_dir=cache_dir)
+
+
+def _minutes_option(text: str | None) -> list[float] | None:
+    """``--minutes 5,10,15`` as numbers (checked by the library)."""
+    if text is None:
+        return None
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise InputError(
+            f"--minutes: 应为逗号分隔的数字 (expected numbers separated by commas), got {text!r}"
+        ) from None
+
+
+@main.command()
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder."
+)
+@click.option("--service", "service_key", default=None, help="Only this service type (key).")
+@click.option("--minutes", default=None, help="Thresholds, e.g. 5,10,15 (default: the study's).")
+@click.option(
+    "--mode",
+    "modes",
+    type=click.Choice(["overlap", "dissolve", "split"]),
+    multiple=True,
+    help="overlap: per station; dissolve: per service; split: nearest-station catchments "
+    "(repeatable; default all three).",
+)
+@click.option("--rings", is_flag=True, help="Bands between thresholds instead of 0..T disks.")
+@click.option("--geojson", is_flag=True, help="Also write one GeoJSON file per mode.")
+@_cache_options
+@click.pass_obj
+@_guard
+def isochrones(
+    ctx: _Ctx,
+    study_file: Path,
+    out_dir: Path,
+    service_key: str | None,
+    minutes: str | None,
+    modes: tuple[str, ...],
+    rings: bool,
+    geojson: bool,
+    refresh: bool,
+    cache_dir: Path | None,
+) -> None:
+    """步行等时圈（5/10/15分钟服务圈多边形）/ Walk-time circles: service-area polygons."""
+    import geopandas as gpd
+    import pandas as pd
+
+    from coverage import isochrones as iso
+    from coverage import pipeline, snap
+    from coverage._atomic import atomic_path
+
+    study = _load(study_file)
+    if service_key is not None and service_key not in study.services:
+        raise InputError(
+            f"--service: 研究中没有该服务类型 (no such service type) {service_key!r}; "
+            f"available: {', '.join(study.services)}"
+        )
+    keys = [service_key] if service_key else list(study.services)
+    thresholds = _minutes_option(minutes)
+    with _step(ctx, "读取步行路网", "loading the walk network"):
+        net = pipeline.network_for_study(study, cache_dir=cache_dir, refresh=refresh)
+    with _step(ctx, "读取并检查输入图层", "reading and checking the input layers"):
+        data = pipeline.load_inputs(study, network=net)
+        origins = snap.snap_compounds(
+            data.compounds, net, entrances=data.entrances, max_snap_m=study.max_snap_m
+        )
+    layers: dict[str, list[Any]] = {}
+    for i, mode in enumerate(modes or iso.MODES):
+        for key in keys:
+            service = study.services[key]
+            with (
+                _step(ctx, f"等时圈 {key} ({mode})", f"circles {key} ({mode})"),
+                warnings.catch_warnings(),
+            ):
+                if i:  # stations far from the network were reported by the first mode
+                    warnings.simplefilter("ignore", CoverageWarning)
+                layers.setdefault(mode, []).append(
+                    iso.isochrones(
+                        net,
+                        data.stations[key],
+                        profile=study.profiles[service.profile],
+                        minutes=thresholds or service.minutes,
+                        mode=mode,  # type: ignore[arg-type]
+                        rings=rings,
+                        frontage_m=study.frontage_m,
+                        fill_holes_m2=study.fill_holes_m2,
+                        compounds=data.compounds,
+                        snapped=origins,
+                        weight_column=service.weight_column,
+                        service=key,
+                        max_snap_m=study.max_snap_m,
+                    )
+                )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frames = {
+        m: gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=4326)
+        for m, parts in layers.items()
+    }
+    files = [out_dir / "isochrones.gpkg"]
+    with atomic_path(files[0]) as tmp:
+        for mode, frame in frames.items():
+            frame.to_file(tmp, layer=mode, driver="GPKG", engine="pyogrio")
+    if geojson:
+        for mode, frame in frames.items():
+            path = out_dir / f"isochrones_{mode}.geojson"
+            with atomic_path(path) as tmp:
+                frame.to_file(tmp, driver="GeoJSON", engine="pyogrio")
+            files.append(path)
+    for mode, frame in frames.items():
+        for row in frame[frame["station_id"].isna()].itertuples():
+            span = f"{row.min_minutes:g}-{row.minutes:g}" if rings else f"{row.minutes:g}"
+            click.echo(
+                ctx.t(
+                    f"{row.service} {span} 分钟{'环带' if rings else '圈'}: "
+                    f"{row.area_km2:.2f} km², {row.households:,.0f} 户",
+                    f"{row.service} {span} min: {row.area_km2:.2f} km², "
+                    f"{row.households:,.0f} households",
+                )
+            )
+        skipped = frame[frame["reason"] != ""]
+        if len(skipped):
+            click.echo(
+                ctx.t(
+                    f"{mode}: {skipped['station_id'].nunique()} 个站点无服务圈（见 reason 列）",
+                    f"{mode}: {skipped['station_id'].nunique()} stations without a circle "
+                    "(see the reason column)",
+                )
+            )
+    click.echo(ctx.t("已写出: ", "Written: ") + ", ".join(str(f) for f in files))
 
 
 @main.command()

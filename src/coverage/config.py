@@ -22,9 +22,12 @@ from coverage.osmfile import SUFFIX_TEXT, is_osm_file_name
 
 __all__ = [
     "COORD_SYSTEMS",
+    "DEFAULT_FILL_HOLES_M2",
+    "DEFAULT_FRONTAGE_M",
     "DEFAULT_MAX_SNAP_M",
     "DEFAULT_MINUTES",
     "DEFAULT_PROFILES",
+    "MAX_FRONTAGE_M",
     "CompoundEstimation",
     "LayerSpec",
     "NetworkSource",
@@ -38,6 +41,12 @@ __all__ = [
 COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
 DEFAULT_MINUTES: tuple[float, ...] = (5.0, 10.0, 15.0)
 DEFAULT_MAX_SNAP_M = 300.0
+DEFAULT_FRONTAGE_M = 50.0
+"""Walk-time circles: width (metres) each side of a reached street counted as reached."""
+MAX_FRONTAGE_M = 500.0
+"""A wider frontage is refused: the circle would no longer follow the streets."""
+DEFAULT_FILL_HOLES_M2 = 5000.0
+"""Walk-time circles: holes smaller than this (m2, a courtyard; not a park) are filled."""
 """Points farther than this (metres) from every walkable edge are not snapped (``max_snap_m``)."""
 
 
@@ -224,6 +233,11 @@ class Study:
         used when absent. Keep it out of files you share or commit.
     data_date
         Date of the input data shown on maps (e.g. ``"2026-11"``).
+    frontage_m
+        Walk-time circles: width each side of a reached street counted as reached (metres,
+        ``0 < frontage_m <= 500``).
+    fill_holes_m2
+        Walk-time circles: holes smaller than this (m2, a courtyard) are filled.
     """
 
     name: str
@@ -241,6 +255,8 @@ class Study:
     group_by: tuple[str, ...] = ()
     tianditu_key: str | None = None
     data_date: str | None = None
+    frontage_m: float = DEFAULT_FRONTAGE_M
+    fill_holes_m2: float = DEFAULT_FILL_HOLES_M2
 
 
 def load_study(path: str | Path) -> Study:
@@ -592,6 +608,8 @@ class _Checker:
                 "group_by",
                 "tianditu_key",
                 "data_date",
+                "frontage_m",
+                "fill_holes_m2",
             },
         )
         name = self.string(top, "", "name", required=True, default="") or ""
@@ -647,6 +665,19 @@ class _Checker:
                 )
                 or est.cluster_distance_m,
             )
+        frontage = self.opt_number(top, "", "frontage_m", DEFAULT_FRONTAGE_M) or DEFAULT_FRONTAGE_M
+        if frontage > MAX_FRONTAGE_M:
+            self.add(
+                "frontage_m",
+                f"expected at most {MAX_FRONTAGE_M:g} (metres), got {_fmt(frontage)}",
+            )
+        fill_holes = DEFAULT_FILL_HOLES_M2
+        if "fill_holes_m2" in top:
+            got = self.number(top["fill_holes_m2"], "fill_holes_m2", positive=False)
+            if got is not None and got < 0:
+                self.add("fill_holes_m2", f"expected a number >= 0, got {_fmt(got)}")
+            elif got is not None:
+                fill_holes = got
         cache_dir = None
         if "cache_dir" in top:
             cache_dir = self.file(top["cache_dir"], "cache_dir", must_exist=False)
@@ -668,4 +699,6 @@ class _Checker:
             group_by=group_by,
             tianditu_key=tianditu_key,
             data_date=data_date,
+            frontage_m=frontage,
+            fill_holes_m2=fill_holes,
         )
