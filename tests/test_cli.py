@@ -313,6 +313,8 @@ def test_map_command_writes_the_chosen_service_in_english(demo_dir: Path, tmp_pa
     if "TIANDITU_KEY" not in os.environ:
         keyless = run([*args, "--basemap", "tianditu", "--cache-dir", str(cache)])
         assert keyless.returncode == 2 and "TIANDITU_KEY" in keyless.stderr
+
+
 def test_circles_households_equal_the_summary_exactly(demo_dir: Path, tmp_path: Path) -> None:
     summary = json.loads((demo_dir / "summary.json").read_text(encoding="utf-8"))
     # analyze wrote the dissolved circles of every service into coverage.gpkg
