@@ -217,6 +217,7 @@ _REASONS = {
     "beyond_threshold": ("步行", "walk"),
     "unreachable": ("路网不连通，无法到达", "unreachable on the walk network"),
     "far_from_network": ("距步行道路过远", "too far from any walkable way"),
+    "no_access": ("按研究的接入规则没有出入口", "no way out under the study's access rule"),
 }
 
 

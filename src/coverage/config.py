@@ -21,7 +21,10 @@ from coverage.errors import Problem, StudyError
 from coverage.osmfile import SUFFIX_TEXT, is_osm_file_name
 
 __all__ = [
+    "ACCESS_MODES",
     "COORD_SYSTEMS",
+    "DEFAULT_GATE_LINK_M",
+    "DEFAULT_GATE_TOLERANCE_M",
     "DEFAULT_MAX_SNAP_M",
     "DEFAULT_MINUTES",
     "DEFAULT_PROFILES",
@@ -37,6 +40,15 @@ __all__ = [
 
 COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
 DEFAULT_MINUTES: tuple[float, ...] = (5.0, 10.0, 15.0)
+#: Values of the study key ``access``: how residents leave a polygon compound
+#: (see :mod:`coverage.access`).
+ACCESS_MODES = ("auto", "gates", "entries", "open")
+#: Default of the study key ``gate_tolerance_m``: a gate this close to a compound's boundary
+#: can be its gate.
+DEFAULT_GATE_TOLERANCE_M = 20.0
+#: Default of the study key ``gate_link_m``: gates farther than this from every walkable way
+#: are ignored.
+DEFAULT_GATE_LINK_M = 50.0
 DEFAULT_MAX_SNAP_M = 300.0
 """Points farther than this (metres) from every walkable edge are not snapped (``max_snap_m``)."""
 
@@ -219,6 +231,13 @@ class Study:
     group_by
         Compound columns to break coverage down by, coarse to fine (e.g. ``["街道", "社区"]``);
         empty means detect the usual ones (district/区县, street/街道, community/社区).
+    access
+        How residents leave a polygon compound: ``"auto"`` (default), ``"gates"``,
+        ``"entries"`` or ``"open"`` (see :mod:`coverage.access`).
+    gate_tolerance_m
+        A gate this close to a compound's boundary can be its gate.
+    gate_link_m
+        Gates farther than this from every walkable way are ignored.
     """
 
     name: str
@@ -234,6 +253,9 @@ class Study:
     cache_dir: Path | None = None
     note: str | None = None
     group_by: tuple[str, ...] = ()
+    access: str = "auto"
+    gate_tolerance_m: float = DEFAULT_GATE_TOLERANCE_M
+    gate_link_m: float = DEFAULT_GATE_LINK_M
 
 
 def load_study(path: str | Path) -> Study:
@@ -583,6 +605,9 @@ class _Checker:
                 "cache_dir",
                 "note",
                 "group_by",
+                "access",
+                "gate_tolerance_m",
+                "gate_link_m",
             },
         )
         name = self.string(top, "", "name", required=True, default="") or ""
@@ -615,6 +640,9 @@ class _Checker:
                 if s is not None:
                     services[k] = s
         max_snap = self.opt_number(top, "", "max_snap_m", DEFAULT_MAX_SNAP_M) or DEFAULT_MAX_SNAP_M
+        access = self.string(top, "", "access", default="auto", choices=ACCESS_MODES) or "auto"
+        gate_tol = self.opt_number(top, "", "gate_tolerance_m", DEFAULT_GATE_TOLERANCE_M)
+        gate_link = self.opt_number(top, "", "gate_link_m", DEFAULT_GATE_LINK_M)
         est = CompoundEstimation()
         if "estimation" in top:
             et = self.table(
@@ -655,4 +683,7 @@ class _Checker:
             cache_dir=cache_dir,
             note=note,
             group_by=group_by,
+            access=access,
+            gate_tolerance_m=DEFAULT_GATE_TOLERANCE_M if gate_tol is None else gate_tol,
+            gate_link_m=DEFAULT_GATE_LINK_M if gate_link is None else gate_link,
         )
