@@ -217,6 +217,7 @@ _REASONS = {
     "beyond_threshold": ("步行", "walk"),
     "unreachable": ("路网不连通，无法到达", "unreachable on the walk network"),
     "far_from_network": ("距步行道路过远", "too far from any walkable way"),
+    "no_access": ("按研究的接入规则没有出入口", "no way out under the study's access rule"),
 }
 
 
@@ -354,9 +355,7 @@ def isochrones(
         net = pipeline.network_for_study(study, cache_dir=cache_dir, refresh=refresh)
     with _step(ctx, "读取并检查输入图层", "reading and checking the input layers"):
         data = pipeline.load_inputs(study, network=net)
-        origins = snap.snap_compounds(
-            data.compounds, net, entrances=data.entrances, max_snap_m=study.max_snap_m
-        )
+        origins = snap.snap_study_compounds(study, data.compounds, net, entrances=data.entrances)
     layers: dict[str, list[Any]] = {}
     for i, mode in enumerate(modes or iso.MODES):
         for key in keys:

@@ -21,9 +21,12 @@ from coverage.errors import Problem, StudyError
 from coverage.osmfile import SUFFIX_TEXT, is_osm_file_name
 
 __all__ = [
+    "ACCESS_MODES",
     "COORD_SYSTEMS",
     "DEFAULT_FILL_HOLES_M2",
     "DEFAULT_FRONTAGE_M",
+    "DEFAULT_GATE_LINK_M",
+    "DEFAULT_GATE_TOLERANCE_M",
     "DEFAULT_MAX_SNAP_M",
     "DEFAULT_MINUTES",
     "DEFAULT_PROFILES",
@@ -40,6 +43,15 @@ __all__ = [
 
 COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
 DEFAULT_MINUTES: tuple[float, ...] = (5.0, 10.0, 15.0)
+#: Values of the study key ``access``: how residents leave a polygon compound
+#: (see :mod:`coverage.access`).
+ACCESS_MODES = ("auto", "gates", "entries", "open")
+#: Default of the study key ``gate_tolerance_m``: a gate this close to a compound's boundary
+#: can be its gate.
+DEFAULT_GATE_TOLERANCE_M = 20.0
+#: Default of the study key ``gate_link_m``: gates farther than this from every walkable way
+#: are ignored.
+DEFAULT_GATE_LINK_M = 50.0
 DEFAULT_MAX_SNAP_M = 300.0
 DEFAULT_FRONTAGE_M = 50.0
 """Walk-time circles: width (metres) each side of a reached street counted as reached."""
@@ -238,6 +250,13 @@ class Study:
         ``0 < frontage_m <= 500``).
     fill_holes_m2
         Walk-time circles: holes smaller than this (m2, a courtyard) are filled.
+    access
+        How residents leave a polygon compound: ``"auto"`` (default), ``"gates"``,
+        ``"entries"`` or ``"open"`` (see :mod:`coverage.access`).
+    gate_tolerance_m
+        A gate this close to a compound's boundary can be its gate.
+    gate_link_m
+        Gates farther than this from every walkable way are ignored.
     """
 
     name: str
@@ -257,6 +276,9 @@ class Study:
     data_date: str | None = None
     frontage_m: float = DEFAULT_FRONTAGE_M
     fill_holes_m2: float = DEFAULT_FILL_HOLES_M2
+    access: str = "auto"
+    gate_tolerance_m: float = DEFAULT_GATE_TOLERANCE_M
+    gate_link_m: float = DEFAULT_GATE_LINK_M
 
 
 def load_study(path: str | Path) -> Study:
@@ -610,6 +632,9 @@ class _Checker:
                 "data_date",
                 "frontage_m",
                 "fill_holes_m2",
+                "access",
+                "gate_tolerance_m",
+                "gate_link_m",
             },
         )
         name = self.string(top, "", "name", required=True, default="") or ""
@@ -644,6 +669,9 @@ class _Checker:
                 if s is not None:
                     services[k] = s
         max_snap = self.opt_number(top, "", "max_snap_m", DEFAULT_MAX_SNAP_M) or DEFAULT_MAX_SNAP_M
+        access = self.string(top, "", "access", default="auto", choices=ACCESS_MODES) or "auto"
+        gate_tol = self.opt_number(top, "", "gate_tolerance_m", DEFAULT_GATE_TOLERANCE_M)
+        gate_link = self.opt_number(top, "", "gate_link_m", DEFAULT_GATE_LINK_M)
         est = CompoundEstimation()
         if "estimation" in top:
             et = self.table(
@@ -701,4 +729,7 @@ class _Checker:
             data_date=data_date,
             frontage_m=frontage,
             fill_holes_m2=fill_holes,
+            access=access,
+            gate_tolerance_m=DEFAULT_GATE_TOLERANCE_M if gate_tol is None else gate_tol,
+            gate_link_m=DEFAULT_GATE_LINK_M if gate_link is None else gate_link,
         )

@@ -364,9 +364,7 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
     Analysis
     """
     by = group_columns(study, data.compounds)
-    origins = snap.snap_compounds(
-        data.compounds, net, entrances=data.entrances, max_snap_m=study.max_snap_m
-    )
+    origins = snap.snap_study_compounds(study, data.compounds, net, entrances=data.entrances)
     results: dict[str, ServiceResult] = {}
     for key, service in study.services.items():
         t0 = time.perf_counter()
@@ -374,7 +372,9 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
         stations = data.stations[key]
         # each layer is snapped once and reused by every step below
         placed = snap.snap_layer(stations, net, id_column="station_id", max_snap_m=study.max_snap_m)
-        nearest = travel.nearest_station(origins, placed, net, profile=profile)
+        nearest = travel.nearest_station(
+            origins, placed, net, profile=profile, with_access_point=True
+        )
         with warnings.catch_warnings():
             # the same stations far from the network were just reported by nearest_station
             warnings.simplefilter("ignore", CoverageWarning)
@@ -388,6 +388,9 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
             minutes=service.minutes,
             weight_column=service.weight_column,
             service=key,
+        )
+        assessed = _with_access(
+            assessed, snap.access_table(origins, nearest["access_index"].to_numpy())
         )
         # stations the walk network does not reach are kept in the loads, flagged
         flagged = stations.assign(reason=placed.reason)
@@ -424,6 +427,15 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
         )
     totals = gaps.summary_dict({k: r.assessed for k, r in results.items()}, study.services)
     return Analysis(study.name, results, totals, study.note)
+
+
+def _with_access(assessed: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The access columns placed after ``minutes_short`` (rows are in compound order)."""
+    out = assessed.copy()
+    at = out.columns.get_loc("minutes_short") + 1
+    for i, col in enumerate(table.columns):
+        out.insert(at + i, col, table[col].to_numpy())
+    return out
 
 
 def _stack(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:

@@ -365,9 +365,7 @@ def site_service(
         )
     weights = compounds[svc.weight_column].to_numpy(dtype=np.float64)
     stations = data.stations.get(service)
-    origins = snap.snap_compounds(
-        compounds, net, entrances=data.entrances, max_snap_m=study.max_snap_m
-    )
+    origins = snap.snap_study_compounds(study, compounds, net, entrances=data.entrances)
     # existing coverage first: k-means clusters the compounds it leaves out
     base = siting_times(
         origins,
