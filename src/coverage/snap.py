@@ -979,7 +979,6 @@ def access_table(snapped: SnappedPoints, used: np.ndarray) -> pd.DataFrame:
             "access_points": np.bincount(snapped.owner, minlength=len(used)).astype(np.int64),
         }
     )
-    return pos[order], kind[order], x[order], y[order]
 
 
 def take_points(points: SnappedPoints, positions: np.ndarray) -> SnappedPoints:
