@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP_BASE := $(VENV)/.installed-base
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench clean venv check-env
+.PHONY: demo test lint bench clean venv check-env chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,10 +40,16 @@ lint: check-env
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-test: lint
+# the browser tests drive Debian's Chromium through Playwright (no browser download);
+# a CJK font so that screenshots show Chinese text
+chromium:
+	@command -v chromium >/dev/null 2>&1 || \
+		(apt-get update -q && apt-get install -y -q chromium fonts-wqy-microhei)
+
+test: lint chromium
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP_TEST)
+bench: $(STAMP_TEST) chromium
 	$(BIN)/python benchmarks/run.py
 
 clean:

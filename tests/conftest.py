@@ -1,8 +1,9 @@
-"""Shared fixtures."""
+"""Shared fixtures and pytest hooks."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,3 +21,17 @@ def analysis_and_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[cp.Ana
     analysis = cp.analyze(study, net, data)
     cp.write_analysis(analysis, folder / "out")
     return analysis, folder / "out"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the ``report`` properties tests recorded (e.g. the circles' sampled shares)."""
+    lines = [
+        str(value)
+        for report in terminalreporter.stats.get("passed", [])
+        for key, value in getattr(report, "user_properties", [])
+        if key == "report"
+    ]
+    if lines:
+        terminalreporter.section("reports")
+        for line in lines:
+            terminalreporter.write_line(line)

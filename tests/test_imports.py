@@ -51,6 +51,7 @@ RANKS: dict[str, int] = {
     "siting": 70,
     "results": 80,
     "siting_study": 80,
+    "_mappage": 85,  # the map page machinery (escaping, data blocks, inlined Leaflet)
     "outputs": 90,
     "maps": 90,
     "report": 100,

@@ -104,6 +104,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "beyond_threshold": ("步行超出阈值", "walk beyond the threshold"),
     "unreachable": ("路网不连通，无法到达", "unreachable on the walk network"),
     "far_from_network": ("距步行道路过远", "too far from any walkable way"),
+    "no_access": ("按研究的接入规则没有出入口", "no way out under the study's access rule"),
 }
 
 #: Labels of output columns: column -> (Chinese, English).

@@ -83,7 +83,8 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
     list of Path
         The files written: ``compounds.csv``, ``stations.csv``, ``gaps.csv``,
         ``summary.csv`` (overall and per group: district, street, community),
-        ``summary.json`` and ``coverage.gpkg``.
+        ``summary.json`` and ``coverage.gpkg`` (with the dissolved walk-time circles of
+        every service as the layer ``circles`` when the analysis has them).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -112,6 +113,10 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
             if len(frame):
                 gdf = gpd.GeoDataFrame(frame, geometry="geometry", crs=4326)
                 gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio", use_arrow=True)
+        circles = [r.circles for r in analysis.services.values() if r.circles is not None]
+        if circles:
+            layer = gpd.GeoDataFrame(pd.concat(circles, ignore_index=True), crs=4326)
+            layer.to_file(tmp, layer="circles", driver="GPKG", engine="pyogrio", use_arrow=True)
     written.append(path)
     return written
 

@@ -20,7 +20,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from coverage import gaps, inputs, network, osmdata, snap, travel
+from coverage import gaps, inputs, isochrones, network, osmdata, snap, travel
 from coverage.config import Study
 from coverage.errors import CoverageWarning, InputError, Problem
 from coverage.network import WalkNetwork
@@ -248,7 +248,7 @@ def _summaries(assessed: gpd.GeoDataFrame, service: Any, by: list[str]) -> pd.Da
     return pd.concat(parts, ignore_index=True)
 
 
-def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
+def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool = True) -> Analysis:
     """Compute walk times, coverage, station loads and gaps for every service type.
 
     The compounds' access points are derived and snapped onto the network once
@@ -264,15 +264,16 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
         The walk network.
     data
         The validated inputs.
+    circles
+        Also make each service's dissolved walk-time circles (households on them from the
+        same walk times as the tables).
 
     Returns
     -------
     Analysis
     """
     by = group_columns(study, data.compounds)
-    origins = snap.snap_compounds(
-        data.compounds, net, entrances=data.entrances, max_snap_m=study.max_snap_m
-    )
+    origins = snap.snap_study_compounds(study, data.compounds, net, entrances=data.entrances)
     results: dict[str, ServiceResult] = {}
     for key, service in study.services.items():
         t0 = time.perf_counter()
@@ -280,7 +281,9 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
         stations = data.stations[key]
         # each layer is snapped once and reused by every step below
         placed = snap.snap_layer(stations, net, id_column="station_id", max_snap_m=study.max_snap_m)
-        nearest = travel.nearest_station(origins, placed, net, profile=profile)
+        nearest = travel.nearest_station(
+            origins, placed, net, profile=profile, with_access_point=True
+        )
         with warnings.catch_warnings():
             # the same stations far from the network were just reported by nearest_station
             warnings.simplefilter("ignore", CoverageWarning)
@@ -295,6 +298,9 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
             weight_column=service.weight_column,
             service=key,
         )
+        assessed = _with_access(
+            assessed, snap.access_table(origins, nearest["access_index"].to_numpy())
+        )
         # stations the walk network does not reach are kept in the loads, flagged
         flagged = stations.assign(reason=placed.reason)
         loads = gaps.station_load(
@@ -302,7 +308,25 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
         )
         ranked = gaps.rank_gaps(assessed)
         summary = _summaries(assessed, service, by)
-        results[key] = ServiceResult(assessed, loads, ranked, summary)
+        dissolved = None
+        if circles:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CoverageWarning)  # reported above
+                dissolved = isochrones.isochrones(
+                    net,
+                    placed,
+                    profile=profile,
+                    minutes=service.minutes,
+                    mode="dissolve",
+                    frontage_m=study.frontage_m,
+                    fill_holes_m2=study.fill_holes_m2,
+                    compounds=data.compounds,
+                    snapped=origins,
+                    weight_column=service.weight_column,
+                    service=key,
+                    max_snap_m=study.max_snap_m,
+                )
+        results[key] = ServiceResult(assessed, loads, ranked, summary, dissolved)
         log.info(
             "%s: analysed %d compounds against %d stations in %.1f s",
             key,
@@ -312,3 +336,12 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
         )
     totals = gaps.summary_dict({k: r.assessed for k, r in results.items()}, study.services)
     return Analysis(study.name, results, totals, study.note, study.language)
+
+
+def _with_access(assessed: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The access columns placed after ``minutes_short`` (rows are in compound order)."""
+    out = assessed.copy()
+    at = out.columns.get_loc("minutes_short") + 1
+    for i, col in enumerate(table.columns):
+        out.insert(at + i, col, table[col].to_numpy())
+    return out

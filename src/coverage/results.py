@@ -69,17 +69,23 @@ class ServiceResult:
     summary
         Households and compounds covered per threshold: overall, then per group of every
         grouping level (see :func:`coverage.gaps.group_columns`).
+    circles
+        The dissolved walk-time circles, one per threshold (see
+        :func:`coverage.isochrones.isochrones`); ``None`` when not asked for.
     """
 
     assessed: gpd.GeoDataFrame
     loads: gpd.GeoDataFrame
     gaps: gpd.GeoDataFrame
     summary: pd.DataFrame
+    circles: gpd.GeoDataFrame | None = None
 
     def __repr__(self) -> str:
         return (
             f"ServiceResult(compounds={len(self.assessed)}, stations={len(self.loads)}, "
-            f"gaps={len(self.gaps)})"
+            f"gaps={len(self.gaps)}"
+            + ("" if self.circles is None else f", circles={len(self.circles)}")
+            + ")"
         )
 
 
