@@ -456,7 +456,7 @@ def demo(ctx: _Ctx, out_dir: Path, cache_dir: Path | None) -> None:
     click.echo(
         ctx.t("新站选址（老年助餐点，10 分钟，新增 3 个）", "Siting 3 new meal points (10 min)")
     )
-    _run_siting(
+    sited = _run_siting(
         ctx,
         study_file,
         out_dir / "siting",
@@ -465,6 +465,16 @@ def demo(ctx: _Ctx, out_dir: Path, cache_dir: Path | None) -> None:
         generate=["osm", "gates", "kmeans"],
         refresh=False,
         cache_dir=cache_dir,
+    )
+    _write_map(
+        ctx,
+        study_file,
+        analysis,
+        out_dir / "siting" / "map.html",
+        basemap="none",
+        cache_dir=cache_dir,
+        service="meal_point",
+        sites=sited.sites,
     )
     click.echo(ctx.t(DEMO_NOTE_ZH, DEMO_NOTE_EN))
 
@@ -650,7 +660,7 @@ def _write_map(
     cache_dir: Path | None,
     service: str | None = None,
     isochrones: Path | None = None,
-    sites: Path | None = None,
+    sites: Path | Any = None,
     data_date: str | None = None,
 ) -> Path:
     import geopandas as gpd
@@ -667,7 +677,7 @@ def _write_map(
         basemap=basemap,
         lang=_map_language(ctx, study),
         isochrones=gpd.read_file(isochrones) if isochrones else None,
-        sites=gpd.read_file(sites) if sites else None,
+        sites=gpd.read_file(sites) if isinstance(sites, Path) else sites,
         data_date=data_date,
     )
     path = maps.write_map(m, out)
