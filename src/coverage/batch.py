@@ -465,7 +465,7 @@ def assign_compounds(compounds: gpd.GeoDataFrame, areas: Sequence[BatchArea]) ->
     return pd.DataFrame(
         {
             "compound_id": compounds["compound_id"].to_numpy(),
-            "area": names[first],
+            "area": pd.Series(names[first], dtype=object),
             "n_areas": count,
         }
     )
