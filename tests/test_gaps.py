@@ -669,3 +669,34 @@ def test_station_load_passes_station_attributes_through(hand):
     load = station_load(a, stations, service=svc)
     assert load["地址"].tolist() == ["a路1号", "b路2号", "c路3号"]
     assert load.columns[-1] == "geometry"
+
+
+def test_plain_parameters_equal_a_service_object(hand):
+    """siting and batch call gaps without config objects: the same tables."""
+    compounds, nearest, within, stations = hand
+    svc = make_service(minutes=(5.0, 12.5), capacity=60.0, weight="hh")
+    compounds = compounds.assign(hh=compounds["households"] * 2)
+    a = assess_coverage(compounds, nearest, within, service=svc)
+    b = assess_coverage(
+        compounds, nearest, within, minutes=[5.0, 12.5], weight_column="hh", service="party"
+    )
+    pd.testing.assert_frame_equal(a, b)
+    assert b.attrs == a.attrs
+    for by in ((), ("community",)):
+        pd.testing.assert_frame_equal(
+            summarize_coverage(a, service=svc, by=by),
+            summarize_coverage(b, minutes=[5.0, 12.5], service="party", by=by),
+        )
+        # thresholds and key default to the assessed table's
+        pd.testing.assert_frame_equal(
+            summarize_coverage(a, service=svc, by=by), summarize_coverage(b, by=by)
+        )
+    pd.testing.assert_frame_equal(
+        station_load(a, stations, service=svc),
+        station_load(b, stations, minutes=[5.0, 12.5], capacity=60.0, service="party"),
+    )
+    # the defaults: thresholds 5/10/15 and households
+    c = assess_coverage(compounds, nearest, within, service="party")
+    pd.testing.assert_frame_equal(
+        c, assess_coverage(compounds, nearest, within, service=make_service())
+    )

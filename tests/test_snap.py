@@ -25,6 +25,7 @@ from coverage.snap import (
     access_points,
     edge_index,
     snap_compounds,
+    snap_layer,
     snap_points,
 )
 
@@ -367,3 +368,28 @@ def test_real_network_snap_matches_shapely_query_nearest(name: str) -> None:
     frac = shapely.line_locate_point(lines[e], p, normalized=True)
     length = net.edges["length_m"].to_numpy()[e]
     np.testing.assert_allclose(got["along_m"].to_numpy()[i_pt], frac * length, atol=1e-6)
+
+
+def test_snap_layer_equals_snap_points_and_finds_its_id_column() -> None:
+    net = grid()
+    st = points(
+        [(150, 10), (40, -20), (900, 900), (310, 190)], ["a", "b", "far", "d"], "station_id"
+    )
+    got = snap_layer(st, net)
+    table = snap_points(st, net)
+    ok = (table["reason"] == "").to_numpy()
+    assert got.id_column == "station_id" and len(got) == 4
+    assert got.snapped.tolist() == ok.tolist() == [True, True, False, True]
+    assert list(got.reason) == table["reason"].tolist()
+    np.testing.assert_array_equal(got.owner, np.flatnonzero(ok))
+    np.testing.assert_array_equal(got.edge, table["edge"].to_numpy()[ok])
+    np.testing.assert_array_equal(got.along_m, table["along_m"].to_numpy()[ok])
+    np.testing.assert_array_equal(got.access_m, table["access_m"].to_numpy()[ok])
+    assert (got.kind == "point").all() and got.n_access_points == 4
+    assert len(repr(got)) < 500
+    cand = st.rename(columns={"station_id": "candidate_id"})
+    assert snap_layer(cand, net).id_column == "candidate_id"
+    with pytest.raises(InputError, match="id_column"):
+        snap_layer(cand.assign(site_id="x"), net)
+    with pytest.raises(InputError, match="duplicate"):
+        snap_layer(pd.concat([st, st.iloc[:1]], ignore_index=True), net)

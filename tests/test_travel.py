@@ -23,13 +23,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+import shapely
 
 from _lattice import CRS, DIAMOND, grid, make_network, points, polygons
 from coverage import travel
 from coverage.config import DEFAULT_PROFILES, Profile
 from coverage.errors import CoverageWarning, CRSError, InputError
 from coverage.network import WalkNetwork
-from coverage.snap import SnappedCompounds, access_points, edge_index, snap_compounds, snap_points
+from coverage.snap import (
+    SnappedCompounds,
+    access_points,
+    edge_index,
+    snap_compounds,
+    snap_layer,
+    snap_points,
+)
 from coverage.travel import nearest_station, to_sparse, travel_graph, walk_times
 
 ADULT = DEFAULT_PROFILES["adult"]  # 4.5 km/h = 75 m/min, steps x1.5
@@ -451,6 +459,28 @@ def test_snapped_compounds_pickle_and_are_checked() -> None:
         nearest_station(origins, st.iloc[:0], net, profile=ADULT)
 
 
+def test_snapped_stations_give_identical_results() -> None:
+    net, cmp, st = _random_lattice()
+    origins = snap_compounds(cmp, net)
+    st = pd.concat([st, points([(5000, 5000)], ["s_far"], "station_id")], ignore_index=True)
+    placed = snap_layer(st, net)
+    assert placed.id_column == "station_id" and list(placed.ids) == list(st["station_id"])
+    assert list(placed.reason)[-1] == "far_from_network"
+    for profile in (ADULT, ELDERLY):
+        with pytest.warns(CoverageWarning, match="s_far"):
+            a = nearest_station(origins, placed, net, profile=profile)
+        with pytest.warns(CoverageWarning, match="s_far"):
+            b = nearest_station(cmp, st, net, profile=profile)
+        _assert_identical(a, b)
+        with pytest.warns(CoverageWarning):
+            a = walk_times(origins, placed, net, profile=profile, limit_min=9.0)
+        with pytest.warns(CoverageWarning):
+            b = walk_times(origins, st, net, profile=profile, limit_min=9.0)
+        _assert_identical(a, b)
+    with pytest.raises(InputError, match="another network"):
+        nearest_station(cmp, placed, grid(), profile=ADULT)
+
+
 # ---------------------------------------------------------------------------------------------
 # real OSM extracts against networkx
 
@@ -607,3 +637,142 @@ def test_real_polygon_compounds_with_gates_match_split_edge_model(name: str) -> 
     origins = snap_compounds(compounds, net, entrances=features.entrances)
     _assert_identical(nearest_station(origins, st, net, profile=ADULT), near)
     _assert_identical(walk_times(origins, st, net, profile=ADULT, limit_min=8.0), long)
+
+
+# ---------------------------------------------------------------------------------------------
+# node level: node_times, node_times_by_source
+
+
+def test_node_times_on_a_hand_lattice() -> None:
+    """3 x 3 lattice, 100 m step, 75 m/min; a source 50 m along edge 0-1, one 70 m up 5-8."""
+    net = grid()
+    src = snap_layer(points([(50, 0), (200, 170)], ["a", "b"], "site_id"), net)
+    graph = travel_graph(net, profile=ADULT)
+    got = travel.node_times(graph, src)
+    metres = [50, 50, 150, 150, 150, 70, 230, 130, 30]
+    nearest = [0, 0, 0, 0, 0, 1, 1, 1, 1]
+    np.testing.assert_allclose(got.minutes, np.array(metres) / 75.0, atol=1e-9)
+    assert got.source.tolist() == nearest and got.n_nodes == 9 and got.limit_min is None
+    within = travel.node_times(graph, src, limit_min=1.9)
+    reached = np.array(metres) / 75.0 <= 1.9
+    np.testing.assert_allclose(within.minutes[reached], np.array(metres)[reached] / 75.0, atol=1e-9)
+    assert np.isinf(within.minutes[~reached]).all()
+    assert (within.source[~reached] == -1).all() and within.limit_min == 1.9
+    back = pickle.loads(pickle.dumps(got))
+    np.testing.assert_array_equal(back.minutes, got.minutes)
+    assert len(repr(back)) < 500
+    # every (source, node) within 4 minutes, by hand
+    table = travel.node_times_by_source(graph, src, limit_min=4.0)
+    a = [50, 50, 150, 150, 150, 250, 250, 250, 350]
+    b = [370, 270, 170, 270, 170, 70, 230, 130, 30]
+    want = sorted(
+        (s, node, m / 75.0)
+        for s, row in enumerate((a, b))
+        for node, m in enumerate(row)
+        if m / 75.0 <= 4.0
+    )
+    assert list(table.columns) == ["source", "node", "walk_min"]
+    assert list(zip(table.source, table.node, strict=True)) == [(s, n) for s, n, _ in want]
+    np.testing.assert_allclose(table.walk_min, [m for _, _, m in want], atol=1e-9)
+
+
+def test_node_times_need_snapped_points_of_the_same_network() -> None:
+    net = grid()
+    graph = travel_graph(net, profile=ADULT)
+    layer = points([(50, 0)], ["a"], "site_id")
+    with pytest.raises(InputError, match="SnappedPoints"):
+        travel.node_times(graph, layer)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="another network"):
+        travel.node_times(graph, snap_layer(layer, grid(4)))
+    with pytest.raises(InputError, match="positive"):
+        travel.node_times_by_source(graph, snap_layer(layer, net), limit_min=0.0)
+
+
+def _nx_with_sources(
+    net: WalkNetwork, profile: Profile, src: SnappedCompounds
+) -> tuple[nx.DiGraph, list[tuple[str, int]]]:
+    """The edge table as a networkx graph plus one virtual node per source, with one-way arcs
+    to both ends of each of its access points' edges (leg + partial length)."""
+    g = _nx_graph(net, profile).to_directed()
+    e = net.edges
+    factor = e["highway"].map(lambda h: profile.factors.get(h, 1.0)).to_numpy(dtype=float)
+    mpm = factor / profile.speed_m_per_min
+    u, v, length = e["u"].to_numpy(), e["v"].to_numpy(), e["length_m"].to_numpy()
+    virtual = [("src", i) for i in range(len(src))]
+    for k in range(len(src.owner)):
+        edge, along = int(src.edge[k]), float(src.along_m[k])
+        leg = float(src.access_m[k]) / profile.speed_m_per_min
+        for node, w in (
+            (u[edge], along * mpm[edge]),
+            (v[edge], (length[edge] - along) * mpm[edge]),
+        ):
+            s = virtual[int(src.owner[k])]
+            if not g.has_edge(s, int(node)) or g[s][int(node)]["weight"] > leg + w:
+                g.add_edge(s, int(node), weight=leg + w)
+    return g, virtual
+
+
+def _check_node_times_against_networkx(
+    net: WalkNetwork, src: SnappedCompounds, profile: Profile, limit: float
+) -> None:
+    graph = travel_graph(net, profile=profile)
+    g, virtual = _nx_with_sources(net, profile, src)
+    per_source = {
+        i: nx.single_source_dijkstra_path_length(g, s, weight="weight")
+        for i, s in enumerate(virtual)
+        if s in g
+    }
+    best = nx.multi_source_dijkstra_path_length(g, [s for s in virtual if s in g])
+    got = travel.node_times(graph, src)
+    n = len(net.nodes)
+    want = np.array([best.get(i, np.inf) for i in range(n)])
+    np.testing.assert_allclose(got.minutes, want, rtol=1e-9)
+    found = np.isfinite(want)
+    assert (got.source[~found] == -1).all()
+    # the named source does reach the node in the best time
+    named = [per_source[int(got.source[i])][i] for i in np.flatnonzero(found)]
+    np.testing.assert_allclose(named, want[found], rtol=1e-9)
+    limited = travel.node_times(graph, src, limit_min=limit)
+    inside = want <= limit * (1 - 1e-9)
+    np.testing.assert_allclose(limited.minutes[inside], want[inside], rtol=1e-9)
+    assert np.isinf(limited.minutes[want > limit * (1 + 1e-9)]).all()
+    # every (source, node) pair within the limit
+    table = travel.node_times_by_source(graph, src, limit_min=limit, batch_size=7)
+    expected = {
+        (i, node): t
+        for i, lengths in per_source.items()
+        for node, t in lengths.items()
+        if not isinstance(node, tuple) and t <= limit
+    }
+    pairs = dict(zip(zip(table.source, table.node, strict=True), table.walk_min, strict=True))
+    sure = {k for k, t in expected.items() if t <= limit * (1 - 1e-9)}
+    assert sure <= pairs.keys() <= expected.keys() | {k for k in pairs if pairs[k] > limit - 1e-6}
+    np.testing.assert_allclose(
+        [pairs[k] for k in sorted(sure)], [expected[k] for k in sorted(sure)], rtol=1e-9
+    )
+    # the default batches give the same table; the minimum over sources is node_times
+    again = travel.node_times_by_source(graph, src, limit_min=limit)
+    pd.testing.assert_frame_equal(again, table)
+    low = table.groupby("node")["walk_min"].min()
+    np.testing.assert_allclose(limited.minutes[low.index.to_numpy()], low.to_numpy(), rtol=0)
+
+
+def test_node_times_match_networkx_on_a_random_lattice() -> None:
+    net, cmp, _st = _random_lattice()
+    src = snap_compounds(cmp, net)  # several access points per polygon compound
+    assert np.bincount(src.owner).max() > 1
+    for profile in (ADULT, ELDERLY):
+        _check_node_times_against_networkx(net, src, profile, 6.0)
+
+
+def test_node_times_match_networkx_on_a_real_extract() -> None:
+    net = _load("beijing-haidian-cau.osm.bz2")
+    rng = np.random.default_rng(7)
+    lines = np.asarray(net.edges.geometry.values, dtype=object)
+    pick = rng.integers(0, len(lines), 40)
+    pts = shapely.line_interpolate_point(lines[pick], rng.random(40), normalized=True)
+    geoms = np.concatenate([pts[:30], shapely.buffer(pts[30:], 0.0004, quad_segs=2)])
+    layer = gpd.GeoDataFrame(
+        {"compound_id": [f"c{i}" for i in range(40)]}, geometry=geoms, crs="EPSG:4326"
+    )
+    _check_node_times_against_networkx(net, snap_compounds(layer, net), ELDERLY, 5.0)

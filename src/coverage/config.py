@@ -21,6 +21,7 @@ from coverage.errors import Problem, StudyError
 
 __all__ = [
     "COORD_SYSTEMS",
+    "DEFAULT_MAX_SNAP_M",
     "DEFAULT_MINUTES",
     "DEFAULT_PROFILES",
     "CompoundEstimation",
@@ -35,6 +36,8 @@ __all__ = [
 
 COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
 DEFAULT_MINUTES: tuple[float, ...] = (5.0, 10.0, 15.0)
+DEFAULT_MAX_SNAP_M = 300.0
+"""Points farther than this (metres) from every walkable edge are not snapped (``max_snap_m``)."""
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,7 @@ class Study:
     compounds: LayerSpec | None = None
     candidates: LayerSpec | None = None
     profiles: Mapping[str, Profile] = field(default_factory=lambda: dict(DEFAULT_PROFILES))
-    max_snap_m: float = 300.0
+    max_snap_m: float = DEFAULT_MAX_SNAP_M
     estimation: CompoundEstimation = field(default_factory=CompoundEstimation)
     language: str = "zh"
     cache_dir: Path | None = None
@@ -612,7 +615,7 @@ class _Checker:
                 s = self.service(k, v, profiles)
                 if s is not None:
                     services[k] = s
-        max_snap = self.opt_number(top, "", "max_snap_m", 300.0) or 300.0
+        max_snap = self.opt_number(top, "", "max_snap_m", DEFAULT_MAX_SNAP_M) or DEFAULT_MAX_SNAP_M
         est = CompoundEstimation()
         if "estimation" in top:
             et = self.table(

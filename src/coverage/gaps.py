@@ -33,13 +33,15 @@ import math
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from coverage.config import Service
+from coverage._validate import id_problems, missing_columns
+from coverage.config import DEFAULT_MINUTES
 from coverage.errors import CoverageWarning, InputError, Problem
 
 __all__ = [
@@ -72,6 +74,51 @@ _FIXED = (
 )
 _COVERED_RE = re.compile(r"^covered_(.+)min$")
 _MAX_IDS = 20
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The plain parameters of one service type."""
+
+    key: str
+    minutes: tuple[float, ...]
+    weight_column: str
+    capacity: float | None
+
+
+def _options(
+    service: Any,
+    *,
+    minutes: Sequence[float] | None = None,
+    weight_column: str | None = None,
+    capacity: float | None = None,
+    table: pd.DataFrame | None = None,
+) -> _Options:
+    """Plain parameters, with defaults from a service object or from an assessed table.
+
+    ``service`` is the service key (str). A :class:`coverage.config.Service` is accepted too:
+    its thresholds, weight column and capacity are then the defaults. Without thresholds,
+    those of ``table`` (its ``covered_<T>min`` columns) are used, else the study default.
+    """
+    key = service
+    if service is not None and not isinstance(service, str):
+        key = service.key
+        minutes = service.minutes if minutes is None else minutes
+        weight_column = service.weight_column if weight_column is None else weight_column
+        capacity = service.capacity if capacity is None else capacity
+    if key is None and table is not None:
+        key = table.attrs.get("service")
+        if key is None and "service" in table.columns and len(table):
+            key = table["service"].iloc[0]
+    if minutes is None and table is not None:
+        found = sorted(float(m.group(1)) for c in table.columns if (m := _COVERED_RE.match(str(c))))
+        minutes = found or None
+    return _Options(
+        key="" if key is None else str(key),
+        minutes=tuple(DEFAULT_MINUTES if minutes is None else minutes),
+        weight_column="households" if weight_column is None else weight_column,
+        capacity=capacity,
+    )
 
 
 def minutes_label(minutes: float) -> str:
@@ -118,19 +165,9 @@ def _ids(values: Iterable[Any]) -> str:
 def _check_columns(
     table: pd.DataFrame, required: Sequence[str], what: str, problems: list[Problem]
 ) -> bool:
-    missing = [c for c in required if c not in table.columns]
-    for c in missing:
-        problems.append(Problem(what, "缺少必需列 (missing required column)", column=c))
+    missing = missing_columns(table.columns, required, file=what)
+    problems += missing
     return not missing
-
-
-def _check_ids(table: pd.DataFrame, column: str, what: str, problems: list[Problem]) -> None:
-    ids = table[column]
-    if ids.isna().any():
-        problems.append(Problem(what, "编号为空 (empty id)", column=column))
-    dup = ids[ids.duplicated()].unique()
-    if len(dup):
-        problems.append(Problem(what, f"编号重复 (duplicate ids): {_ids(dup)}", column=column))
 
 
 def _check_known(ids: set[Any], known: set[Any], what: str, problems: list[Problem]) -> None:
@@ -141,8 +178,8 @@ def _check_known(ids: set[Any], known: set[Any], what: str, problems: list[Probl
         )
 
 
-def _check_minutes(service: Service, problems: list[Problem]) -> None:
-    m = [float(x) for x in service.minutes]
+def _check_minutes(opts: _Options, problems: list[Problem]) -> None:
+    m = [float(x) for x in opts.minutes]
     ok = (
         len(m) > 0
         and all(math.isfinite(x) and x > 0 for x in m)
@@ -153,8 +190,8 @@ def _check_minutes(service: Service, problems: list[Problem]) -> None:
             Problem(
                 "service",
                 "阈值必须为正数且严格递增 (thresholds must be positive and strictly "
-                f"increasing), got {list(service.minutes)}",
-                key=f"services.{service.key}.minutes",
+                f"increasing), got {list(opts.minutes)}",
+                key=f"services.{opts.key}.minutes",
             )
         )
 
@@ -165,15 +202,15 @@ def _raise(problems: list[Problem], header: str) -> None:
 
 
 def _validate_assess_inputs(
-    compounds: pd.DataFrame, nearest: pd.DataFrame, within: pd.DataFrame, service: Service
+    compounds: pd.DataFrame, nearest: pd.DataFrame, within: pd.DataFrame, opts: _Options
 ) -> None:
     problems: list[Problem] = []
-    _check_minutes(service, problems)
-    weight = service.weight_column
+    _check_minutes(opts, problems)
+    weight = opts.weight_column
     if _check_columns(
         compounds, ["compound_id", "name", weight, "geometry"], "compounds", problems
     ):
-        _check_ids(compounds, "compound_id", "compounds", problems)
+        problems += id_problems(compounds["compound_id"], file="compounds", column="compound_id")
         w = compounds[weight]
         if not pd.api.types.is_numeric_dtype(w) or pd.api.types.is_bool_dtype(w):
             problems.append(
@@ -196,7 +233,7 @@ def _validate_assess_inputs(
         _raise(problems, "行程表与小区不一致 (travel tables do not match the compounds):")
     known = set(compounds["compound_id"])
     if ok_n:
-        _check_ids(nearest, "compound_id", "nearest", problems)
+        problems += id_problems(nearest["compound_id"], file="nearest", column="compound_id")
         got = set(nearest["compound_id"].dropna())
         if missing := known - got:
             problems.append(
@@ -254,7 +291,9 @@ def assess_coverage(
     nearest: pd.DataFrame,
     within: pd.DataFrame,
     *,
-    service: Service,
+    minutes: Sequence[float] | None = None,
+    weight_column: str | None = None,
+    service: str | Any = "",
 ) -> gpd.GeoDataFrame:
     """Decide, for every compound, whether a station of one service type is within reach.
 
@@ -269,8 +308,14 @@ def assess_coverage(
     within
         The long table: ``compound_id``, ``station_id``, ``walk_min`` for every pair within
         (at least) the largest threshold. Compounds with no station in reach have no rows.
+    minutes
+        Thresholds in minutes, positive and strictly increasing (default ``5, 10, 15``).
+    weight_column
+        The compounds' demand column (default ``households``).
     service
-        The service type; its ``minutes`` thresholds and ``weight_column`` are used.
+        The service key written in the ``service`` column and in messages. A
+        :class:`coverage.config.Service` is accepted too: its ``minutes`` and
+        ``weight_column`` are then the defaults.
 
     Returns
     -------
@@ -298,23 +343,24 @@ def assess_coverage(
         without a station within ``T`` in the long table, or the reverse): usually the long
         table was computed with a limit below the largest threshold.
     """
-    _validate_assess_inputs(compounds, nearest, within, service)
-    minutes = [float(t) for t in service.minutes]
-    tmax = minutes[-1]
-    weight = service.weight_column
+    opts = _options(service, minutes=minutes, weight_column=weight_column)
+    _validate_assess_inputs(compounds, nearest, within, opts)
+    thresholds = [float(t) for t in opts.minutes]
+    tmax = thresholds[-1]
+    weight = opts.weight_column
 
     near = nearest[["compound_id", "nearest_station_id", "walk_min", "reason"]]
     out = compounds[["compound_id", "name"]].merge(near, on="compound_id", how="left")
     walk = pd.to_numeric(out["walk_min"], errors="coerce").astype("float64")
     out["walk_min"] = walk
     out["nearest_station_id"] = out["nearest_station_id"].where(walk.notna())
-    out.insert(2, "service", service.key)
+    out.insert(2, "service", opts.key)
     out.insert(3, "households", compounds[weight].astype("float64").to_numpy())
 
     pairs = within[["compound_id", "station_id", "walk_min"]]
     pair_walk = pd.to_numeric(pairs["walk_min"]).to_numpy(dtype="float64")
     inconsistent: set[Any] = set()
-    for t in minutes:
+    for t in thresholds:
         covered = (walk <= t).to_numpy()
         counts = (
             pairs.loc[pair_walk <= t]
@@ -338,11 +384,11 @@ def assess_coverage(
         out[c] = compounds[c].to_numpy()
     out["geometry"] = compounds.geometry.to_numpy()
     result = gpd.GeoDataFrame(out, geometry="geometry", crs=compounds.crs)
-    result.attrs = {"service": service.key, "weight_column": weight, "minutes": minutes}
+    result.attrs = {"service": opts.key, "weight_column": weight, "minutes": thresholds}
 
     if inconsistent:
         warnings.warn(
-            f"{service.key}: 最近站点表与长表不一致 (nearest and long tables disagree; was "
+            f"{opts.key}: 最近站点表与长表不一致 (nearest and long tables disagree; was "
             f"the long table computed with limit >= {minutes_label(tmax)} min?): "
             f"{_ids(inconsistent)}",
             CoverageWarning,
@@ -352,7 +398,7 @@ def assess_coverage(
     cov = float(result.loc[covered_max, "households"].sum())
     log.info(
         "%s: %d/%d compounds covered within %s min (%s of %s households)",
-        service.key,
+        opts.key,
         int(covered_max.sum()),
         len(result),
         minutes_label(tmax),
@@ -376,16 +422,24 @@ def _aggregate(long: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def summarize_coverage(
-    assessed: pd.DataFrame, *, service: Service, by: Sequence[str] = ()
+    assessed: pd.DataFrame,
+    *,
+    minutes: Sequence[float] | None = None,
+    by: Sequence[str] = (),
+    service: str | Any | None = None,
 ) -> pd.DataFrame:
     """Count covered households and compounds per threshold, overall and per group.
 
     Parameters
     ----------
     assessed
-        The result of :func:`assess_coverage` for ``service``.
+        The result of :func:`assess_coverage`.
+    minutes
+        The thresholds to summarise (default: those of ``assessed``, its ``covered_<T>min``
+        columns).
     service
-        The service type (its ``minutes`` thresholds are summarised).
+        The service key of the ``service`` column (default: that of ``assessed``). A
+        :class:`coverage.config.Service` is accepted too (its ``minutes`` are the default).
     by
         Grouping columns of ``assessed``, e.g. ``("district", "street", "community")``.
         Compounds with a missing group value form their own (NA) group.
@@ -405,11 +459,12 @@ def summarize_coverage(
         When the thresholds are invalid or a ``by`` or ``covered_<T>min`` column is missing.
     """
     by = list(by)
+    opts = _options(service, minutes=minutes, table=assessed)
     problems: list[Problem] = []
-    _check_minutes(service, problems)
+    _check_minutes(opts, problems)
     _raise(problems, "无法汇总覆盖率 (cannot summarise coverage):")
-    minutes = [float(t) for t in service.minutes]
-    cov_cols = {covered_column(t): t for t in minutes}
+    thresholds = [float(t) for t in opts.minutes]
+    cov_cols = {covered_column(t): t for t in thresholds}
     _check_columns(assessed, ["households", *cov_cols, *by], "assessed", problems)
     _raise(problems, "无法汇总覆盖率 (cannot summarise coverage):")
 
@@ -420,7 +475,7 @@ def summarize_coverage(
     long["covered"] = long["covered"].astype(bool)
     long["households_covered"] = long["households"].where(long["covered"], 0.0)
 
-    overall = _aggregate(long, ["minutes"]).reindex(pd.Index(minutes, name="minutes"))
+    overall = _aggregate(long, ["minutes"]).reindex(pd.Index(thresholds, name="minutes"))
     overall = overall.fillna(0).reset_index()
     overall.insert(0, "scope", "overall")
     parts = [overall]
@@ -429,7 +484,7 @@ def summarize_coverage(
         groups.insert(0, "scope", "group")
         parts.append(groups)
     out = pd.concat(parts, ignore_index=True) if by else overall
-    out.insert(0, "service", service.key)
+    out.insert(0, "service", opts.key)
     for c in ("households_total", "households_covered"):
         out[c] = out[c].astype("float64")
     for c in ("compounds_total", "compounds_covered"):
@@ -453,7 +508,7 @@ def summarize_coverage(
 
 def summary_dict(
     assessed_by_service: Mapping[str, pd.DataFrame],
-    services: Mapping[str, Service] | Iterable[Service],
+    services: Mapping[str, Any] | Iterable[Any],
 ) -> dict[str, Any]:
     """Overall coverage of every service as a JSON-ready dictionary.
 
@@ -462,8 +517,9 @@ def summary_dict(
     assessed_by_service
         :func:`assess_coverage` results keyed by service key.
     services
-        The service types (``Study.services`` or any iterable of :class:`Service`); the
-        output follows their order.
+        The service types: objects with ``key``, ``label_zh``, ``label_en`` and ``minutes``
+        (``Study.services`` or any iterable of :class:`coverage.config.Service`); the output
+        follows their order.
 
     Returns
     -------
@@ -490,7 +546,9 @@ def summary_dict(
         )
     result: dict[str, Any] = {}
     for svc in svcs:
-        table = summarize_coverage(assessed_by_service[svc.key], service=svc)
+        table = summarize_coverage(
+            assessed_by_service[svc.key], minutes=svc.minutes, service=svc.key
+        )
         thresholds: dict[str, Any] = {}
         for row in table.to_dict("records"):
             share = float(row["share_covered"])
@@ -514,7 +572,12 @@ def summary_dict(
 
 
 def station_load(
-    assessed: pd.DataFrame, stations: gpd.GeoDataFrame, *, service: Service
+    assessed: pd.DataFrame,
+    stations: gpd.GeoDataFrame,
+    *,
+    minutes: Sequence[float] | None = None,
+    capacity: float | None = None,
+    service: str | Any | None = None,
 ) -> gpd.GeoDataFrame:
     """Households each station would serve if every compound used its nearest station.
 
@@ -524,13 +587,18 @@ def station_load(
     Parameters
     ----------
     assessed
-        The result of :func:`assess_coverage` for ``service``.
+        The result of :func:`assess_coverage`.
     stations
         The station layer (``station_id``, ``name``, optional ``capacity`` and ``service``,
         ``geometry``). Rows whose ``service`` is another service type are ignored.
+    minutes
+        The thresholds (default: those of ``assessed``); the largest is used.
+    capacity
+        Households a station can serve, where the station's own ``capacity`` is NaN
+        (default: no limit).
     service
-        The service type: its largest threshold and its default ``capacity`` (used where the
-        station's own ``capacity`` is NaN).
+        The service key (default: that of ``assessed``). A :class:`coverage.config.Service`
+        is accepted too (its ``minutes`` and ``capacity`` are then the defaults).
 
     Returns
     -------
@@ -548,8 +616,9 @@ def station_load(
         When columns are missing, station ids repeat, a capacity is not positive, or an
         assigned ``nearest_station_id`` is not among the stations.
     """
+    opts = _options(service, minutes=minutes, capacity=capacity, table=assessed)
     problems: list[Problem] = []
-    _check_minutes(service, problems)
+    _check_minutes(opts, problems)
     _check_columns(
         assessed,
         ["compound_id", "households", "nearest_station_id", "walk_min"],
@@ -558,8 +627,8 @@ def station_load(
     )
     if _check_columns(stations, ["station_id", "name", "geometry"], "stations", problems):
         if "service" in stations.columns:
-            stations = stations[stations["service"].fillna(service.key) == service.key]
-        _check_ids(stations, "station_id", "stations", problems)
+            stations = stations[stations["service"].fillna(opts.key) == opts.key]
+        problems += id_problems(stations["station_id"], file="stations", column="station_id")
     _raise(problems, "无法计算站点负荷 (cannot compute station loads):")
 
     cap_given = (
@@ -587,7 +656,7 @@ def station_load(
         )
     _raise(problems, "无法计算站点负荷 (cannot compute station loads):")
 
-    tmax = float(service.minutes[-1])
+    tmax = float(opts.minutes[-1])
     within_col = f"households_served_within_{minutes_label(tmax)}min"
     agg = (
         served.assign(_within=served["households"].where(served["walk_min"] <= tmax, 0.0))
@@ -603,26 +672,26 @@ def station_load(
         {
             "station_id": stations["station_id"].to_numpy(),
             "name": stations["name"].to_numpy(),
-            "service": service.key,
+            "service": opts.key,
             "compounds_served": agg["compounds_served"].fillna(0).to_numpy(dtype="int64"),
             "households_served": agg["households_served"].fillna(0.0).to_numpy(dtype="float64"),
             within_col: agg["_within"].fillna(0.0).to_numpy(dtype="float64"),
         }
     )
-    default = np.nan if service.capacity is None else float(service.capacity)
-    capacity = cap_given.fillna(default).to_numpy(dtype="float64")
-    out["capacity"] = capacity
-    out["over_capacity"] = out["households_served"].to_numpy() > capacity  # NaN -> False
-    out["load_ratio"] = out["households_served"].to_numpy() / capacity
+    default = np.nan if opts.capacity is None else float(opts.capacity)
+    caps = cap_given.fillna(default).to_numpy(dtype="float64")
+    out["capacity"] = caps
+    out["over_capacity"] = out["households_served"].to_numpy() > caps  # NaN -> False
+    out["load_ratio"] = out["households_served"].to_numpy() / caps
     # the station layer's own attributes (address, community ...) pass through
     extra = [c for c in stations.columns if c not in out.columns and c != stations.geometry.name]
     for col in extra:
         out[col] = stations[col].to_numpy()
     result = gpd.GeoDataFrame(out, geometry=stations.geometry.to_numpy(), crs=stations.crs)
-    result.attrs = {"service": service.key}
+    result.attrs = {"service": opts.key}
     log.info(
         "%s: %d stations, %d over capacity",
-        service.key,
+        opts.key,
         len(result),
         int(result["over_capacity"].sum()),
     )

@@ -70,6 +70,7 @@ import shapely
 from numpy.typing import NDArray
 from pyproj import CRS
 
+from coverage._validate import id_issues
 from coverage.config import LayerSpec
 from coverage.coords import to_wgs84, utm_crs_for
 from coverage.errors import CoverageWarning, CRSError, InputError, Problem
@@ -382,7 +383,8 @@ def _load(
     n = len(data)
     if id_col is not None:
         ids = _texts(data[id_col])
-        _check_ids(layer, ids, id_col)
+        for pos, message in id_issues(ids, rows=layer.rows):
+            layer.add(pos, id_col, message)
     else:
         stem = Path(spec.path).stem
         ids = np.array([f"{stem}-{r}" for r in layer.rows], dtype=object)
@@ -496,29 +498,6 @@ def _find_column(
             f"{layer.note}",
         )
     return None
-
-
-def _check_ids(layer: _Layer, ids: NDArray[Any], column: str) -> None:
-    for pos in np.flatnonzero(ids == ""):
-        layer.add(
-            int(pos),
-            column,
-            "编号为空 (empty id); 请为每一行填写唯一编号 (give every row a unique id)",
-        )
-    s = pd.Series(ids)
-    dup = s.duplicated(keep=False) & (s != "")
-    if not dup.any():
-        return
-    for value, positions in s[dup].groupby(s[dup]).indices.items():
-        rows = [int(layer.rows[p]) for p in s[dup].index[positions]]
-        for pos, row in zip(s[dup].index[positions], rows, strict=True):
-            others = ", ".join(f"row {r}" for r in rows if r != row)
-            layer.add(
-                int(pos),
-                column,
-                f"编号重复 (duplicate id) {value!r}: 与第 {others.replace('row ', '')} 行相同 "
-                f"(same as {others}); 每个编号须唯一 (ids must be unique)",
-            )
 
 
 def _check_amounts(

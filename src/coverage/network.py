@@ -42,7 +42,7 @@ import unicodedata
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -67,6 +67,7 @@ from coverage.errors import (
     Problem,
     SourceFileError,
 )
+from coverage.walknetwork import WalkNetwork
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -270,36 +271,6 @@ def overpass_walk_filter() -> str:
     highways = "|".join(sorted(WALK_HIGHWAYS))
     foot_no = "|".join(sorted(FOOT_FORBIDDEN))
     return f'["highway"~"^({highways})$"]["foot"!~"^({foot_no})$"]'
-
-
-# -- the network object -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class WalkNetwork:
-    """An undirected pedestrian network.
-
-    Attributes
-    ----------
-    nodes
-        RangeIndex ``0..n-1`` (the node index used by every array); columns ``node_id``
-        (int64, OSM node id), ``lon``, ``lat`` (float64, WGS-84), ``component`` (int32;
-        0 is the largest connected component, then by size descending).
-    edges
-        RangeIndex ``0..m-1``, one row per undirected edge; columns ``u``, ``v`` (int64 node
-        indices), ``length_m`` (float64 > 0), ``highway`` (str), ``access`` (str or None),
-        ``private`` (bool), ``way_id`` (int64), ``geometry`` (LineString from ``u`` to ``v``,
-        EPSG:4326).
-    crs
-        The local metric CRS used for distances (UTM zone of the network's centre).
-    meta
-        Source description, cache key, format version and build time.
-    """
-
-    nodes: pd.DataFrame
-    edges: gpd.GeoDataFrame
-    crs: str
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 # -- way records ------------------------------------------------------------------------------
@@ -1238,9 +1209,9 @@ def load_network(
                 time.perf_counter() - t0,
                 source.describe(),
             )
-            return replace(net, meta=meta)
+            return net.with_meta(meta)
     net = network_from_source(source, http_cache_dir=Path(cache_dir) / "osmnx-http")
-    net = replace(net, meta={**net.meta, "cache_key": key, "from_cache": False})
+    net = net.with_meta({**net.meta, "cache_key": key, "from_cache": False})
     try:
         save_network(net, folder)
     except OSError as exc:

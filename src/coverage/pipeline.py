@@ -327,9 +327,10 @@ def group_columns(study: Study, compounds: gpd.GeoDataFrame) -> list[str]:
 
 def _summaries(assessed: gpd.GeoDataFrame, service: Any, by: list[str]) -> pd.DataFrame:
     """Overall rows, then the groups of every level (district, district+street, ...)."""
-    parts = [gaps.summarize_coverage(assessed, service=service)]
+    opts = {"minutes": service.minutes, "service": service.key}
+    parts = [gaps.summarize_coverage(assessed, **opts)]
     for i in range(len(by)):
-        levels = gaps.summarize_coverage(assessed, service=service, by=by[: i + 1])
+        levels = gaps.summarize_coverage(assessed, by=by[: i + 1], **opts)
         parts.append(levels[levels["scope"] == "group"])
     return pd.concat(parts, ignore_index=True)
 
@@ -338,7 +339,9 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
     """Compute walk times, coverage, station loads and gaps for every service type.
 
     The compounds' access points are derived and snapped onto the network once
-    (:func:`coverage.snap.snap_compounds`) and reused by every service type and profile.
+    (:func:`coverage.snap.snap_compounds`) and reused by every service type and profile;
+    each station layer is snapped once (:func:`coverage.snap.snap_layer`) and reused by the
+    nearest-station, walk-time and station-load steps.
 
     Parameters
     ----------
@@ -362,25 +365,28 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
         t0 = time.perf_counter()
         profile = study.profiles[service.profile]
         stations = data.stations[key]
-        nearest = travel.nearest_station(
-            origins, stations, net, profile=profile, max_snap_m=study.max_snap_m
-        )
+        # each layer is snapped once and reused by every step below
+        placed = snap.snap_layer(stations, net, id_column="station_id", max_snap_m=study.max_snap_m)
+        nearest = travel.nearest_station(origins, placed, net, profile=profile)
         with warnings.catch_warnings():
             # the same stations far from the network were just reported by nearest_station
             warnings.simplefilter("ignore", CoverageWarning)
             within = travel.walk_times(
-                origins,
-                stations,
-                net,
-                profile=profile,
-                limit_min=max(service.minutes),
-                max_snap_m=study.max_snap_m,
+                origins, placed, net, profile=profile, limit_min=max(service.minutes)
             )
-        assessed = gaps.assess_coverage(data.compounds, nearest, within, service=service)
+        assessed = gaps.assess_coverage(
+            data.compounds,
+            nearest,
+            within,
+            minutes=service.minutes,
+            weight_column=service.weight_column,
+            service=key,
+        )
         # stations the walk network does not reach are kept in the loads, flagged
-        placed = snap.snap_points(stations, net, max_snap_m=study.max_snap_m)
-        flagged = stations.assign(reason=placed["reason"].to_numpy())
-        loads = gaps.station_load(assessed, flagged, service=service)
+        flagged = stations.assign(reason=placed.reason)
+        loads = gaps.station_load(
+            assessed, flagged, minutes=service.minutes, capacity=service.capacity, service=key
+        )
         ranked = gaps.rank_gaps(assessed)
         summary = _summaries(assessed, service, by)
         results[key] = ServiceResult(assessed, loads, ranked, summary)

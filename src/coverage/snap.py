@@ -37,9 +37,10 @@ from __future__ import annotations
 import logging
 import time
 import weakref
-import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
+from typing import TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -47,25 +48,32 @@ import pandas as pd
 import pyproj
 import shapely
 from pandas.api.extensions import ExtensionArray
-from scipy.spatial import cKDTree
 
+from coverage._validate import id_problems, missing_columns
+from coverage.config import DEFAULT_MAX_SNAP_M
 from coverage.errors import CRSError, InputError, Problem
-from coverage.network import WalkNetwork
+from coverage.netarrays import PIECE_M, EdgeIndex, morton_key
+from coverage.walknetwork import WalkNetwork
 
 __all__ = [
     "ACCESS_BAND_M",
+    "DEFAULT_ACCESS_POINTS",
     "GATE_TOLERANCE_M",
     "MIN_ACCESS_GAP_M",
     "PIECE_M",
     "EdgeIndex",
     "SnappedCompounds",
+    "SnappedPoints",
     "access_points",
     "edge_index",
     "snap_compounds",
+    "snap_layer",
     "snap_points",
 ]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 GATE_TOLERANCE_M = 5.0
 """An entrance node counts as a gate of a polygon when it lies this close to its boundary."""
@@ -76,115 +84,21 @@ ACCESS_BAND_M = 50.0
 MIN_ACCESS_GAP_M = 20.0
 """Two boundary access points of one compound are at least this far apart."""
 
+DEFAULT_ACCESS_POINTS = 4
+"""At most this many boundary access points per polygon compound (``max_points``)."""
 
-PIECE_M = 25.0
-"""Edge segments are cut into pieces at most this long for the nearest-edge search."""
 
 _K_NEAREST = 8  # candidate pieces examined per point before the exactness check
 _CHUNK = 65_536  # points per block (bounds the memory of the candidate arrays)
 _PARALLEL_MIN = 4096  # from this many points on, KD-tree queries use every core
 _SORT_MIN = 2048  # from this many points on, points are snapped in Z-order
-
-
-@dataclass(frozen=True, eq=False)
-class EdgeIndex:
-    """The network's edges in its metric CRS with a spatial index, built once per network.
-
-    Nearest-edge search works on the edges' straight segments. Every segment is cut into
-    pieces at most :data:`PIECE_M` long and a KD-tree holds the pieces' midpoints. For a point,
-    the segments of the nearest midpoints are measured exactly; the result is certified exact
-    when the best distance is at most (distance to the farthest midpoint examined) minus half a
-    piece, since every point of a piece lies within half a piece of its midpoint. Points without
-    that certificate are measured against every piece within (best distance + half a piece).
-    This finds the same edge as a brute-force search over all edges (ties aside) at a fraction
-    of the cost of ``STRtree.query_nearest`` on whole LineStrings.
-
-    Attributes
-    ----------
-    crs
-        The network's local metric CRS.
-    u, v
-        End node indices of every edge.
-    length_m
-        ``length_m`` of every edge.
-    coords
-        Vertices of all edges in ``crs``, edge after edge (``(V, 2)``).
-    first
-        Edge ``i``'s vertices are ``coords[first[i]:first[i + 1]]``.
-    proj_len
-        Length of every edge in ``crs``.
-    seg_start
-        Index into ``coords`` of every segment's first vertex (the second is the next one).
-    seg_edge
-        Edge of every segment.
-    seg_offset
-        Distance in ``crs`` from the edge's start to the segment's start.
-    piece_seg
-        Segment of every piece (the KD-tree's points are the pieces' midpoints).
-    half_piece
-        Half the longest piece: the largest distance from a piece's midpoint to its points.
-    kdtree
-        ``scipy.spatial.cKDTree`` over the pieces' midpoints.
-    """
-
-    crs: str
-    u: np.ndarray
-    v: np.ndarray
-    length_m: np.ndarray
-    coords: np.ndarray
-    first: np.ndarray
-    proj_len: np.ndarray
-    seg_start: np.ndarray
-    seg_edge: np.ndarray
-    seg_offset: np.ndarray
-    piece_seg: np.ndarray
-    half_piece: float
-    kdtree: cKDTree
-
-    @cached_property
-    def walkable(self) -> np.ndarray:
-        """Indices of the edges points may snap onto: every edge with a geometry.
-
-        The network builder already applied the walk filter, so every edge is walkable
-        (``private`` ones too: residents walk inside their compound, and many stations stand
-        inside one).
-        """
-        return np.unique(self.seg_edge)
-
-    @cached_property
-    def geoms(self) -> np.ndarray:
-        """Edge LineStrings in ``crs`` (None for an edge without geometry)."""
-        out = np.full(len(self.u), None, dtype=object)
-        counts = np.diff(self.first)
-        has = counts >= 2
-        keep = np.repeat(has, counts)
-        if keep.any():
-            dense = np.repeat(np.arange(int(has.sum())), counts[has])
-            out[has] = shapely.linestrings(self.coords[keep], indices=dense)
-        return out
-
-    @cached_property
-    def tree(self) -> shapely.STRtree:
-        """STRtree over ``geoms[walkable]`` (used for polygons and gates)."""
-        return shapely.STRtree(self.geoms[self.walkable])
-
-    @cached_property
-    def fingerprint(self) -> str:
-        """A checksum of the CRS and of the edges' end nodes and lengths.
-
-        Tells whether snapped points belong to this network (:class:`SnappedCompounds`).
-        """
-        crc = zlib.crc32(self.crs.encode())
-        for arr in (self.u, self.v, self.length_m):
-            crc = zlib.crc32(np.ascontiguousarray(arr).tobytes(), crc)
-        return f"{len(self.u)}:{crc:08x}"
-
-
-_EDGE_INDEX: weakref.WeakKeyDictionary[WalkNetwork, EdgeIndex] = weakref.WeakKeyDictionary()
+_SORT_CELL_M = 100.0  # grid cell of that Z-order
 
 
 def edge_index(network: WalkNetwork) -> EdgeIndex:
-    """Return the projected edges and their spatial index (cached per network object).
+    """Return the projected edges and their spatial index (:attr:`WalkNetwork.edge_index`).
+
+    Built on first use and kept with the network (whose tables cannot change).
 
     Parameters
     ----------
@@ -195,56 +109,7 @@ def edge_index(network: WalkNetwork) -> EdgeIndex:
     -------
     EdgeIndex
     """
-    cached = _EDGE_INDEX.get(network)
-    if cached is not None:
-        return cached
-    edges = network.edges
-    m = len(edges)
-    geo = np.asarray(edges.geometry.values, dtype=object)
-    lonlat, owner = shapely.get_coordinates(geo, return_index=True)
-    to_metric = pyproj.Transformer.from_crs(edges.crs or "EPSG:4326", network.crs, always_xy=True)
-    x, y = to_metric.transform(lonlat[:, 0], lonlat[:, 1])
-    coords = np.column_stack([x, y]).astype(np.float64)
-    counts = np.bincount(owner, minlength=m)
-    first = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(counts, out=first[1:])
-    seg_start = np.flatnonzero(owner[1:] == owner[:-1]) if len(owner) else np.empty(0, np.int64)
-    seg_edge = owner[seg_start]
-    d = coords[seg_start + 1] - coords[seg_start]
-    seg_len = np.hypot(d[:, 0], d[:, 1])
-    proj_len = np.bincount(seg_edge, weights=seg_len, minlength=m)
-    # offset of each segment from its edge's start: running sum within the edge
-    run = np.cumsum(seg_len) - seg_len
-    edge_first_seg = np.r_[True, seg_edge[1:] != seg_edge[:-1]] if len(seg_edge) else seg_edge
-    base = np.maximum.accumulate(np.where(edge_first_seg, np.arange(len(run)), 0))
-    seg_offset = run - run[base] if len(run) else run
-    n_piece = np.maximum(1, np.ceil(seg_len / PIECE_M)).astype(np.int64)
-    seg_type = np.int32 if len(seg_start) < np.iinfo(np.int32).max else np.int64
-    piece_seg = np.repeat(np.arange(len(seg_start), dtype=seg_type), n_piece)
-    k = np.arange(len(piece_seg)) - np.repeat(np.cumsum(n_piece) - n_piece, n_piece)
-    frac = (k + 0.5) / n_piece[piece_seg]
-    mids = coords[seg_start[piece_seg]] + d[piece_seg] * frac[:, None]
-    half = float((seg_len / (2 * n_piece)).max()) if len(seg_len) else 0.0
-    index = EdgeIndex(
-        crs=network.crs,
-        u=edges["u"].to_numpy(dtype=np.int64),
-        v=edges["v"].to_numpy(dtype=np.int64),
-        length_m=edges["length_m"].to_numpy(dtype=np.float64),
-        coords=coords,
-        first=first,
-        proj_len=proj_len,
-        seg_start=seg_start,
-        seg_edge=seg_edge,
-        seg_offset=seg_offset,
-        piece_seg=piece_seg,
-        half_piece=half,
-        # sliding-midpoint tree: builds about twice as fast as a balanced one on millions of
-        # pieces, and queries as fast
-        kdtree=cKDTree(mids if len(mids) else np.zeros((0, 2)), balanced_tree=False),
-    )
-    _EDGE_INDEX[network] = index
-    log.debug("indexed %d edges: %d segments, %d pieces", m, len(seg_start), len(piece_seg))
-    return index
+    return network.edge_index
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,23 +203,6 @@ def _nearest_segments(
     return best_seg, best_d, best_t
 
 
-def _morton(x: np.ndarray, y: np.ndarray, cell: float) -> np.ndarray:
-    """Z-order key of points on a grid of ``cell`` metres (16 bits per axis, wrapping)."""
-    if len(x) == 0:
-        return np.empty(0, dtype=np.int64)
-
-    def spread(v: np.ndarray) -> np.ndarray:
-        v = v & 0xFFFF
-        v = (v | (v << 8)) & 0x00FF00FF
-        v = (v | (v << 4)) & 0x0F0F0F0F
-        v = (v | (v << 2)) & 0x33333333
-        return (v | (v << 1)) & 0x55555555
-
-    ix = ((x - x.min()) / cell).astype(np.int64)
-    iy = ((y - y.min()) / cell).astype(np.int64)
-    return spread(ix) | (spread(iy) << 1)
-
-
 def _snap_xy(px: np.ndarray, py: np.ndarray, index: EdgeIndex, max_snap_m: float) -> _Snap:
     """Project metric coordinates onto their nearest walkable edge (vectorised, in blocks)."""
     n = len(px)
@@ -367,7 +215,7 @@ def _snap_xy(px: np.ndarray, py: np.ndarray, index: EdgeIndex, max_snap_m: float
     if len(valid) > _SORT_MIN:
         # nearby points one after another: the KD-tree and coordinate look-ups stay in cache
         # (every point's snap is computed on its own: the order does not change the result)
-        valid = valid[np.argsort(_morton(px[valid], py[valid], 100.0), kind="stable")]
+        valid = valid[np.argsort(morton_key(px[valid], py[valid], _SORT_CELL_M), kind="stable")]
     for lo in range(0, len(valid), _CHUNK):
         pos = valid[lo : lo + _CHUNK]
         seg, dist, t = _nearest_segments(px[pos], py[pos], index, max_snap_m)
@@ -469,23 +317,9 @@ def _check_layer(frame: gpd.GeoDataFrame, *, what: str, id_column: str, header: 
     Raises one :class:`InputError` naming every missing or duplicate id and missing geometry
     (or the missing id column), then a :class:`CRSError` when the layer has no CRS.
     """
-    problems: list[Problem] = []
-    if id_column not in frame.columns:
-        problems.append(Problem(what, "缺少必需列 (missing required column)", column=id_column))
-    elif (ids := frame[id_column]).hasnans or not ids.is_unique:
-        for row in np.flatnonzero(ids.isna().to_numpy()):
-            problems.append(
-                Problem(what, "编号为空 (empty id)", row=int(row) + 1, column=id_column)
-            )
-        for row in np.flatnonzero(ids.duplicated(keep="first").to_numpy() & ids.notna()):
-            problems.append(
-                Problem(
-                    what,
-                    f"编号重复 (duplicate id {ids.iloc[row]!r}); ids must be unique",
-                    row=int(row) + 1,
-                    column=id_column,
-                )
-            )
+    problems = missing_columns(frame.columns, [id_column], file=what)
+    if not problems:
+        problems += id_problems(frame[id_column], file=what, column=id_column)
     geoms = np.asarray(frame.geometry.values, dtype=object)
     for row in np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms)):
         problems.append(
@@ -504,7 +338,7 @@ def _str_array(ids: pd.Series) -> ExtensionArray:
 
 
 def snap_points(
-    points: gpd.GeoDataFrame, network: WalkNetwork, *, max_snap_m: float = 300.0
+    points: gpd.GeoDataFrame, network: WalkNetwork, *, max_snap_m: float = DEFAULT_MAX_SNAP_M
 ) -> pd.DataFrame:
     """Snap points onto the nearest walkable edge of the network.
 
@@ -583,24 +417,29 @@ def _snap_frame(points: pd.DataFrame, snap: _Snap, index: EdgeIndex, crs: str) -
 
 
 @dataclass(frozen=True, eq=False)
-class SnappedCompounds:
-    """Compounds' access points snapped onto a walk network, ready for the travel functions.
+class SnappedPoints:
+    """A layer's points snapped onto a walk network, ready for the travel functions.
 
-    Made by :func:`snap_compounds`. It does not depend on the travel profile, so one object
-    serves every service type and profile of a study; :func:`coverage.travel.nearest_station`
-    and :func:`coverage.travel.walk_times` take it in place of the compound layer. It holds
-    arrays only (numpy, and the ids as a pandas string array) and pickles. Its numpy arrays
-    are read-only: the travel functions cache what they derive from them per travel profile.
+    One object for any layer: compounds (through their access points, :func:`snap_compounds`),
+    stations and candidate sites (every feature is its own access point, :func:`snap_layer`).
+    It does not depend on the travel profile, so one snap serves every service type and
+    profile of a study; :func:`coverage.travel.nearest_station`,
+    :func:`coverage.travel.walk_times` and :func:`coverage.travel.node_times` take it in place
+    of the layer. It holds arrays only (numpy, and the ids as a pandas string array) and
+    pickles. Its numpy arrays are read-only, so what the travel functions derive from them
+    (:meth:`derived`) cannot go stale.
 
     Attributes
     ----------
-    compound_ids
-        Every compound's id, in the layer's order (a pandas ``"str"`` array).
+    ids
+        Every feature's id, in the layer's order (a pandas ``"str"`` array).
+    id_column
+        The layer's id column (``compound_id``, ``station_id``, ...).
     snapped
-        Per compound: at least one of its access points is within ``max_snap_m`` of a
+        Per feature: at least one of its access points is within ``max_snap_m`` of a
         walkable edge (otherwise its reason is ``"far_from_network"``).
     owner
-        Per snapped access point: position of its compound in ``compound_ids`` (ascending).
+        Per snapped access point: position of its feature in ``ids`` (ascending).
     kind
         Per snapped access point: ``"point"``, ``"gate"`` or ``"boundary"``.
     edge
@@ -610,39 +449,95 @@ class SnappedCompounds:
         of the edge's ``length_m``.
     access_m
         Per snapped access point: the straight access leg in metres.
+    x, y
+        Per snapped access point: its position (before snapping) in the network's metric CRS.
     n_access_points
         All access points derived, snapped or not.
     max_snap_m, max_points
-        The options the compounds were snapped with.
+        The options the points were snapped with.
     network_fingerprint
         :attr:`EdgeIndex.fingerprint` of the network the points were snapped onto.
     """
 
-    compound_ids: ExtensionArray
+    ids: ExtensionArray
+    id_column: str
     snapped: np.ndarray
     owner: np.ndarray
     kind: np.ndarray
     edge: np.ndarray
     along_m: np.ndarray
     access_m: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
     n_access_points: int
     max_snap_m: float
     max_points: int
     network_fingerprint: str
 
     def __post_init__(self) -> None:
-        # read-only: the travel functions cache what they derive from these arrays
-        for arr in (self.snapped, self.owner, self.kind, self.edge, self.along_m, self.access_m):
+        # read-only: the travel functions derive and keep arrays from these
+        for arr in (
+            self.snapped,
+            self.owner,
+            self.kind,
+            self.edge,
+            self.along_m,
+            self.access_m,
+            self.x,
+            self.y,
+        ):
             if isinstance(arr, np.ndarray):
                 arr.flags.writeable = False
+
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "_derived"}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self.__post_init__()
 
     def __len__(self) -> int:
-        """Number of compounds."""
-        return len(self.compound_ids)
+        """Number of features (compounds, stations, ...)."""
+        return len(self.ids)
+
+    def __repr__(self) -> str:
+        return (
+            f"<SnappedPoints {len(self)} {self.id_column} ({int(self.snapped.sum())} snapped, "
+            f"{len(self.owner)} of {self.n_access_points} access points) "
+            f"within {self.max_snap_m:g} m>"
+        )
+
+    @property
+    def compound_ids(self) -> ExtensionArray:
+        """The ids (the name :class:`SnappedCompounds` had)."""
+        return self.ids
+
+    @property
+    def reason(self) -> np.ndarray:
+        """Per feature: ``""``, or ``"far_from_network"`` when none of its points snapped."""
+        return np.where(self.snapped, "", "far_from_network")
+
+    def derived(self, key: object, build: Callable[[], T]) -> T:
+        """Return ``build()``, made once per ``key`` (held weakly) and kept with these points.
+
+        Parameters
+        ----------
+        key
+            A weakly referenceable object the product depends on (e.g. a travel graph).
+        build
+            Makes it.
+
+        Returns
+        -------
+        object
+        """
+        store = self.__dict__.get("_derived")
+        if store is None:
+            store = self.__dict__.setdefault("_derived", weakref.WeakKeyDictionary())
+        if key not in store:
+            store[key] = build()
+        value: T = store[key]
+        return value
 
     def check_network(self, network: WalkNetwork) -> None:
         """Raise when the points were snapped onto another network.
@@ -655,13 +550,142 @@ class SnappedCompounds:
         Raises
         ------
         InputError
-            When ``network`` is not the one the compounds were snapped onto.
+            When ``network`` is not the one the points were snapped onto.
         """
-        if edge_index(network).fingerprint != self.network_fingerprint:
+        self.check_fingerprint(network.edge_index.fingerprint)
+
+    def check_fingerprint(self, fingerprint: str) -> None:
+        """Raise :class:`InputError` unless ``fingerprint`` is the network's they snapped onto.
+
+        Parameters
+        ----------
+        fingerprint
+            :attr:`EdgeIndex.fingerprint` of the network about to be used.
+
+        Raises
+        ------
+        InputError
+            When the fingerprints differ.
+        """
+        if fingerprint != self.network_fingerprint:
             raise InputError(
-                "小区接入点是在另一个路网上吸附的 (the compounds were snapped onto another "
-                "network); call snap_compounds(compounds, network) with this network"
+                f"{self.id_column}: 这些点是在另一个路网上吸附的 (the points were snapped onto "
+                "another network); snap them again (snap_compounds / snap_layer) with this "
+                "network"
             )
+
+
+SnappedCompounds = SnappedPoints
+"""The compounds' snapped access points (the same class as :class:`SnappedPoints`)."""
+
+
+def snap_layer(
+    points: gpd.GeoDataFrame,
+    network: WalkNetwork,
+    *,
+    id_column: str | None = None,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+) -> SnappedPoints:
+    """Snap a layer whose every feature is one point (stations, candidate sites), once.
+
+    Parameters
+    ----------
+    points
+        Layer with a unique id column and Point geometry (any CRS); other geometries are
+        snapped at a point on their surface.
+    network
+        The walk network.
+    id_column
+        The id column; by default the layer's only column named ``*_id``.
+    max_snap_m
+        Points farther than this (metres) from every walkable edge are not snapped.
+
+    Returns
+    -------
+    SnappedPoints
+        One access point (kind ``"point"``) per feature.
+
+    Raises
+    ------
+    InputError
+        When the id column is missing or ambiguous, an id is empty or duplicated, or a
+        geometry is missing.
+    CRSError
+        When ``points`` has no CRS.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, pandas as pd
+    >>> from shapely import LineString, Point
+    >>> nodes = pd.DataFrame({"node_id": [1, 2], "lon": [0.0, 0.001], "lat": [0.0, 0.0],
+    ...                       "component": [0, 0]})
+    >>> edges = gpd.GeoDataFrame({"u": [0], "v": [1], "length_m": [111.3], "highway": ["path"],
+    ...     "access": [None], "private": [False], "way_id": [7]},
+    ...     geometry=[LineString([(0, 0), (0.001, 0)])], crs="EPSG:4326")
+    >>> net = WalkNetwork(nodes, edges, "EPSG:32631")
+    >>> st = gpd.GeoDataFrame({"station_id": ["s1", "s2"]},
+    ...     geometry=[Point(0.0005, 0.0001), Point(0.0005, 0.01)], crs="EPSG:4326")
+    >>> snapped = snap_layer(st, net)
+    >>> snapped.id_column, snapped.snapped.tolist(), snapped.reason.tolist()
+    ('station_id', [True, False], ['', 'far_from_network'])
+    """
+    column = _id_column(points, id_column)
+    _check_layer(
+        points,
+        what=column.removesuffix("_id") + "s",
+        id_column=column,
+        header=_LAYER_HEADERS.get(column, f"{column}: 图层有问题 (the layer has problems)"),
+    )
+    t0 = time.perf_counter()
+    x, y = _metric_xy(points, network.crs, "points")
+    index = edge_index(network)
+    snap = _snap_xy(x, y, index, max_snap_m)
+    ok = snap.edge >= 0
+    pos = np.flatnonzero(ok)
+    out = SnappedPoints(
+        ids=_str_array(points[column]),
+        id_column=column,
+        snapped=ok,
+        owner=pos,
+        kind=np.full(len(pos), "point", dtype=object),
+        edge=snap.edge[ok],
+        along_m=snap.along_m[ok],
+        access_m=snap.access_m[ok],
+        x=x[ok],
+        y=y[ok],
+        n_access_points=len(points),
+        max_snap_m=float(max_snap_m),
+        max_points=1,
+        network_fingerprint=index.fingerprint,
+    )
+    log.debug(
+        "snapped %d of %d %s points within %g m (%.3f s)",
+        len(pos),
+        len(points),
+        column,
+        max_snap_m,
+        time.perf_counter() - t0,
+    )
+    return out
+
+
+_LAYER_HEADERS = {
+    "compound_id": "compounds: 小区图层有问题 (the compound layer has problems)",
+    "station_id": "stations: 站点图层有问题 (the station layer has problems)",
+}
+
+
+def _id_column(points: pd.DataFrame, id_column: str | None) -> str:
+    """The given id column, else the layer's only ``*_id`` column."""
+    if id_column is not None:
+        return id_column
+    found = [str(c) for c in points.columns if str(c).endswith("_id")]
+    if len(found) != 1:
+        raise InputError(
+            "请用 id_column 指定编号列 (give id_column: the layer has "
+            f"{len(found)} columns named *_id: {found})"
+        )
+    return found[0]
 
 
 def snap_compounds(
@@ -669,9 +693,9 @@ def snap_compounds(
     network: WalkNetwork,
     *,
     entrances: gpd.GeoDataFrame | None = None,
-    max_snap_m: float = 300.0,
-    max_points: int = 4,
-) -> SnappedCompounds:
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+    max_points: int = DEFAULT_ACCESS_POINTS,
+) -> SnappedPoints:
     """Derive every compound's access points and snap them onto the network, once.
 
     The result serves every service type and travel profile: pass it to
@@ -694,7 +718,8 @@ def snap_compounds(
 
     Returns
     -------
-    SnappedCompounds
+    SnappedPoints
+        ``id_column`` is ``"compound_id"``.
 
     Raises
     ------
@@ -728,14 +753,17 @@ def snap_compounds(
     ok = snap.edge >= 0
     snapped = np.zeros(len(compounds), dtype=bool)
     snapped[pos[ok]] = True
-    out = SnappedCompounds(
-        compound_ids=_str_array(compounds["compound_id"]),
+    out = SnappedPoints(
+        ids=_str_array(compounds["compound_id"]),
+        id_column="compound_id",
         snapped=snapped,
         owner=pos[ok],
         kind=kind[ok],
         edge=snap.edge[ok],
         along_m=snap.along_m[ok],
         access_m=snap.access_m[ok],
+        x=x[ok],
+        y=y[ok],
         n_access_points=len(pos),
         max_snap_m=float(max_snap_m),
         max_points=int(max_points),
@@ -838,8 +866,8 @@ def access_points(
     network: WalkNetwork,
     *,
     entrances: gpd.GeoDataFrame | None = None,
-    max_snap_m: float = 300.0,
-    max_points: int = 4,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+    max_points: int = DEFAULT_ACCESS_POINTS,
 ) -> gpd.GeoDataFrame:
     """Derive the points where residents of each compound enter the walk network.
 
@@ -903,7 +931,7 @@ def _access_arrays(
         compounds,
         what="compounds",
         id_column="compound_id",
-        header="compounds: 小区图层有问题 (the compound layer has problems)",
+        header=_LAYER_HEADERS["compound_id"],
     )
     index = edge_index(network)
     geoms = np.asarray(compounds.geometry.values, dtype=object)

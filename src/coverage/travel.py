@@ -56,34 +56,27 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
 import scipy.sparse as sp
 from pandas.api.extensions import ExtensionArray
 from scipy.sparse.csgraph import dijkstra
 
-from coverage.config import Profile
+from coverage.config import DEFAULT_MAX_SNAP_M, Profile
 from coverage.errors import CoverageWarning, InputError, Problem
-from coverage.network import WalkNetwork
-from coverage.snap import (
-    SnappedCompounds,
-    _check_layer,
-    _metric_xy,
-    _morton,
-    _snap_xy,
-    _str_array,
-    edge_index,
-    snap_compounds,
-)
+from coverage.snap import DEFAULT_ACCESS_POINTS, SnappedPoints, snap_compounds, snap_layer
+from coverage.walknetwork import WalkNetwork
 
 __all__ = [
+    "NodeTimes",
     "TravelGraph",
     "nearest_station",
+    "node_times",
+    "node_times_by_source",
     "to_sparse",
     "travel_graph",
     "walk_times",
@@ -119,12 +112,17 @@ class TravelGraph:
         Minutes per metre of ``length_m`` on every edge (``factor / speed``).
     edge_length_m
         ``length_m`` of every edge.
+    edge_u, edge_v
+        End node indices of every edge (network node index, not ``rank``).
     node_x, node_y
         Node coordinates in the network's metric CRS, in ``rank`` order.
     min_factor
         ``min(1, smallest factor used on any edge)``.
     stretch
         ``max(1, largest ratio of an edge's projected length to its length_m)``.
+    network_fingerprint
+        :attr:`coverage.netarrays.EdgeIndex.fingerprint` of the network (snapped points
+        must come from the same network).
     """
 
     profile: Profile
@@ -132,10 +130,13 @@ class TravelGraph:
     csr: sp.csr_matrix
     edge_min_per_m: np.ndarray
     edge_length_m: np.ndarray
+    edge_u: np.ndarray
+    edge_v: np.ndarray
     node_x: np.ndarray
     node_y: np.ndarray
     min_factor: float
     stretch: float
+    network_fingerprint: str
 
     @property
     def n_nodes(self) -> int:
@@ -162,92 +163,12 @@ class TravelGraph:
         return metres * (1.0 + 1e-9) + 1e-6
 
 
-_GRAPHS: weakref.WeakKeyDictionary[WalkNetwork, dict[tuple[object, ...], TravelGraph]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def _profile_key(profile: Profile) -> tuple[object, ...]:
     return (profile.name, float(profile.speed_kmh), tuple(sorted(profile.factors.items())))
 
 
-@dataclass(frozen=True, eq=False)
-class _Layout:
-    """The profile-independent part of every TravelGraph of a network (built once)."""
-
-    rank: np.ndarray  # CSR row of every node index (Z-order of the coordinates)
-    node_x: np.ndarray  # metric coordinates, in rank order
-    node_y: np.ndarray
-    indptr: np.ndarray  # CSR structure: both directions, no self-loops, one arc per node pair
-    indices: np.ndarray
-    arc_edge: np.ndarray  # edge of every directed arc, sorted by (row, column)
-    pair_start: np.ndarray  # first arc of every (row, column) pair in arc_edge
-    length_m: np.ndarray
-    highways: list[str]  # distinct highway values
-    highway_code: np.ndarray  # per edge: position in highways, -1 when missing
-    stretch: float
-
-
-_LAYOUTS: weakref.WeakKeyDictionary[WalkNetwork, _Layout] = weakref.WeakKeyDictionary()
-
-
-def _layout(network: WalkNetwork) -> _Layout:
-    cached = _LAYOUTS.get(network)
-    if cached is not None:
-        return cached
-    edges = network.edges
-    n = len(network.nodes)
-    u = edges["u"].to_numpy(dtype=np.int64)
-    v = edges["v"].to_numpy(dtype=np.int64)
-    length = edges["length_m"].to_numpy(dtype=np.float64)
-    codes, uniques = pd.factorize(edges["highway"], use_na_sentinel=True)
-
-    to_metric = pyproj.Transformer.from_crs("EPSG:4326", network.crs, always_xy=True)
-    x, y = to_metric.transform(
-        network.nodes["lon"].to_numpy(dtype=np.float64),
-        network.nodes["lat"].to_numpy(dtype=np.float64),
-    )
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    perm = np.argsort(_morton(x, y, 50.0), kind="stable")
-    rank = np.empty(n, dtype=np.int64)
-    rank[perm] = np.arange(n)
-    ru, rv = rank[u], rank[v]
-
-    # both directions, no self-loops; arcs sorted by (row, column)
-    keep = np.flatnonzero(ru != rv)
-    rows = np.concatenate([ru[keep], rv[keep]])
-    cols = np.concatenate([rv[keep], ru[keep]])
-    arc_edge = np.concatenate([keep, keep])
-    order = np.argsort(rows * max(n, 1) + cols, kind="stable")
-    rows, cols, arc_edge = rows[order], cols[order], arc_edge[order]
-    first = np.ones(len(rows), dtype=bool)
-    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
-    pair_start = np.flatnonzero(first)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows[pair_start], minlength=n), out=indptr[1:])
-    itype = np.int32 if max(n, len(pair_start)) < np.iinfo(np.int32).max else np.int64
-
-    proj_len = edge_index(network).proj_len
-    ratio = proj_len[length > 0] / length[length > 0]
-    lay = _Layout(
-        rank=rank,
-        node_x=x[perm],
-        node_y=y[perm],
-        indptr=indptr.astype(itype),
-        indices=cols[pair_start].astype(itype),
-        arc_edge=arc_edge,
-        pair_start=pair_start,
-        length_m=length,
-        highways=[str(h) for h in uniques],
-        highway_code=codes,
-        stretch=float(max(1.0, np.nanmax(ratio) if len(ratio) else 1.0)),
-    )
-    _LAYOUTS[network] = lay
-    return lay
-
-
 def travel_graph(network: WalkNetwork, *, profile: Profile) -> TravelGraph:
-    """Return the network's arrays for ``profile`` (built once, cached per network object).
+    """Return the network's arrays for ``profile`` (built once, kept with the network).
 
     Parameters
     ----------
@@ -265,10 +186,12 @@ def travel_graph(network: WalkNetwork, *, profile: Profile) -> TravelGraph:
     InputError
         When the speed or a factor is not positive.
     """
-    key = _profile_key(profile)
-    per_net = _GRAPHS.setdefault(network, {})
-    if key in per_net:
-        return per_net[key]
+    return network.derived(
+        ("travel_graph", _profile_key(profile)), lambda: _build_graph(network, profile)
+    )
+
+
+def _build_graph(network: WalkNetwork, profile: Profile) -> TravelGraph:
     bad = [f"speed_kmh={profile.speed_kmh}"] if not profile.speed_kmh > 0 else []
     bad += [f"factors.{k}={f}" for k, f in profile.factors.items() if not f > 0]
     if bad:
@@ -277,7 +200,8 @@ def travel_graph(network: WalkNetwork, *, profile: Profile) -> TravelGraph:
             "speed and factors must be positive"
         )
     t0 = time.perf_counter()
-    lay = _layout(network)
+    lay = network.layout
+    index = network.edge_index
     table = np.array([float(profile.factors.get(h, 1.0)) for h in lay.highways] + [1.0])
     factor = table[lay.highway_code]  # code -1 (no highway) takes the last entry, 1.0
     min_per_m = factor / profile.speed_m_per_min
@@ -296,12 +220,14 @@ def travel_graph(network: WalkNetwork, *, profile: Profile) -> TravelGraph:
         csr=csr,
         edge_min_per_m=min_per_m,
         edge_length_m=lay.length_m,
+        edge_u=index.u,
+        edge_v=index.v,
         node_x=lay.node_x,
         node_y=lay.node_y,
         min_factor=float(min(1.0, factor.min() if len(factor) else 1.0)),
         stretch=lay.stretch,
+        network_fingerprint=index.fingerprint,
     )
-    per_net[key] = graph
     log.info(
         "travel graph for profile %r: %d nodes, %d directed arcs (%.2f s)",
         profile.name,
@@ -333,31 +259,26 @@ class _Entries:
         return len(self.owner)
 
 
-def _entries(
-    owner: np.ndarray,
-    edge: np.ndarray,
-    along_m: np.ndarray,
-    access_m: np.ndarray,
-    network: WalkNetwork,
-    graph: TravelGraph,
-) -> _Entries:
+def _entries(points: SnappedPoints, graph: TravelGraph) -> _Entries:
     """Snapped points (edge, along, access leg) as entries with the profile's minutes."""
-    index = edge_index(network)
+    edge, along_m = points.edge, points.along_m
     mpm = graph.edge_min_per_m[edge]
     return _Entries(
-        owner=owner,
+        owner=points.owner,
         edge=edge,
-        u=graph.rank[index.u[edge]],
-        v=graph.rank[index.v[edge]],
+        u=graph.rank[graph.edge_u[edge]],
+        v=graph.rank[graph.edge_v[edge]],
         along_m=along_m,
-        leg_min=access_m / graph.profile.speed_m_per_min,
+        leg_min=points.access_m / graph.profile.speed_m_per_min,
         to_u_min=along_m * mpm,
-        to_v_min=np.maximum(index.length_m[edge] - along_m, 0.0) * mpm,
+        to_v_min=np.maximum(graph.edge_length_m[edge] - along_m, 0.0) * mpm,
     )
 
 
-def _check_stations(stations: gpd.GeoDataFrame) -> ExtensionArray:
-    """Raise on an empty layer or a bad one (see `_check_layer`); return the ids as "str"."""
+def _station_points(
+    stations: gpd.GeoDataFrame | SnappedPoints, network: WalkNetwork, *, max_snap_m: float
+) -> SnappedPoints:
+    """The stations snapped (given, or snapped now); raise on an empty or bad layer."""
     if len(stations) == 0:
         raise InputError(
             Problem(
@@ -365,62 +286,64 @@ def _check_stations(stations: gpd.GeoDataFrame) -> ExtensionArray:
                 "站点图层为空 (the station layer is empty); give at least one station",
             )
         )
-    _check_layer(
-        stations,
-        what="stations",
-        id_column="station_id",
-        header="stations: 站点图层有问题 (the station layer has problems)",
+    if isinstance(stations, SnappedPoints):
+        stations.check_network(network)
+        return stations
+    return snap_layer(stations, network, id_column="station_id", max_snap_m=max_snap_m)
+
+
+def _warn_far_stations(stations: SnappedPoints) -> None:
+    far = ~stations.snapped
+    if not far.any():
+        return
+    names = ", ".join(map(str, stations.ids[far][:10])) + (" ..." if far.sum() > 10 else "")
+    max_snap_m = stations.max_snap_m
+    msg = (
+        f"{int(far.sum())} 个站点距步行网络超过 {max_snap_m:g} 米，已排除 "
+        f"({int(far.sum())} of {len(stations)} stations are farther than {max_snap_m:g} m "
+        f"from any walkable way and were left out: {names}); "
+        "snap_points(stations, network) lists them with reason 'far_from_network'"
     )
-    return _str_array(stations["station_id"])
+    warnings.warn(msg, CoverageWarning, stacklevel=4)
 
 
 @dataclass(frozen=True, eq=False)
 class _Origins:
-    """The compounds' snapped access points as entries of one TravelGraph (cached)."""
+    """Snapped access points as entries of one TravelGraph (kept with the snapped points)."""
 
-    aps: _Entries  # owner = compound position, ascending
-    starts: np.ndarray  # first access point of every compound that has one
-    comp: np.ndarray  # that compound
-    single: bool  # no compound has more than one access point
+    aps: _Entries  # owner = feature position, ascending
+    starts: np.ndarray  # first access point of every feature that has one
+    comp: np.ndarray  # that feature
+    single: bool  # no feature has more than one access point
     by_edge: np.ndarray  # access points sorted by edge (stable)
     edge_sorted: np.ndarray  # their edges
 
 
-_ORIGINS: weakref.WeakKeyDictionary[
-    TravelGraph, weakref.WeakKeyDictionary[SnappedCompounds, _Origins]
-] = weakref.WeakKeyDictionary()
+def _origin_entries(points: SnappedPoints, graph: TravelGraph) -> _Origins:
+    """Access points as entries of ``graph``: made once per (snapped points, graph).
 
-
-def _origin_entries(
-    origins: SnappedCompounds, network: WalkNetwork, graph: TravelGraph
-) -> _Origins:
-    """Access points as entries of ``graph``: made once per (snapped compounds, graph).
-
-    The arrays of a :class:`SnappedCompounds` are read-only, so the cache cannot go stale.
+    The arrays of a :class:`SnappedPoints` are read-only, so they cannot go stale.
     """
-    per_graph = _ORIGINS.get(graph)
-    if per_graph is None:
-        per_graph = _ORIGINS.setdefault(graph, weakref.WeakKeyDictionary())
-    cached = per_graph.get(origins)
-    if cached is not None:
-        return cached
-    aps = _entries(origins.owner, origins.edge, origins.along_m, origins.access_m, network, graph)
+    return points.derived(graph, lambda: _make_origins(points, graph))
+
+
+def _make_origins(points: SnappedPoints, graph: TravelGraph) -> _Origins:
+    aps = _entries(points, graph)
     owner = aps.owner
     starts = (
         np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
         if len(owner)
         else np.empty(0, dtype=np.int64)
     )
-    made = _Origins(
+    by_edge = np.argsort(aps.edge, kind="stable")
+    return _Origins(
         aps=aps,
         starts=starts,
         comp=owner[starts],
         single=len(starts) == len(owner),
-        by_edge=(by_edge := np.argsort(aps.edge, kind="stable")),
+        by_edge=by_edge,
         edge_sorted=aps.edge[by_edge],
     )
-    per_graph[origins] = made
-    return made
 
 
 @dataclass(frozen=True)
@@ -437,14 +360,14 @@ class _Prepared:
 
 
 def _origins(
-    compounds: gpd.GeoDataFrame | SnappedCompounds,
+    compounds: gpd.GeoDataFrame | SnappedPoints,
     network: WalkNetwork,
     *,
     max_snap_m: float,
     entrances: gpd.GeoDataFrame | None,
-) -> SnappedCompounds:
+) -> SnappedPoints:
     """The compounds' snapped access points: given, or snapped now."""
-    if isinstance(compounds, SnappedCompounds):
+    if isinstance(compounds, SnappedPoints):
         if entrances is not None:
             raise InputError(
                 "小区已吸附，入口应在 snap_compounds 时给出 (the compounds are already "
@@ -453,50 +376,39 @@ def _origins(
         compounds.check_network(network)
         return compounds
     return snap_compounds(
-        compounds, network, entrances=entrances, max_snap_m=max_snap_m, max_points=4
+        compounds,
+        network,
+        entrances=entrances,
+        max_snap_m=max_snap_m,
+        max_points=DEFAULT_ACCESS_POINTS,
     )
 
 
 def _prepare(
-    compounds: gpd.GeoDataFrame | SnappedCompounds,
-    stations: gpd.GeoDataFrame,
+    compounds: gpd.GeoDataFrame | SnappedPoints,
+    stations: gpd.GeoDataFrame | SnappedPoints,
     network: WalkNetwork,
     *,
     profile: Profile,
     max_snap_m: float,
     entrances: gpd.GeoDataFrame | None,
 ) -> _Prepared:
-    """Check the stations, snap compounds (unless given snapped) and stations, build the graph."""
-    station_ids = _check_stations(stations)
+    """Snap stations and compounds (unless given snapped), build the graph and entries."""
+    st_points = _station_points(stations, network, max_snap_m=max_snap_m)
     origins = _origins(compounds, network, max_snap_m=max_snap_m, entrances=entrances)
     graph = travel_graph(network, profile=profile)
-    prepared = _origin_entries(origins, network, graph)
-    sx, sy = _metric_xy(stations, network.crs, "stations")
-    snap = _snap_xy(sx, sy, edge_index(network), max_snap_m)
-    ok = snap.edge >= 0
-    st = _entries(
-        np.flatnonzero(ok), snap.edge[ok], snap.along_m[ok], snap.access_m[ok], network, graph
-    )
-    far = ~ok
-    if far.any():
-        names = ", ".join(map(str, station_ids[far][:10])) + (" ..." if far.sum() > 10 else "")
-        msg = (
-            f"{int(far.sum())} 个站点距步行网络超过 {max_snap_m:g} 米，已排除 "
-            f"({int(far.sum())} of {len(stations)} stations are farther than {max_snap_m:g} m "
-            f"from any walkable way and were left out: {names}); "
-            "snap_points(stations, network) lists them with reason 'far_from_network'"
-        )
-        warnings.warn(msg, CoverageWarning, stacklevel=3)
+    prepared = _origin_entries(origins, graph)
+    _warn_far_stations(st_points)
     return _Prepared(
         graph=graph,
         origins=prepared,
         aps=prepared.aps,
         compound_snapped=origins.snapped,
-        stations=st,
-        station_x=sx[ok],
-        station_y=sy[ok],
-        compound_ids=origins.compound_ids,
-        station_ids=station_ids,
+        stations=_entries(st_points, graph),
+        station_x=st_points.x,
+        station_y=st_points.y,
+        compound_ids=origins.ids,
+        station_ids=st_points.ids,
     )
 
 
@@ -555,10 +467,13 @@ def _ap_time(dist: np.ndarray, to_side: np.ndarray, leg: np.ndarray) -> np.ndarr
     return (dist + to_side) + leg
 
 
-def _multi_source(graph: TravelGraph, st: _Entries) -> tuple[np.ndarray, np.ndarray]:
-    """Minutes from the nearest station to every node, and that station's entry.
+def _multi_source(
+    graph: TravelGraph, st: _Entries, *, limit: float = np.inf
+) -> tuple[np.ndarray, np.ndarray]:
+    """Minutes from the nearest station to every node (CSR rows), and that station's entry.
 
-    The entry is negative for a node no station reaches (its time is ``inf``).
+    The entry is negative for a node no station reaches within ``limit`` (its time is
+    ``inf``). Both arrays also hold the virtual source nodes after the ``n`` real ones.
     """
     n = graph.n_nodes
     csr = graph.csr
@@ -578,6 +493,7 @@ def _multi_source(graph: TravelGraph, st: _Entries) -> tuple[np.ndarray, np.ndar
         indices=n + np.arange(len(st)),
         min_only=True,
         return_predecessors=True,
+        limit=limit,
     )
     # every reached node's source is a virtual node (n + entry); scipy gives -9999 otherwise
     src -= n
@@ -635,12 +551,12 @@ def _nearest(prep: _Prepared, n_comp: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def nearest_station(
-    compounds: gpd.GeoDataFrame | SnappedCompounds,
-    stations: gpd.GeoDataFrame,
+    compounds: gpd.GeoDataFrame | SnappedPoints,
+    stations: gpd.GeoDataFrame | SnappedPoints,
     network: WalkNetwork,
     *,
     profile: Profile,
-    max_snap_m: float = 300.0,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
     entrances: gpd.GeoDataFrame | None = None,
 ) -> pd.DataFrame:
     """Walk time from every compound to its nearest station (one multi-source Dijkstra run).
@@ -765,13 +681,13 @@ def _subgraph(
 
 
 def walk_times(
-    compounds: gpd.GeoDataFrame | SnappedCompounds,
-    stations: gpd.GeoDataFrame,
+    compounds: gpd.GeoDataFrame | SnappedPoints,
+    stations: gpd.GeoDataFrame | SnappedPoints,
     network: WalkNetwork,
     *,
     profile: Profile,
     limit_min: float,
-    max_snap_m: float = 300.0,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
     entrances: gpd.GeoDataFrame | None = None,
     batch_size: int | None = None,
 ) -> pd.DataFrame:
@@ -827,46 +743,56 @@ def walk_times(
     prep = _prepare(
         compounds, stations, network, profile=profile, max_snap_m=max_snap_m, entrances=entrances
     )
-    graph, aps, st = prep.graph, prep.aps, prep.stations
-    n = graph.n_nodes
-    reach = graph.reach_m(limit_min)
-    parts_a: list[np.ndarray] = []
-    parts_s: list[np.ndarray] = []
-    parts_t: list[np.ndarray] = []
+    a, s, t, n_batches = _pairs_within(prep, limit_min, batch_size)
+    comp, stn, t = _best_per_pair(prep.aps.owner[a], prep.stations.owner[s], t, len(stations))
+    order = np.lexsort((stn, t, comp))
+    out = pd.DataFrame(
+        {
+            "compound_id": prep.compound_ids.take(comp[order]),
+            "station_id": prep.station_ids.take(stn[order]),
+            "walk_min": t[order].astype(np.float64),
+        }
+    )
+    log.info(
+        "walk times within %g min: %d pairs, %d compounds x %d stations, %d batches (%.2f s)",
+        limit_min,
+        len(out),
+        len(prep.compound_ids),
+        len(prep.stations),
+        n_batches,
+        time.perf_counter() - t0,
+    )
+    return out
 
+
+def _pairs_within(
+    prep: _Prepared, limit_min: float, batch_size: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(access point, station entry, minutes) of every pair within the limit, and batches.
+
+    Pairs on one edge come first; a pair may appear several times (via either end).
+    """
+    graph, aps, st = prep.graph, prep.aps, prep.stations
     a_same, s_same, t_same = _same_edge(prep.origins, st)
     ok = t_same <= limit_min
-    parts_a.append(a_same[ok])
-    parts_s.append(s_same[ok])
-    parts_t.append(t_same[ok])
-
+    parts = [(a_same[ok], s_same[ok], t_same[ok])]
+    reach = graph.reach_m(limit_min)
     order = _spatial_order(prep.station_x, prep.station_y, 2.0 * reach)
-    loc = np.full(n, -1, dtype=np.int64)
-    nx_, ny_ = graph.node_x, graph.node_y
-    csr = graph.csr
-    start = 0
     n_batches = 0
-    while len(aps) and start < len(order):
-        size = min(batch_size or _BATCH_MAX, len(order) - start)
-        while True:
-            batch = order[start : start + size]
-            bx, by = prep.station_x[batch], prep.station_y[batch]
-            mask = (
-                (nx_ >= bx.min() - reach)
-                & (nx_ <= bx.max() + reach)
-                & (ny_ >= by.min() - reach)
-                & (ny_ <= by.max() + reach)
-            )
-            idx = np.flatnonzero(mask)
-            # distance matrix (size x local nodes) and access-point time matrices
-            cells = size * (len(idx) + int(mask[aps.u].sum()) + int(mask[aps.v].sum()))
-            if batch_size is not None or size == 1 or cells <= _BATCH_CELLS:
-                break
-            size = max(1, size // 2)
-        start += size
+    if len(aps) == 0:
+        order = order[:0]
+    for batch, idx, loc in _batches(
+        graph,
+        order,
+        lambda b: b,
+        prep.station_x,
+        prep.station_y,
+        reach,
+        batch_size,
+        lambda mask: int(mask[aps.u].sum()) + int(mask[aps.v].sum()),
+    ):
         n_batches += 1
-        loc[idx] = np.arange(len(idx))
-        indptr, indices, data = _subgraph(csr, idx, loc)
+        indptr, indices, data = _subgraph(graph.csr, idx, loc)
         sub = _with_sources(
             indptr,
             indices,
@@ -887,41 +813,324 @@ def walk_times(
                 continue
             times = _ap_time(dist[:, lside[sel]], to_side[sel], aps.leg_min[sel])
             r, c = np.nonzero(times <= limit_min)
-            parts_a.append(sel[c])
-            parts_s.append(batch[r])
-            parts_t.append(times[r, c])
-        loc[idx] = -1
+            parts.append((sel[c], batch[r], times[r, c]))
+    a = np.concatenate([p[0] for p in parts])
+    s = np.concatenate([p[1] for p in parts])
+    t = np.concatenate([p[2] for p in parts])
+    return a, s, t, n_batches
 
-    a = np.concatenate(parts_a)
-    s = np.concatenate(parts_s)
-    t = np.concatenate(parts_t)
-    comp = aps.owner[a]
-    stn = st.owner[s]
-    # best per (compound, station) pair
-    n_st = len(stations)
-    key = comp * n_st + stn
+
+def _best_per_pair(
+    comp: np.ndarray, stn: np.ndarray, t: np.ndarray, n_stations: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The best time of every (compound, station) pair."""
+    key = comp * n_stations + stn
     order = np.lexsort((t, key))
     key, t, comp, stn = key[order], t[order], comp[order], stn[order]
     first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, dtype=bool)
-    comp, stn, t = comp[first], stn[first], t[first]
-    order = np.lexsort((stn, t, comp))
-    out = pd.DataFrame(
+    return comp[first], stn[first], t[first]
+
+
+# --------------------------------------------------------------------------------------------
+# node level
+
+
+@dataclass(frozen=True, eq=False)
+class NodeTimes:
+    """Walk minutes from the nearest of a set of sources to every network node.
+
+    Made by :func:`node_times`. Plain arrays indexed by the network's node index (the row of
+    ``network.nodes``); pickles.
+
+    Attributes
+    ----------
+    minutes
+        float64 per node: minutes from the nearest source; ``inf`` when no source reaches
+        the node (within ``limit_min`` when one was given).
+    source
+        int64 per node: position in the sources (``SnappedPoints.ids``) of the nearest
+        source, -1 where ``minutes`` is ``inf``.
+    n_nodes
+        Number of network nodes.
+    limit_min
+        The limit the times were computed with (``None``: none).
+    """
+
+    minutes: np.ndarray
+    source: np.ndarray
+    n_nodes: int
+    limit_min: float | None = None
+
+    def __repr__(self) -> str:
+        reached = int(np.isfinite(self.minutes).sum())
+        limit = "no limit" if self.limit_min is None else f"limit {self.limit_min:g} min"
+        return f"<NodeTimes {reached} of {self.n_nodes} nodes reached, {limit}>"
+
+
+def _check_sources(graph: TravelGraph, sources: SnappedPoints, limit_min: float | None) -> None:
+    if not isinstance(sources, SnappedPoints):
+        raise InputError(
+            "sources 必须是已吸附的点 (sources must be SnappedPoints: use "
+            f"snap_layer or snap_compounds first), got {type(sources).__name__}"
+        )
+    sources.check_fingerprint(graph.network_fingerprint)
+    if limit_min is not None and not limit_min > 0:
+        raise InputError(f"时间上限必须为正数 (limit_min must be positive), got {limit_min!r}")
+
+
+def _node_of_row(graph: TravelGraph) -> np.ndarray:
+    """Network node index of every CSR row (the inverse of ``graph.rank``)."""
+    out = np.empty(graph.n_nodes, dtype=np.int64)
+    out[graph.rank] = np.arange(graph.n_nodes)
+    return out
+
+
+def node_times(
+    graph: TravelGraph, sources: SnappedPoints, *, limit_min: float | None = None
+) -> NodeTimes:
+    """Walk minutes from the nearest source to every node (one multi-source Dijkstra run).
+
+    A source enters the network as in :func:`nearest_station`: each of its snapped points
+    reaches both ends of its edge (partial lengths at the edge's factor) plus its straight
+    access leg at the profile's speed; a source with several access points (a compound) is
+    as near as its nearest one.
+
+    Parameters
+    ----------
+    graph
+        The travel graph of a network and profile (:func:`travel_graph`).
+    sources
+        Points snapped onto the same network (:func:`coverage.snap.snap_layer`,
+        :func:`coverage.snap.snap_compounds`); unsnapped ones are left out.
+    limit_min
+        Stop at this many minutes (nodes beyond it get ``inf``); ``None``: no limit.
+
+    Returns
+    -------
+    NodeTimes
+        Minutes and nearest source per node (network node index).
+
+    Raises
+    ------
+    InputError
+        When ``sources`` is not :class:`~coverage.snap.SnappedPoints` of this network, or
+        ``limit_min`` is not positive.
+
+    Examples
+    --------
+    A 111 m path, the source 10 m off its middle: (56 + 10) / 75 min to each end.
+
+    >>> import geopandas as gpd, pandas as pd
+    >>> from shapely import LineString, Point
+    >>> from coverage.config import DEFAULT_PROFILES
+    >>> from coverage.snap import snap_layer
+    >>> nodes = pd.DataFrame({"node_id": [1, 2], "lon": [0.0, 0.001], "lat": [0.0, 0.0],
+    ...                       "component": [0, 0]})
+    >>> edges = gpd.GeoDataFrame({"u": [0], "v": [1], "length_m": [111.3], "highway": ["path"],
+    ...     "access": [None], "private": [False], "way_id": [7]},
+    ...     geometry=[LineString([(0, 0), (0.001, 0)])], crs="EPSG:4326")
+    >>> net = WalkNetwork(nodes, edges, "EPSG:32631")
+    >>> src = snap_layer(gpd.GeoDataFrame({"site_id": ["a"]},
+    ...     geometry=[Point(0.0005, 0.00009)], crs="EPSG:4326"), net)
+    >>> got = node_times(travel_graph(net, profile=DEFAULT_PROFILES["adult"]), src)
+    >>> got.minutes.round(2).tolist(), got.source.tolist()
+    ([0.87, 0.87], [0, 0])
+    """
+    _check_sources(graph, sources, limit_min)
+    n = graph.n_nodes
+    minutes = np.full(n, np.inf)
+    source = np.full(n, -1, dtype=np.int64)
+    entries = _origin_entries(sources, graph).aps
+    if len(entries) and n:
+        limit = np.inf if limit_min is None else float(limit_min)
+        dist, src = _multi_source(graph, entries, limit=limit)
+        rows = graph.rank  # CSR row of every node index
+        minutes = dist[rows]
+        hit = src[rows]
+        source = np.where(hit >= 0, entries.owner[np.maximum(hit, 0)], -1)
+    return NodeTimes(
+        minutes=minutes,
+        source=source.astype(np.int64),
+        n_nodes=n,
+        limit_min=None if limit_min is None else float(limit_min),
+    )
+
+
+def node_times_by_source(
+    graph: TravelGraph,
+    sources: SnappedPoints,
+    *,
+    limit_min: float,
+    batch_size: int | None = None,
+) -> pd.DataFrame:
+    """Walk minutes from every source to every node within ``limit_min`` (long table).
+
+    Sources are taken in spatially compact batches; each batch runs one ``limit``-ed Dijkstra
+    on the subgraph of nodes inside the batch's bounding box grown by
+    :meth:`TravelGraph.reach_m`, which gives exactly the times of the whole graph (as
+    :func:`walk_times`). A source with several access points (a compound) gets the best over
+    them.
+
+    Parameters
+    ----------
+    graph
+        The travel graph of a network and profile (:func:`travel_graph`).
+    sources
+        Points snapped onto the same network; unsnapped ones have no rows.
+    limit_min
+        Keep (source, node) pairs with ``walk_min <= limit_min``.
+    batch_size
+        Sources per Dijkstra batch; by default chosen so a batch's distance matrix stays
+        near 128 MB.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``source`` (int64 position in ``sources.ids``), ``node`` (int64 network node index),
+        ``walk_min`` (float64), sorted by source then node.
+
+    Raises
+    ------
+    InputError
+        As :func:`node_times`.
+    """
+    _check_sources(graph, sources, limit_min)
+    org = _origin_entries(sources, graph)
+    aps = org.aps
+    reach = graph.reach_m(limit_min)
+    # one virtual row per source, arcs from all its access points; batches by first point
+    counts = np.diff(np.r_[org.starts, len(aps)])
+    ax, ay = sources.x, sources.y
+    order = _spatial_order(ax[org.starts], ay[org.starts], 2.0 * reach)
+    node_of_row = _node_of_row(graph)
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for batch, idx, loc in _batches(
+        graph,
+        order,
+        lambda b: _spans(org.starts[b], counts[b]),
+        ax,
+        ay,
+        reach,
+        batch_size,
+    ):
+        ent = _spans(org.starts[batch], counts[batch])
+        row = np.repeat(np.arange(len(batch)), counts[batch])
+        sub = _with_source_rows(
+            graph.csr,
+            idx,
+            loc,
+            len(batch),
+            row,
+            loc[aps.u[ent]],
+            loc[aps.v[ent]],
+            aps.leg_min[ent] + aps.to_u_min[ent],
+            aps.leg_min[ent] + aps.to_v_min[ent],
+        )
+        dist = dijkstra(
+            sub, directed=True, indices=len(idx) + np.arange(len(batch)), limit=limit_min
+        )[:, : len(idx)]
+        r, c = np.nonzero(dist <= limit_min)
+        parts.append((org.comp[batch][r], node_of_row[idx[c]], dist[r, c]))
+    src = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
+    node = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.int64)
+    t = np.concatenate([p[2] for p in parts]) if parts else np.empty(0)
+    order = np.lexsort((node, src))
+    return pd.DataFrame(
         {
-            "compound_id": prep.compound_ids.take(comp[order]),
-            "station_id": prep.station_ids.take(stn[order]),
+            "source": src[order].astype(np.int64),
+            "node": node[order].astype(np.int64),
             "walk_min": t[order].astype(np.float64),
         }
     )
-    log.info(
-        "walk times within %g min: %d pairs, %d compounds x %d stations, %d batches (%.2f s)",
-        limit_min,
-        len(out),
-        len(prep.compound_ids),
-        len(st),
-        n_batches,
-        time.perf_counter() - t0,
+
+
+def _spans(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Positions ``starts[i] .. starts[i] + counts[i] - 1`` for every i, concatenated."""
+    total = int(counts.sum())
+    return np.repeat(starts, counts) + (
+        np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
     )
-    return out
+
+
+def _batches(
+    graph: TravelGraph,
+    order: np.ndarray,
+    points_of: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    reach: float,
+    batch_size: int | None,
+    extra_cells: Callable[[np.ndarray], int] | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Spatially compact batches of sources and the local nodes of each.
+
+    Yields ``(batch, idx, loc)``: the sources (values of ``order``), the CSR rows of the
+    nodes inside the bounding box of the batch's points (``points_of(batch)`` index ``x``,
+    ``y``) grown by ``reach``, and ``loc`` mapping a CSR row to its local position (-1 when
+    outside; valid until the next batch). Without ``batch_size``, a batch is halved until its
+    matrices (sources x (local nodes + ``extra_cells(mask)``)) stay within ``_BATCH_CELLS``.
+    """
+    nx_, ny_ = graph.node_x, graph.node_y
+    loc = np.full(graph.n_nodes, -1, dtype=np.int64)
+    start = 0
+    while start < len(order):
+        size = min(batch_size or _BATCH_MAX, len(order) - start)
+        while True:
+            batch = order[start : start + size]
+            pts = points_of(batch)
+            bx, by = x[pts], y[pts]
+            mask = (
+                (nx_ >= bx.min() - reach)
+                & (nx_ <= bx.max() + reach)
+                & (ny_ >= by.min() - reach)
+                & (ny_ <= by.max() + reach)
+            )
+            idx = np.flatnonzero(mask)
+            extra = extra_cells(mask) if extra_cells is not None else 0
+            cells = size * (len(idx) + extra)
+            if batch_size is not None or size == 1 or cells <= _BATCH_CELLS:
+                break
+            size = max(1, size // 2)
+        start += size
+        loc[idx] = np.arange(len(idx))
+        yield batch, idx, loc
+        loc[idx] = -1
+
+
+def _with_source_rows(
+    csr: sp.csr_matrix,
+    idx: np.ndarray,
+    loc: np.ndarray,
+    k: int,
+    row: np.ndarray,
+    to_u: np.ndarray,
+    to_v: np.ndarray,
+    w_u: np.ndarray,
+    w_v: np.ndarray,
+) -> sp.csr_matrix:
+    """The subgraph of nodes ``idx`` plus ``k`` virtual source rows.
+
+    Entry ``i`` gives virtual row ``row[i]`` one-way arcs to local nodes ``to_u[i]`` and
+    ``to_v[i]`` (-1 = outside, left out) with weights ``w_u[i]``, ``w_v[i]``; several arcs
+    to one node from one row are reduced to the fastest.
+    """
+    indptr, indices, data = _subgraph(csr, idx, loc)
+    r = np.concatenate([row, row])
+    c = np.concatenate([to_u, to_v])
+    w = np.concatenate([w_u, w_v])
+    keep = c >= 0
+    r, c, w = r[keep], c[keep], w[keep]
+    order = np.lexsort((w, c, r))
+    r, c, w = r[order], c[order], w[order]
+    first = np.r_[True, (r[1:] != r[:-1]) | (c[1:] != c[:-1])] if len(r) else keep[:0]
+    r, c, w = r[first], c[first], w[first]
+    itype = indices.dtype
+    counts = np.bincount(r, minlength=k)
+    n = len(idx)
+    new_indptr = np.concatenate([indptr, indptr[-1] + np.cumsum(counts)]).astype(itype)
+    new_indices = np.concatenate([indices, c.astype(itype)])
+    new_data = np.concatenate([data, w])
+    return sp.csr_matrix((new_data, new_indices, new_indptr), shape=(n + k, n + k))
 
 
 def to_sparse(

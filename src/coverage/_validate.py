@@ -1,0 +1,112 @@
+"""Checks shared by the modules that validate tables: required columns and unique ids.
+
+One definition of what a bad id is (empty, or repeated) and of how it is reported, used by
+:mod:`coverage.inputs` (layer files), :mod:`coverage.snap` (layers about to be snapped) and
+:mod:`coverage.gaps` (travel tables).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from coverage.errors import Problem
+
+__all__ = ["EMPTY_ID", "id_issues", "id_problems", "missing_columns"]
+
+EMPTY_ID = "编号为空 (empty id); 请为每一行填写唯一编号 (give every row a unique id)"
+
+
+def id_issues(
+    ids: Sequence[Any] | np.ndarray | pd.Series, *, rows: Any = None
+) -> list[tuple[int, str]]:
+    """Find empty and repeated ids.
+
+    Parameters
+    ----------
+    ids
+        The id of every row (missing values and blank text are empty).
+    rows
+        Row number of every position as users see it (default: position + 1), used in the
+        messages of repeated ids.
+
+    Returns
+    -------
+    list of (int, str)
+        ``(position, message)`` for every empty id and every row of a repeated one, by
+        position.
+    """
+    values = pd.Series(ids, dtype=object).reset_index(drop=True)
+    numbers = np.arange(1, len(values) + 1) if rows is None else np.asarray(rows)
+    empty = values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy()
+    issues = [(int(pos), EMPTY_ID) for pos in np.flatnonzero(empty)]
+    keyed = values[~empty].astype(str)
+    dup = keyed[keyed.duplicated(keep=False)]
+    for value, positions in dup.groupby(dup, sort=False).indices.items():
+        where = dup.index[positions]
+        numbered = [int(numbers[p]) for p in where]
+        for pos, row in zip(where, numbered, strict=True):
+            others = ", ".join(f"row {r}" for r in numbered if r != row)
+            issues.append(
+                (
+                    int(pos),
+                    f"编号重复 (duplicate id {value!r}): 与第 {others.replace('row ', '')} 行相同 "
+                    f"(same as {others}); 每个编号须唯一 (no duplicate ids: every id must be "
+                    "unique)",
+                )
+            )
+    return sorted(issues, key=lambda item: item[0])
+
+
+def id_problems(
+    ids: Sequence[Any] | np.ndarray | pd.Series, *, file: str, column: str, rows: Any = None
+) -> list[Problem]:
+    """Problems for every empty or repeated id (see :func:`id_issues`).
+
+    Parameters
+    ----------
+    ids
+        The id of every row.
+    file
+        What the table is (file name or a name such as ``"stations"``).
+    column
+        The id column.
+    rows
+        Row number of every position (default: position + 1).
+
+    Returns
+    -------
+    list of Problem
+    """
+    numbers = np.arange(1, len(ids) + 1) if rows is None else np.asarray(rows)
+    return [
+        Problem(file, message, row=int(numbers[pos]), column=column)
+        for pos, message in id_issues(ids, rows=numbers)
+    ]
+
+
+def missing_columns(columns: Any, required: Sequence[str], *, file: str) -> list[Problem]:
+    """One problem per required column not in ``columns``.
+
+    Parameters
+    ----------
+    columns
+        The table's columns.
+    required
+        The columns it must have.
+    file
+        What the table is.
+
+    Returns
+    -------
+    list of Problem
+    """
+    have = set(columns)
+    return [
+        Problem(file, "缺少必需列 (missing required column)", column=c)
+        for c in required
+        if c not in have
+    ]
