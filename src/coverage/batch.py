@@ -692,7 +692,7 @@ def _area_network(task: _AreaTask) -> tuple[WalkNetwork, bool]:
             if net.meta.get("batch_area_key") == task.area_key:
                 return net, True
     net = clip_network(_region_network(task.region_folder), task.network_polygon)
-    net = replace(net, meta={**net.meta, "batch_area_key": task.area_key})
+    net = net.with_meta({**net.meta, "batch_area_key": task.area_key})
     try:
         network.save_network(net, folder)
     except OSError as exc:  # a read-only cache still lets the batch run
