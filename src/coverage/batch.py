@@ -318,7 +318,8 @@ class AreaResult:
     network_cached
         The clipped network came from the cache.
     seconds
-        ``network``, ``analyze``, ``steps`` and ``total`` wall time on the worker.
+        ``network``, ``analyze``, ``steps`` and ``total`` wall time on the worker, and
+        ``cpu``: the worker process's CPU time for the area (template batches).
     peak_rss_mb
         Peak resident memory of the worker process after the area.
     worker
@@ -482,7 +483,7 @@ def _failed(name: str, exc: BaseException, started: float) -> AreaResult:
 
 def _run_area(task: _AreaTask, layers: _Layers) -> AreaResult:
     """Analyse one area of a template batch (the Dask task)."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -514,7 +515,13 @@ def _run_area(task: _AreaTask, layers: _Layers) -> AreaResult:
             analysis,
             bounded=True,
             network_cached=cached,
-            seconds={"network": t1 - t0, "analyze": t2 - t1, "steps": t3 - t2, "total": t3 - t0},
+            seconds={
+                "network": t1 - t0,
+                "analyze": t2 - t1,
+                "steps": t3 - t2,
+                "total": t3 - t0,
+                "cpu": time.process_time() - c0,
+            },
             peak_rss_mb=_peak_rss_mb(),
             worker=_worker_id(),
             warnings=tuple(dict.fromkeys(str(w.message) for w in caught)),
