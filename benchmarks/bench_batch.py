@@ -22,6 +22,7 @@ worker process (``ru_maxrss`` reported by the task).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import tempfile
@@ -128,7 +129,10 @@ def main() -> int:
             f"min), split 3 x 3 into 9 areas (area networks {min(edges)}-{max(edges)} edges, "
             f"buffer {warm.buffer_m:.0f} m; clipped networks from the cache). "
             f"{platform.processor() or platform.machine()}, {platform.python_version()}; "
-            "the machine was shared with other jobs, so compare within this table.",
+            f"the machine was shared with other jobs (load average {os.getloadavg()[0]:.1f} on "
+            f"{os.cpu_count()} cores at the end of the run), so wall times vary by 2-3x "
+            "between repeats and the speed-up is not that of an idle machine; the CPU time "
+            "of the areas is the stable figure.",
             "",
             *rows,
             "",

@@ -514,3 +514,19 @@ def test_cli_batch_with_a_failing_area_exits_1(tmp_path: Path) -> None:
     areas = pd.read_csv(out / "areas.csv", encoding="utf-8-sig")
     assert areas["status"].tolist() == ["failed", "ok"]
     assert "bad.csv" in areas["error"].iloc[0]
+
+
+def test_per_area_studies_must_share_services(tmp_path: Path) -> None:
+    study_file, _ = _cau_region(tmp_path)
+    other = tmp_path / "other.toml"
+    other.write_text(
+        study_file.read_text(encoding="utf-8").replace("minutes = [3, 6]", "minutes = [4, 8]"),
+        encoding="utf-8",
+    )
+    path = tmp_path / "mixed.toml"
+    path.write_text(
+        '[[area]]\nname = "a"\nstudy = "study.toml"\n[[area]]\nname = "b"\nstudy = "other.toml"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(StudyError, match=r"area\[1\]\.study: .*same services and thresholds"):
+        batch.load_batch(path)

@@ -43,6 +43,10 @@ Each area is one Dask task (:func:`run_batch`):
   the largest threshold and at most ``walk_min``); verdicts at every threshold, the stations
   within each threshold and ``households_served_within_<T>min`` stay exact.
 
+A batch of per-area studies runs each study as it is (its own network, layers and stations,
+no buffer): the areas are independent, their studies must share services and thresholds, and
+the outputs are stacked.
+
 Large inputs go to the workers once: the compound, station and entrance layers are
 scattered, the networks are read by path. Combined outputs (:func:`write_batch`):
 ``compounds.csv``, ``stations.csv``, ``gaps.csv``, ``summary.csv`` (the same formats as
@@ -1079,6 +1083,9 @@ def connect(
         processes=True,
         host="127.0.0.1",
         dashboard_address="127.0.0.1:0",
+        # Dask's own warnings at shutdown ("worker process still alive ... killing") are
+        # noise to a planner; errors still show
+        silence_logs=logging.ERROR,
         set_as_default=False,
     )
 

@@ -236,9 +236,28 @@ def _areas_from_list(items: Any, base: Path, src: str) -> tuple[BatchArea, ...]:
             # a broken study fails its own area, not the batch: it is reported there
             areas.append(BrokenArea(name.strip(), error=str(exc)))
     problems += _duplicate_names([a.name for a in areas], src, key="area")
+    problems += _same_services(areas, src)
     if problems:
         raise StudyError(problems, header=f"{src}: 批处理文件有问题 (the batch file has problems):")
     return tuple(areas)
+
+
+def _same_services(areas: Sequence[BatchArea], src: str) -> list[Problem]:
+    """The studies of a batch must share service keys and thresholds (outputs are combined)."""
+    studies = [(i, a.study) for i, a in enumerate(areas) if a.study is not None]
+    if not studies:
+        return []
+    first = {k: s.minutes for k, s in studies[0][1].services.items()}
+    return [
+        Problem(
+            src,
+            "各区域研究的服务类型和阈值须相同 (every area's study must have the same services "
+            f"and thresholds as the first: {first})",
+            key=f"area[{i}].study",
+        )
+        for i, study in studies[1:]
+        if {k: s.minutes for k, s in study.services.items()} != first
+    ]
 
 
 @dataclass(frozen=True)
