@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from coverage.errors import Problem, StudyError
+from coverage.osmfile import SUFFIX_TEXT, is_osm_file_name
 
 __all__ = [
     "COORD_SYSTEMS",
@@ -450,10 +451,8 @@ class _Checker:
         p = self.file(t[k], f"network.{k}")
         if p is None:
             return None
-        if k == "osm_file" and not p.name.lower().endswith(
-            (".osm", ".osm.bz2", ".osm.pbf", ".pbf", ".xml", ".osm.xml")
-        ):
-            self.add("network.osm_file", "expected an .osm, .osm.bz2 or .osm.pbf file")
+        if k == "osm_file" and not is_osm_file_name(p):
+            self.add("network.osm_file", f"expected an {SUFFIX_TEXT} file")
             return None
         return NetworkSource(polygon=p) if k == "polygon" else NetworkSource(osm_file=p)
 

@@ -51,6 +51,7 @@ from coverage._osmnx import osmnx_settings
 from coverage.config import CompoundEstimation
 from coverage.coords import utm_crs_for
 from coverage.errors import CoverageWarning, InputError, NetworkError, Problem
+from coverage.osmfile import SUFFIX_TEXT, is_osm_file_name, open_osm_file, osm_format
 
 __all__ = [
     "DEFAULT_FLOOR_AREA_RATIO",
@@ -185,7 +186,6 @@ _TAG_KEYS: tuple[str, ...] = (
     "tunnel",
     *POI_KEYS,
 )
-_OSM_SUFFIXES = (".osm", ".osm.bz2", ".osm.pbf", ".pbf", ".osm.xml", ".xml", ".osm.gz")
 _TYPE_ORDER = {"n": 0, "w": 1, "r": 2}
 
 
@@ -295,7 +295,7 @@ def read_osm_features(path: str | Path) -> OsmFeatures:
     wkbs: list[Any] = []
     n_bad = 0
     factory = osmium.geom.WKBFactory()
-    processor = osmium.FileProcessor(str(path)).with_areas()
+    processor = open_osm_file(path).with_areas()
     processor = processor.with_filter(osmium.filter.KeyFilter(*keys[1:]))
     try:
         for obj in processor:
@@ -379,14 +379,16 @@ def osm_file_bounds(path: str | Path) -> tuple[float, float, float, float]:
 
     path = _check_osm_path(path)
     try:
-        with osmium.io.Reader(str(path), osmium.osm.NOTHING) as reader:
+        with osmium.io.Reader(
+            osmium.io.File(str(path), osm_format(path) or ""), osmium.osm.NOTHING
+        ) as reader:
             box = reader.header().box()
         if box.valid():
             bl, tr = box.bottom_left, box.top_right
             return (float(bl.lon), float(bl.lat), float(tr.lon), float(tr.lat))
         lons: list[float] = []
         lats: list[float] = []
-        for node in osmium.FileProcessor(str(path), osmium.osm.NODE):
+        for node in open_osm_file(path, osmium.osm.NODE):
             loc = node.location if isinstance(node, osmium.osm.Node) else None
             if loc is not None and loc.valid():
                 lons.append(loc.lon)
@@ -404,12 +406,11 @@ def _check_osm_path(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_file():
         raise InputError(Problem(str(path), "OSM 文件不存在 (OSM file not found); check the path"))
-    if not path.name.lower().endswith(_OSM_SUFFIXES):
+    if not is_osm_file_name(path):
         raise InputError(
             Problem(
                 str(path),
-                "不支持的 OSM 文件类型 (unsupported OSM file type); "
-                "expected .osm, .osm.bz2 or .osm.pbf",
+                f"不支持的 OSM 文件类型 (unsupported OSM file type); expected {SUFFIX_TEXT}",
             )
         )
     return path

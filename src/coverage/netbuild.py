@@ -1,0 +1,292 @@
+"""The network builder: walkable way records -> :class:`~coverage.walknetwork.WalkNetwork`.
+
+One pure, vectorised builder (:func:`build_network`) splits the ways at graph nodes,
+measures geodesic lengths, labels connected components and returns the network, whatever the
+source (a file read by :func:`coverage.osmfile.read_walk_ways` or an osmnx download turned
+into way records by :func:`coverage.osmfile.ways_from_osmnx_graph`).
+
+Graph nodes and edges
+---------------------
+A node is a graph node when it ends an (open) way, is shared by two or more walkable ways,
+or appears more than once in one way. Equivalently: its number of walkable segments is not
+2, or two or more ways use it. Every edge is the stretch of one way between two consecutive
+graph nodes, with its full geometry. Closed ways (rings) are split at their graph nodes; the
+closing node of a ring is not a graph node by itself (where a digitiser started drawing a
+ring is not a junction). A ring with no graph node at all is split at its node with the
+smallest OSM id and at the node half-way round, and any edge that would start and end at
+the same node (a loop) is split at its middle node, so a ring becomes a proper cycle of at
+least two edges and never vanishes. These rules depend only on the set of walkable segments,
+never on where a ring starts, which keeps osmnx downloads and files in agreement.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS, Geod
+from scipy.sparse import coo_array
+from scipy.sparse.csgraph import connected_components
+
+from coverage.coords import utm_crs_for
+from coverage.errors import NetworkError
+from coverage.osmfile import WayRecords
+from coverage.walknetwork import WalkNetwork
+
+__all__ = [
+    "EDGE_COLUMNS",
+    "FORMAT_VERSION",
+    "MIN_EDGE_LENGTH_M",
+    "NODE_COLUMNS",
+    "build_network",
+    "network_summary",
+    "normalise_tables",
+]
+
+logger = logging.getLogger("coverage.network")
+
+#: Version of the network build rules and of the cache layout. Bump it whenever the builder,
+#: the filter logic or the stored columns change: every cached network is then rebuilt.
+FORMAT_VERSION = 2
+
+#: Shortest length given to an edge whose two distinct end nodes share one position (OSM has
+#: a few such duplicate nodes); the edge is kept so that connectivity is not lost.
+MIN_EDGE_LENGTH_M = 0.01
+
+GEOD = Geod(ellps="WGS84")
+WGS84 = CRS.from_epsg(4326)  # parsed once: building a CRS costs milliseconds
+NODE_COLUMNS = ("node_id", "lon", "lat", "component")
+EDGE_COLUMNS = ("u", "v", "length_m", "highway", "access", "private", "way_id", "geometry")
+
+
+def build_network(ways: WayRecords, *, source: str, retain_all: bool = True) -> WalkNetwork:
+    """Build a :class:`WalkNetwork` from walkable way records (pure, vectorised)."""
+    t0 = time.perf_counter()
+    n_ways = len(ways.way_id)
+    lengths = np.diff(ways.offsets)
+    way_of = np.repeat(np.arange(n_ways, dtype=np.int64), lengths)
+    node_id, lon, lat = ways.node_id, ways.lon, ways.lat
+
+    # 1. drop consecutive repeats of a node, then ways left with fewer than two nodes
+    keep = np.ones(len(node_id), dtype=bool)
+    keep[1:] = ~((node_id[1:] == node_id[:-1]) & (way_of[1:] == way_of[:-1]))
+    counts = np.bincount(way_of[keep], minlength=n_ways)
+    keep &= (counts >= 2)[way_of]
+    node_id, lon, lat, way_of = node_id[keep], lon[keep], lat[keep], way_of[keep]
+    if len(node_id) == 0:
+        raise NetworkError(f"没有可步行的道路 (no walkable ways): {source}")
+
+    # 2. compact node index in order of first appearance along the ways (spatially coherent)
+    uniq, first, inverse = np.unique(node_id, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    k = rank[inverse]  # compact node index of every position
+    n_all = len(uniq)
+
+    # 3. graph nodes: number of walkable segments != 2, or used by two or more ways
+    same_way = way_of[1:] == way_of[:-1]
+    seg_a, seg_b = k[:-1][same_way], k[1:][same_way]
+    degree = np.bincount(seg_a, minlength=n_all) + np.bincount(seg_b, minlength=n_all)
+    pairs = np.unique(k * np.int64(max(n_ways, 1)) + way_of)
+    n_ways_at = np.bincount(pairs // max(n_ways, 1), minlength=n_all)
+    is_graph = (degree != 2) | (n_ways_at >= 2)
+
+    # 4. rings whose closing node is not a graph node start at their first graph node
+    starts = np.flatnonzero(np.r_[True, ~same_way])
+    ends = np.r_[starts[1:], len(k)] - 1
+    ring = (k[starts] == k[ends]) & ~is_graph[k[starts]]
+    if ring.any():
+        perm = np.arange(len(k))
+        for s, e in zip(starts[ring].tolist(), ends[ring].tolist(), strict=True):
+            body = np.arange(s, e)  # positions without the closing repeat
+            flagged = np.flatnonzero(is_graph[k[body]])
+            if len(flagged):
+                pivot = int(flagged[0])
+            else:  # an isolated ring: anchor it at its smallest OSM node id
+                pivot = int(np.argmin(node_id[body]))
+                is_graph[k[body[pivot]]] = True
+            rolled = np.roll(body, -pivot)
+            perm[s:e] = rolled
+            perm[e] = rolled[0]
+        k, lon, lat, node_id = k[perm], lon[perm], lat[perm], node_id[perm]
+
+    # 5. split every way at its graph nodes; split loops (u == v) at their middle node
+    is_end = np.zeros(len(k), dtype=bool)
+    is_end[starts] = True
+    is_end[ends] = True
+    while True:
+        cut = np.flatnonzero(is_end | is_graph[k])
+        e_s, e_t = cut[:-1], cut[1:]
+        inner = way_of[e_s] == way_of[e_t]
+        e_s, e_t = e_s[inner], e_t[inner]
+        loop = k[e_s] == k[e_t]
+        if not loop.any():
+            break
+        mid = e_s[loop] + (e_t[loop] - e_s[loop]) // 2
+        is_graph[k[mid]] = True
+
+    # 6. final node index (graph nodes in first-appearance order)
+    graph_nodes = np.flatnonzero(is_graph)
+    new_index = np.full(n_all, -1, dtype=np.int64)
+    new_index[graph_nodes] = np.arange(len(graph_nodes))
+    u = new_index[k[e_s]]
+    v = new_index[k[e_t]]
+    _, pos_of = np.unique(k, return_index=True)  # a position of every node
+    node_pos = pos_of[graph_nodes]
+
+    # 7. geodesic lengths: per segment, summed per edge
+    _, _, dist = GEOD.inv(lon[:-1], lat[:-1], lon[1:], lat[1:])
+    seg_len = np.where(same_way, np.asarray(dist, dtype=np.float64), 0.0)
+    length_m = np.add.reduceat(seg_len, e_s)
+    n_short = int(np.count_nonzero(length_m <= 0))
+    if n_short:
+        logger.debug("%d zero-length edge(s) set to %g m", n_short, MIN_EDGE_LENGTH_M)
+        length_m = np.maximum(length_m, MIN_EDGE_LENGTH_M)
+
+    # 8. full geometries, vectorised
+    n_coords = e_t - e_s + 1
+    coord_edge = np.repeat(np.arange(len(e_s)), n_coords)
+    coord_pos = np.arange(int(n_coords.sum())) - np.repeat(
+        np.cumsum(n_coords) - n_coords - e_s, n_coords
+    )
+    geometry = shapely.linestrings(lon[coord_pos], lat[coord_pos], indices=coord_edge)
+
+    # 9. connected components, 0 = largest
+    n = len(graph_nodes)
+    adjacency = coo_array((np.ones(len(u), dtype=np.int32), (u, v)), shape=(n, n)).tocsr()
+    _, labels = connected_components(adjacency, directed=False)
+    sizes = np.bincount(labels)
+    by_size = np.argsort(-sizes, kind="stable")
+    relabel = np.empty_like(by_size)
+    relabel[by_size] = np.arange(len(by_size))
+    component = relabel[labels].astype(np.int32)
+
+    way_idx = way_of[e_s]
+    nodes = pd.DataFrame(
+        {
+            "node_id": node_id[node_pos],
+            "lon": lon[node_pos],
+            "lat": lat[node_pos],
+            "component": component,
+        }
+    )
+    edges = gpd.GeoDataFrame(
+        {
+            "u": u,
+            "v": v,
+            "length_m": length_m,
+            "highway": ways.highway[way_idx],
+            "access": ways.access[way_idx],
+            "private": ways.private[way_idx],
+            "way_id": ways.way_id[way_idx],
+        },
+        geometry=geometry,
+        crs=WGS84,
+    )
+    if not retain_all:
+        nodes, edges = _largest_component(nodes, edges)
+    nodes, edges = normalise_tables(nodes, edges)
+    meta = {
+        "source": source,
+        "format_version": FORMAT_VERSION,
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "build_seconds": round(time.perf_counter() - t0, 3),
+        "retain_all": retain_all,
+        "from_cache": False,
+    }
+    net = WalkNetwork(
+        nodes=nodes,
+        edges=edges,
+        crs=utm_crs_for(nodes["lon"].to_numpy(), nodes["lat"].to_numpy()),
+        meta=meta,
+    )
+    _log_summary(net, "built")
+    return net
+
+
+def _largest_component(
+    nodes: pd.DataFrame, edges: gpd.GeoDataFrame
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    keep = nodes["component"].to_numpy() == 0
+    new_index = np.cumsum(keep) - 1
+    u = edges["u"].to_numpy()
+    kept_edges = edges[keep[u]].copy()
+    kept_edges["u"] = new_index[kept_edges["u"].to_numpy()]
+    kept_edges["v"] = new_index[kept_edges["v"].to_numpy()]
+    return nodes[keep].reset_index(drop=True), kept_edges.reset_index(drop=True)
+
+
+def normalise_tables(
+    nodes: pd.DataFrame, edges: gpd.GeoDataFrame
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """Give the node and edge tables the contract's column order, dtypes and RangeIndex."""
+    nodes = pd.DataFrame(
+        {
+            "node_id": nodes["node_id"].to_numpy(dtype=np.int64),
+            "lon": nodes["lon"].to_numpy(dtype=np.float64),
+            "lat": nodes["lat"].to_numpy(dtype=np.float64),
+            "component": nodes["component"].to_numpy(dtype=np.int32),
+        }
+    )
+    access = edges["access"].to_numpy(dtype=object, na_value=None)
+    edges = gpd.GeoDataFrame(
+        {
+            "u": edges["u"].to_numpy(dtype=np.int64),
+            "v": edges["v"].to_numpy(dtype=np.int64),
+            "length_m": edges["length_m"].to_numpy(dtype=np.float64),
+            "highway": pd.array(edges["highway"].to_numpy(dtype=object), dtype="str"),
+            "access": pd.Series(access, dtype=object),
+            "private": edges["private"].to_numpy(dtype=bool),
+            "way_id": edges["way_id"].to_numpy(dtype=np.int64),
+        },
+        geometry=gpd.GeoSeries(edges.geometry.to_numpy(), crs=WGS84),
+    )
+    return nodes, edges
+
+
+def network_summary(net: WalkNetwork) -> dict[str, Any]:
+    """Summarise a walk network in a few numbers.
+
+    Parameters
+    ----------
+    net
+        The network.
+
+    Returns
+    -------
+    dict
+        ``nodes``, ``edges`` (counts), ``km`` (total length of walkable way, km),
+        ``components`` (number of connected components) and ``largest_share`` (share of
+        the nodes in the largest component, 0..1).
+    """
+    n = len(net.nodes)
+    comp = net.nodes["component"].to_numpy()
+    return {
+        "nodes": n,
+        "edges": len(net.edges),
+        "km": float(net.edges["length_m"].sum()) / 1000.0,
+        "components": int(comp.max()) + 1 if n else 0,
+        "largest_share": float(np.count_nonzero(comp == 0)) / n if n else 0.0,
+    }
+
+
+def _log_summary(net: WalkNetwork, verb: str) -> None:
+    s = network_summary(net)
+    logger.info(
+        "walk network %s: %d nodes, %d edges, %.1f km, %d components "
+        "(largest has %.0f%% of nodes) from %s",
+        verb,
+        s["nodes"],
+        s["edges"],
+        s["km"],
+        s["components"],
+        100 * s["largest_share"],
+        net.meta.get("source", "?"),
+    )

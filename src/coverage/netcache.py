@@ -1,0 +1,296 @@
+"""The network cache: a cache key per source, saving and reading a network folder.
+
+A cached network is a folder ``network-<key>`` holding ``nodes.parquet``, ``edges.parquet``
+(GeoParquet, native GeoArrow lines) and ``manifest.json``, written atomically.
+:func:`coverage.network.load_network` decides when to build and when to read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from coverage._atomic import atomic_dir, atomic_path
+from coverage.config import NetworkSource
+from coverage.errors import CRSError, NetworkError, Problem, SourceFileError
+from coverage.netbuild import (
+    EDGE_COLUMNS,
+    FORMAT_VERSION,
+    NODE_COLUMNS,
+    WGS84,
+    normalise_tables,
+)
+from coverage.walkfilter import FILTER_SPEC
+from coverage.walknetwork import WalkNetwork
+
+__all__ = [
+    "network_cache_key",
+    "read_network",
+    "read_polygon_file",
+    "save_network",
+    "write_network_tables",
+]
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise SourceFileError(f"无法读取文件 (cannot read file) {path}: {exc}") from exc
+    return digest.hexdigest()
+
+
+def _normalise_place(place: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", place).split()).casefold()
+
+
+def network_cache_key(source: NetworkSource) -> str:
+    """Return the cache key of a network source.
+
+    The key is the SHA-256 of the source (for files: of their content; for places, boxes
+    and polygons: of the normalised query), the walk filter and :data:`FORMAT_VERSION`.
+
+    Parameters
+    ----------
+    source
+        The network source.
+
+    Returns
+    -------
+    str
+        64 hexadecimal characters.
+
+    Raises
+    ------
+    NetworkError
+        The source's file cannot be read.
+    """
+    desc: dict[str, Any]
+    if source.osm_file is not None:
+        if not Path(source.osm_file).is_file():
+            raise SourceFileError(f"找不到 OSM 文件 (OSM file not found): {source.osm_file}")
+        desc = {"osm_file_sha256": _file_sha256(Path(source.osm_file))}
+    elif source.place is not None:
+        desc = {"place": _normalise_place(source.place)}
+    elif source.bbox is not None:
+        desc = {"bbox": [round(float(x), 7) for x in source.bbox]}
+    elif source.polygon is not None:
+        geom = shapely.set_precision(read_polygon_file(Path(source.polygon)), 1e-7)
+        desc = {"polygon_wkb_sha256": hashlib.sha256(shapely.to_wkb(geom.normalize())).hexdigest()}
+    else:
+        raise NetworkError("未指定路网来源 (no network source given)")
+    payload = {"source": desc, "filter": FILTER_SPEC, "format_version": FORMAT_VERSION}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def save_network(net: WalkNetwork, folder: str | os.PathLike[str]) -> Path:
+    """Save a network to a folder (``nodes.parquet``, ``edges.parquet``, ``manifest.json``).
+
+    The folder is written under a temporary name next to it, then renamed, so readers never
+    see a half-written network. An existing folder is replaced.
+
+    Parameters
+    ----------
+    net
+        The network.
+    folder
+        The folder to create.
+
+    Returns
+    -------
+    Path
+        The folder.
+    """
+    target = Path(folder)
+    meta = {k: v for k, v in net.meta.items() if k != "from_cache"}
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "crs": net.crs,
+        "nodes": len(net.nodes),
+        "edges": len(net.edges),
+        "meta": meta,
+    }
+    with atomic_dir(target) as tmp:
+        net.nodes.to_parquet(tmp / "nodes.parquet", index=False)
+        # GeoParquet 1.1 native (GeoArrow) line encoding: reads back ~5x faster than WKB
+        net.edges.to_parquet(tmp / "edges.parquet", index=False, geometry_encoding="geoarrow")
+        (tmp / "manifest.json").write_text(
+            json.dumps(manifest, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
+        )
+    return target
+
+
+def _read_edges_parquet(path: Path) -> gpd.GeoDataFrame:
+    """Read our own edges GeoParquet (EPSG:4326) with pyarrow and shapely.
+
+    The cache stores lines in GeoParquet's native ``linestring`` (GeoArrow) encoding, rebuilt
+    with :func:`shapely.from_ragged_array`; WKB (what other tools write) is read too. Faster
+    than ``geopandas.read_parquet``, which parses the stored PROJJSON CRS each time.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    geo = json.loads((table.schema.metadata or {}).get(b"geo", b"{}"))
+    encoding = geo.get("columns", {}).get("geometry", {}).get("encoding", "").lower()
+    column = table.column("geometry").combine_chunks()
+    if encoding == "linestring":
+        points = pc.list_flatten(column)
+        coords = np.column_stack(
+            [
+                points.field("x").to_numpy(zero_copy_only=False),
+                points.field("y").to_numpy(zero_copy_only=False),
+            ]
+        )
+        offsets = np.asarray(column.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+        geometry = shapely.from_ragged_array(shapely.GeometryType.LINESTRING, coords, (offsets,))
+    elif encoding == "wkb":
+        geometry = shapely.from_wkb(column.to_numpy(zero_copy_only=False))
+    else:
+        raise NetworkError(
+            f"边表的几何编码无法识别 (edges geometry encoding {encoding!r} not supported): {path}"
+        )
+    frame = table.drop_columns(["geometry"]).to_pandas()
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=WGS84)
+
+
+def read_network(folder: str | os.PathLike[str]) -> WalkNetwork:
+    """Read a network saved by :func:`save_network`.
+
+    Parameters
+    ----------
+    folder
+        The folder.
+
+    Returns
+    -------
+    WalkNetwork
+        The network, with the meta data it was saved with (and ``from_cache`` True).
+
+    Raises
+    ------
+    NetworkError
+        The folder is missing, incomplete, corrupt or of another format version.
+    """
+    path = Path(folder)
+    try:
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise NetworkError(
+                f"路网格式版本不符 (network format version {manifest.get('format_version')}, "
+                f"expected {FORMAT_VERSION}): {path}"
+            )
+        nodes = pd.read_parquet(path / "nodes.parquet")
+        edges = _read_edges_parquet(path / "edges.parquet")
+        missing = [c for c in NODE_COLUMNS if c not in nodes] + [
+            c for c in EDGE_COLUMNS if c not in edges
+        ]
+        if missing:
+            raise NetworkError(f"路网文件缺少列 (network files lack columns {missing}): {path}")
+        if len(nodes) != manifest["nodes"] or len(edges) != manifest["edges"]:
+            raise NetworkError(f"路网文件不完整 (network files are incomplete): {path}")
+        nodes, edges = normalise_tables(nodes, edges)
+        n = len(nodes)
+        if len(edges) and (
+            min(edges["u"].min(), edges["v"].min()) < 0
+            or max(edges["u"].max(), edges["v"].max()) >= n
+        ):
+            raise NetworkError(f"路网文件中的边索引无效 (edge node index out of range): {path}")
+        crs = str(manifest["crs"])
+        meta = {**manifest.get("meta", {}), "from_cache": True}
+    except NetworkError:
+        raise
+    except Exception as exc:
+        raise NetworkError(
+            f"无法读取路网文件夹 (cannot read network folder) {path}: {exc}"
+        ) from exc
+    return WalkNetwork(nodes=nodes, edges=edges, crs=crs, meta=meta)
+
+
+def write_network_tables(net: WalkNetwork, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write the network as two GeoParquet/Parquet tables for other tools (QGIS, DuckDB).
+
+    ``nodes.parquet``: ``node_id`` (OSM node id), ``lon``, ``lat``, ``component``.
+    ``edges.parquet``: ``u``, ``v``, ``length_m``, ``highway``, ``access``, ``private``,
+    ``way_id``, ``geometry`` (WKB LineStrings, EPSG:4326). Unlike in :class:`WalkNetwork`,
+    ``u`` and ``v`` here are **OSM node ids** (``node_id``), not row indices, so the files
+    stand on their own. Each file is written under a temporary name, then renamed.
+
+    Parameters
+    ----------
+    net
+        The network.
+    out_dir
+        Output folder; created when missing.
+
+    Returns
+    -------
+    dict
+        ``{"nodes": path, "edges": path}``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    node_ids = net.nodes["node_id"].to_numpy()
+    edges = net.edges.copy()
+    edges["u"] = node_ids[edges["u"].to_numpy()]
+    edges["v"] = node_ids[edges["v"].to_numpy()]
+    paths = {"nodes": out / "nodes.parquet", "edges": out / "edges.parquet"}
+    with atomic_path(paths["nodes"]) as tmp:
+        net.nodes[list(NODE_COLUMNS)].to_parquet(tmp, index=False)
+    with atomic_path(paths["edges"]) as tmp:
+        edges[list(EDGE_COLUMNS)].to_parquet(tmp, index=False)
+    return paths
+
+
+def read_polygon_file(path: Path) -> shapely.Polygon | shapely.MultiPolygon:
+    """Read a study-area file (any vector format with a CRS) as one WGS-84 (Multi)Polygon.
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    shapely.Polygon or shapely.MultiPolygon
+        The union of its polygons.
+
+    Raises
+    ------
+    SourceFileError
+        The file cannot be read or holds no polygon.
+    CRSError
+        The file has no CRS.
+    """
+    try:
+        gdf = gpd.read_file(path)
+    except Exception as exc:
+        raise SourceFileError(f"无法读取范围文件 (cannot read polygon file) {path}: {exc}") from exc
+    if gdf.crs is None:
+        raise CRSError(
+            Problem(
+                file=str(path),
+                message="文件没有坐标系 (the file has no CRS); "
+                "save it with its CRS, e.g. EPSG:4326",
+            )
+        )
+    geom = gdf.to_crs(4326).geometry.union_all()
+    if not isinstance(geom, shapely.Polygon | shapely.MultiPolygon):
+        geom = shapely.make_valid(geom)
+        polys = [g for g in shapely.get_parts(geom) if isinstance(g, shapely.Polygon)]
+        if not polys:
+            raise SourceFileError(f"范围文件中没有面 (no polygon in file): {path}")
+        geom = shapely.MultiPolygon(polys)
+    return geom
