@@ -98,6 +98,7 @@ def test_batch_equals_whole_region_across_borders(
         assert result.summary[key] == whole.summary[key]
 
 
+@pytest.mark.slow
 def test_without_the_buffer_border_compounds_differ(monaco: dict) -> None:
     study, whole = monaco["study"], monaco["whole"]
     result = batch.run_batch(batch.load_batch(monaco["batch"]), buffer_m=0.0)
@@ -122,6 +123,7 @@ def test_without_the_buffer_border_compounds_differ(monaco: dict) -> None:
     assert differ_total > 10
 
 
+@pytest.mark.slow
 def test_overlapping_and_empty_areas_are_reported(monaco: dict, tmp_path: Path) -> None:
     boxes = gpd.read_file(monaco["folder"] / "areas.geojson")
     w, s, e, n = boxes.total_bounds
@@ -282,6 +284,7 @@ def _cau_region(folder: Path) -> tuple[Path, Path]:
     return study_file, batch_file
 
 
+@pytest.mark.slow
 def test_a_failing_area_does_not_stop_the_batch(tmp_path: Path) -> None:
     study_file, batch_file = _cau_region(tmp_path)
     result = batch.run_batch(batch.load_batch(batch_file))
@@ -300,6 +303,7 @@ def test_a_failing_area_does_not_stop_the_batch(tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.slow
 def test_area_steps_run_after_the_analysis(
     monaco: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
