@@ -709,6 +709,7 @@ def test_cache_second_load(
     assert {p.name for p in folders[0].iterdir()} == {
         "nodes.parquet",
         "edges.parquet",
+        "edge_index.pickle",  # format version 3: the edge index is cached too
         "manifest.json",
     }
     with caplog.at_level(logging.INFO, logger="coverage.network"):

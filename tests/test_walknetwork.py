@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import pickle
+import shutil
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from _lattice import grid
 from coverage import travel
 from coverage.config import DEFAULT_PROFILES
+from coverage.errors import NetworkError
+from coverage.network import read_network, save_network
 from coverage.walknetwork import WalkNetwork
 
 
@@ -62,3 +67,25 @@ def test_repr_is_short_and_html_shows_counts() -> None:
     assert text.startswith("<WalkNetwork 25 nodes, 40 edges")
     page = net._repr_html_()
     assert "<table>" in page and ">25<" in page and ">40<" in page
+
+
+def test_cached_network_brings_its_edge_index_and_builds_geometry_on_demand(
+    tmp_path: Path,
+) -> None:
+    net = grid(4)
+    folder = save_network(net, tmp_path / "net")
+    back = read_network(folder)
+    assert "edge_index" in back.__dict__ and "_edges" not in back.__dict__
+    for name in ("coords", "first", "seg_start", "seg_edge", "seg_offset", "piece_seg"):
+        np.testing.assert_array_equal(getattr(back.edge_index, name), getattr(net.edge_index, name))
+    assert back.edge_index.fingerprint == net.edge_index.fingerprint
+    assert back.n_edges == net.n_edges and "geometry" not in back.edge_attributes
+    # snapping and walk times need no geometry
+    travel.travel_graph(back, profile=DEFAULT_PROFILES["adult"])
+    assert "_edges" not in back.__dict__
+    pd.testing.assert_frame_equal(pd.DataFrame(back.edges), pd.DataFrame(net.edges))
+    # an edge index of other edges is refused: the cache is then rebuilt
+    other = save_network(grid(3), tmp_path / "other")
+    shutil.copy(other / "edge_index.pickle", folder / "edge_index.pickle")
+    with pytest.raises(NetworkError):
+        read_network(folder)

@@ -170,9 +170,9 @@ def _check_columns(
     return not missing
 
 
-def _check_known(ids: set[Any], known: set[Any], what: str, problems: list[Problem]) -> None:
+def _check_known(ids: pd.Index, known: pd.Index, what: str, problems: list[Problem]) -> None:
     """Record compound ids of a travel table that are not in the compound layer."""
-    if unknown := ids - known:
+    if len(unknown := ids.difference(known)):
         problems.append(
             Problem(what, f"未知小区 (unknown compound ids): {_ids(unknown)}", column="compound_id")
         )
@@ -231,11 +231,12 @@ def _validate_assess_inputs(
     ok_w = _check_columns(within, ["compound_id", "station_id", "walk_min"], "long table", problems)
     if problems:
         _raise(problems, "行程表与小区不一致 (travel tables do not match the compounds):")
-    known = set(compounds["compound_id"])
+    # pandas Index set operations: a Python set of 20,000 arrow strings costs a tenth of a second
+    known = pd.Index(compounds["compound_id"]).unique()
     if ok_n:
         problems += id_problems(nearest["compound_id"], file="nearest", column="compound_id")
-        got = set(nearest["compound_id"].dropna())
-        if missing := known - got:
+        got = pd.Index(nearest["compound_id"].dropna()).unique()
+        if len(missing := known.difference(got)):
             problems.append(
                 Problem(
                     "nearest",
@@ -269,7 +270,9 @@ def _validate_assess_inputs(
                 )
             )
     if ok_w:
-        _check_known(set(within["compound_id"].dropna()), known, "long table", problems)
+        _check_known(
+            pd.Index(within["compound_id"].dropna()).unique(), known, "long table", problems
+        )
         walk = pd.to_numeric(within["walk_min"], errors="coerce")
         if walk.isna().any() or (walk < 0).any():
             problems.append(

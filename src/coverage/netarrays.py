@@ -124,6 +124,13 @@ class EdgeIndex:
     half_piece: float
     kdtree: cKDTree
 
+    def __getstate__(self) -> dict[str, object]:
+        # the shapely geometries and STRtree are remade on use (STRtree does not pickle)
+        return {k: v for k, v in self.__dict__.items() if k not in ("geoms", "tree")}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+
     @cached_property
     def walkable(self) -> np.ndarray:
         """Indices of the edges points may snap onto: every edge with a geometry.

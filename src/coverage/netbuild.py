@@ -46,6 +46,8 @@ __all__ = [
     "NODE_COLUMNS",
     "build_network",
     "network_summary",
+    "normalise_edge_table",
+    "normalise_nodes",
     "normalise_tables",
 ]
 
@@ -53,7 +55,7 @@ logger = logging.getLogger("coverage.network")
 
 #: Version of the network build rules and of the cache layout. Bump it whenever the builder,
 #: the filter logic or the stored columns change: every cached network is then rebuilt.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 #: Shortest length given to an edge whose two distinct end nodes share one position (OSM has
 #: a few such duplicate nodes); the edge is kept so that connectivity is not lost.
@@ -227,7 +229,27 @@ def normalise_tables(
     nodes: pd.DataFrame, edges: gpd.GeoDataFrame
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     """Give the node and edge tables the contract's column order, dtypes and RangeIndex."""
-    nodes = pd.DataFrame(
+    nodes = normalise_nodes(nodes)
+    table = normalise_edge_table(edges)
+    return nodes, gpd.GeoDataFrame(
+        table, geometry=gpd.GeoSeries(edges.geometry.to_numpy(), crs=WGS84)
+    )
+
+
+def normalise_nodes(nodes: pd.DataFrame) -> pd.DataFrame:
+    """The node table with the contract's column order and dtypes.
+
+    Parameters
+    ----------
+    nodes
+        A node table (``node_id``, ``lon``, ``lat``, ``component``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        With a RangeIndex.
+    """
+    return pd.DataFrame(
         {
             "node_id": nodes["node_id"].to_numpy(dtype=np.int64),
             "lon": nodes["lon"].to_numpy(dtype=np.float64),
@@ -235,8 +257,24 @@ def normalise_tables(
             "component": nodes["component"].to_numpy(dtype=np.int32),
         }
     )
-    access = edges["access"].to_numpy(dtype=object, na_value=None)
-    edges = gpd.GeoDataFrame(
+
+
+def normalise_edge_table(edges: pd.DataFrame) -> pd.DataFrame:
+    """The edge attributes (no geometry) with the contract's column order and dtypes.
+
+    Parameters
+    ----------
+    edges
+        An edge table (``u``, ``v``, ``length_m``, ``highway``, ``access``, ``private``,
+        ``way_id``; other columns are dropped).
+
+    Returns
+    -------
+    pandas.DataFrame
+        With a RangeIndex.
+    """
+    access = edges["access"].to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
+    return pd.DataFrame(
         {
             "u": edges["u"].to_numpy(dtype=np.int64),
             "v": edges["v"].to_numpy(dtype=np.int64),
@@ -245,10 +283,8 @@ def normalise_tables(
             "access": pd.Series(access, dtype=object),
             "private": edges["private"].to_numpy(dtype=bool),
             "way_id": edges["way_id"].to_numpy(dtype=np.int64),
-        },
-        geometry=gpd.GeoSeries(edges.geometry.to_numpy(), crs=WGS84),
+        }
     )
-    return nodes, edges
 
 
 def network_summary(net: WalkNetwork) -> dict[str, Any]:
@@ -270,8 +306,8 @@ def network_summary(net: WalkNetwork) -> dict[str, Any]:
     comp = net.nodes["component"].to_numpy()
     return {
         "nodes": n,
-        "edges": len(net.edges),
-        "km": float(net.edges["length_m"].sum()) / 1000.0,
+        "edges": net.n_edges,
+        "km": float(net.edge_attributes["length_m"].sum()) / 1000.0,
         "components": int(comp.max()) + 1 if n else 0,
         "largest_share": float(np.count_nonzero(comp == 0)) / n if n else 0.0,
     }

@@ -453,6 +453,6 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
         for name, frame in (("compounds", assessed), ("stations", loads), ("gaps", ranked)):
             if len(frame):
                 gdf = gpd.GeoDataFrame(frame, geometry="geometry", crs=4326)
-                gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+                gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio", use_arrow=True)
     written.append(path)
     return written

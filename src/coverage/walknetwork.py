@@ -57,6 +57,8 @@ class WalkNetwork:
 
     _nodes: pd.DataFrame
     _edges: gpd.GeoDataFrame
+    _table: pd.DataFrame  # the edge attributes (``_edges`` itself once geometry exists)
+    _geometry: Callable[[], Any] | None  # makes the geometry of a lazily read network
     crs: str
     meta: dict[str, Any]
 
@@ -66,12 +68,78 @@ class WalkNetwork:
         edges: gpd.GeoDataFrame,
         crs: str,
         meta: dict[str, Any] | None = None,
+        *,
+        edge_index: EdgeIndex | None = None,
     ) -> None:
-        setattr_ = object.__setattr__
-        setattr_(self, "_nodes", nodes.copy(deep=False))
-        setattr_(self, "_edges", edges.copy(deep=False))
-        setattr_(self, "crs", str(crs))
-        setattr_(self, "meta", dict(meta) if meta is not None else {})
+        d = self.__dict__
+        d["_nodes"] = nodes.copy(deep=False)
+        d["_edges"] = edges.copy(deep=False)
+        d["_table"] = d["_edges"]
+        d["_geometry"] = None
+        d["crs"] = str(crs)
+        d["meta"] = dict(meta) if meta is not None else {}
+        if edge_index is not None:
+            d["edge_index"] = _checked_index(edge_index, d["_table"], d["crs"])
+
+    @classmethod
+    def with_lazy_geometry(
+        cls,
+        nodes: pd.DataFrame,
+        edge_table: pd.DataFrame,
+        geometry: Callable[[], Any],
+        crs: str,
+        meta: dict[str, Any] | None = None,
+        *,
+        edge_index: EdgeIndex | None = None,
+    ) -> WalkNetwork:
+        """Make a network whose edge geometries are built on the first use of :attr:`edges`.
+
+        Snapping and walk times need only :attr:`edge_index` (which a cached network
+        brings along) and the edge attributes, so a network read from the cache never
+        builds its million LineStrings unless asked for them.
+
+        Parameters
+        ----------
+        nodes
+            The node table.
+        edge_table
+            The edge table without ``geometry`` (the other columns of :attr:`edges`).
+        geometry
+            Returns the edges' WGS-84 LineStrings (an array, in edge order) when called.
+        crs
+            The local metric CRS.
+        meta
+            Meta data.
+        edge_index
+            The edge index, when already built.
+
+        Returns
+        -------
+        WalkNetwork
+        """
+        obj = cls.__new__(cls)
+        d = obj.__dict__
+        d["_nodes"] = nodes.copy(deep=False)
+        d["_table"] = edge_table.copy(deep=False)
+        d["_geometry"] = geometry
+        d["crs"] = str(crs)
+        d["meta"] = dict(meta) if meta is not None else {}
+        if edge_index is not None:
+            d["edge_index"] = _checked_index(edge_index, d["_table"], d["crs"])
+        return obj
+
+    def _full_edges(self) -> gpd.GeoDataFrame:
+        d = self.__dict__
+        if "_edges" not in d:
+            with _LOCK:
+                if "_edges" not in d:
+                    geoms = gpd.GeoSeries(d["_geometry"](), crs="EPSG:4326")
+                    edges = gpd.GeoDataFrame(d["_table"], geometry=geoms)
+                    d["_edges"] = edges
+                    d["_table"] = edges
+                    d["_geometry"] = None
+        edges_: gpd.GeoDataFrame = d["_edges"]
+        return edges_
 
     # -- the tables -------------------------------------------------------------------------
 
@@ -83,7 +151,15 @@ class WalkNetwork:
     @property
     def edges(self) -> gpd.GeoDataFrame:
         """The edge table (a copy: changing it does not change the network)."""
-        return self._edges.copy(deep=False)
+        return self._full_edges().copy(deep=False)
+
+    @property
+    def edge_attributes(self) -> pd.DataFrame:
+        """The edge table without ``geometry`` (a copy; cheaper than :attr:`edges`)."""
+        table = self._table
+        if "geometry" in table.columns:
+            return pd.DataFrame(table.drop(columns="geometry"))
+        return pd.DataFrame(table.copy(deep=False))
 
     @property
     def n_nodes(self) -> int:
@@ -93,7 +169,7 @@ class WalkNetwork:
     @property
     def n_edges(self) -> int:
         """Number of edges."""
-        return len(self._edges)
+        return len(self._table)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(
@@ -115,7 +191,11 @@ class WalkNetwork:
         -------
         WalkNetwork
         """
-        out = WalkNetwork(self._nodes, self._edges, self.crs, meta)
+        make = self._geometry
+        if make is None:
+            out = WalkNetwork(self._nodes, self._full_edges(), self.crs, meta)
+        else:
+            out = WalkNetwork.with_lazy_geometry(self._nodes, self._table, make, self.crs, meta)
         for name in _DERIVED:
             if name in self.__dict__:
                 out.__dict__[name] = self.__dict__[name]
@@ -126,13 +206,13 @@ class WalkNetwork:
     @cached_property
     def edge_index(self) -> EdgeIndex:
         """The edges in the metric CRS with their spatial index (built on first use)."""
-        return build_edge_index(self._edges, self.crs)
+        return build_edge_index(self._full_edges(), self.crs)
 
     @cached_property
     def layout(self) -> GraphLayout:
         """Node order and CSR structure shared by every travel profile (built on first use)."""
         return build_graph_layout(
-            self._nodes, self._edges, self.crs, proj_len=self.edge_index.proj_len
+            self._nodes, self._table, self.crs, proj_len=self.edge_index.proj_len
         )
 
     @cached_property
@@ -169,6 +249,7 @@ class WalkNetwork:
     # -- pickling and display -----------------------------------------------------------------
 
     def __getstate__(self) -> dict[str, Any]:
+        self._full_edges()  # geometry built: the state holds plain tables only
         return {k: v for k, v in self.__dict__.items() if k not in _DERIVED}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -177,7 +258,7 @@ class WalkNetwork:
     def _counts(self) -> dict[str, str]:
         n = self.n_nodes
         comp = self._nodes["component"].to_numpy() if n else np.zeros(0)
-        km = float(self._edges["length_m"].sum()) / 1000.0 if self.n_edges else 0.0
+        km = float(self._table["length_m"].sum()) / 1000.0 if self.n_edges else 0.0
         return {
             "nodes": f"{n:,}",
             "edges": f"{self.n_edges:,}",
@@ -203,3 +284,17 @@ class WalkNetwork:
 
 
 _LOCK = threading.RLock()
+
+
+def _checked_index(index: EdgeIndex, table: pd.DataFrame, crs: str) -> EdgeIndex:
+    """Return ``index`` when it belongs to these edges (same CRS, ends and lengths)."""
+    same = (
+        index.crs == crs
+        and len(index.u) == len(table)
+        and np.array_equal(index.u, table["u"].to_numpy())
+        and np.array_equal(index.v, table["v"].to_numpy())
+        and np.array_equal(index.length_m, table["length_m"].to_numpy())
+    )
+    if not same:
+        raise ValueError("the edge index does not belong to these edges")
+    return index
