@@ -47,8 +47,10 @@ A batch of per-area studies runs each study as it is (its own network, layers an
 no buffer): the areas are independent, their studies must share services and thresholds, and
 the outputs are stacked.
 
-Large inputs go to the workers once: the compound, station and entrance layers are
-scattered, the networks are read by path. Combined outputs (:func:`write_batch`):
+Large inputs go to the workers once: the compound, station and entrance layers are saved
+in the cache folder (``batch-layers/``) and read by path once per worker process, like the
+networks (a path survives a worker's death; data scattered to a worker that dies would be
+lost, and would pin the tasks to that worker). Combined outputs (:func:`write_batch`):
 ``compounds.csv``, ``stations.csv``, ``gaps.csv``, ``summary.csv`` (the same formats as
 ``analyze``, plus an ``area`` column), ``summary.json`` (the whole batch and every area) and
 ``areas.csv`` (one row per area, worst first), each written atomically. A failing area does
@@ -69,6 +71,7 @@ import importlib.util
 import json
 import logging
 import os
+import pickle
 import resource
 import socket
 import time
@@ -354,7 +357,7 @@ class AreaResult:
 
 @dataclass(frozen=True)
 class _Layers:
-    """The region's layers, scattered to the workers once."""
+    """The region's layers, read by every worker process once (:func:`_layers_at`)."""
 
     compounds: gpd.GeoDataFrame
     stations: dict[str, gpd.GeoDataFrame]
@@ -485,10 +488,36 @@ def _failed(name: str, exc: BaseException, started: float) -> AreaResult:
     )
 
 
-def _run_area(task: _AreaTask, layers: _Layers) -> AreaResult:
-    """Analyse one area of a template batch (the Dask task)."""
+_LAYERS: dict[str, _Layers] = {}
+
+
+def _save_layers(layers: _Layers, folder: Path) -> str:
+    """Save the layers for the workers (pickle, named by its content); return the path."""
+    data = pickle.dumps(layers, protocol=pickle.HIGHEST_PROTOCOL)
+    path = folder / "batch-layers" / f"layers-{hashlib.sha256(data).hexdigest()[:24]}.pkl"
+    if not path.is_file():
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
+    return str(path)
+
+
+def _layers_at(path: str) -> _Layers:
+    """The layers saved by :func:`_save_layers`, read once per worker process."""
+    layers = _LAYERS.get(path)
+    if layers is None:
+        _LAYERS.clear()
+        with open(path, "rb") as fh:
+            layers = pickle.load(fh)  # our own file in the cache folder
+        _LAYERS[path] = layers
+    return layers
+
+
+def _run_area(task: _AreaTask, layers: _Layers | str) -> AreaResult:
+    """Analyse one area of a template batch (the Dask task); ``layers`` or their path."""
     t0, c0 = time.perf_counter(), time.process_time()
     try:
+        if isinstance(layers, str):
+            layers = _layers_at(layers)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             net, cached = _area_network(task)
@@ -735,7 +764,6 @@ def _holders(compounds: gpd.GeoDataFrame, areas: Sequence[BatchArea]) -> np.ndar
 
 def _execute(
     calls: list[tuple[str, Callable[..., AreaResult], tuple[Any, ...]]],
-    scattered: Any,
     client: Client | None,
     on_result: Callable[[AreaResult], None] | None,
     retries: int,
@@ -744,19 +772,16 @@ def _execute(
     results: dict[str, AreaResult] = {}
     if client is None:
         for name, func, args in calls:
-            res = func(*args, scattered) if scattered is not None else func(*args)
-            results[name] = res
+            results[name] = res = func(*args)
             if on_result is not None:
                 on_result(res)
         return results
     from distributed import as_completed
 
-    shared = client.scatter(scattered) if scattered is not None else None
     futures = {}
     for i, (name, func, args) in enumerate(calls):
-        full = (*args, shared) if shared is not None else args
         key = f"coverage-area-{i}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
-        futures[client.submit(func, *full, key=key, pure=False, retries=retries)] = name
+        futures[client.submit(func, *args, key=key, pure=False, retries=retries)] = name
     for future in as_completed(futures, loop=client.loop):
         name = futures[future]
         try:
@@ -818,15 +843,16 @@ def run_batch(
     if batch.study is not None:
         folder = Path(cache_dir or pipeline.default_cache_dir(batch.study)).resolve()
         plan = _plan(batch, cache_dir=folder, buffer_m=buffer_m, out_dir=out)
-        calls = [(t.name, _run_area, (t,)) for t in plan.tasks]
-        scattered: Any = plan.layers
+        layers: _Layers | str = plan.layers
+        if client is not None:
+            layers = _save_layers(plan.layers, folder)
+        calls = [(t.name, _run_area, (t, layers)) for t in plan.tasks]
     else:
         plan = None
         folder_s = str(Path(cache_dir).resolve()) if cache_dir is not None else None
         calls = [(a.name, _run_area_study, (a, folder_s, batch.steps, out)) for a in batch.areas]
-        scattered = None
     t1 = time.perf_counter()
-    done = _execute(calls, scattered, client, on_result, retries)
+    done = _execute(calls, client, on_result, retries)
     if plan is not None:
         for res in plan.empty:
             done[res.name] = res
