@@ -45,6 +45,8 @@ SECTION = "Whole analyze step"
 SEED = 20240615
 TARGET_S = 30.0
 TARGET_MB = 4096.0
+TARGET_FAST_S = 5.0  # issue 6: the whole analyze, cached network load included
+REPEAT = 5
 SERVICES: dict[str, dict[str, Any]] = {
     "party_station": {"label_zh": "党群服务站", "label_en": "Party-mass service station"},
     "rest_point": {"label_zh": "暖新驿站", "label_en": "Rest point for delivery riders"},
@@ -158,7 +160,7 @@ def child(folder: Path) -> dict[str, Any]:
     for r in records:
         msg = r.getMessage()
         if r.name == "coverage.snap" and msg.startswith("snapped "):
-            parts["snap_compounds (first: builds the edge index)"] = _seconds(msg)
+            parts["snap_compounds (edge index read with the cached network)"] = _seconds(msg)
         elif r.name == "coverage.travel" and msg.startswith("travel graph"):
             parts[f"travel_graph {msg.split(chr(39))[1]!r}"] = _seconds(msg)
         elif r.name == "coverage.pipeline" and "analysed" in msg:
@@ -190,8 +192,12 @@ def run_child(folder: Path, profile: bool = False) -> dict[str, Any]:
 # report
 
 
-def section(setup: dict[str, Any], res: dict[str, Any]) -> str:
+def section(setup: dict[str, Any], res: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    totals = sorted(r["total_s"] for r in runs)
+    median = float(np.median(totals))
+    loads = [r["load_avg"] for r in runs]
+    ok_fast = totals[0] < TARGET_FAST_S
     ok_t = res["total_s"] < TARGET_S
     ok_m = res["peak_rss_mb"] < TARGET_MB
     covered = ", ".join(f"{k} {v:.0%}" for k, v in res["covered_15min"].items())
@@ -222,14 +228,23 @@ Timed in a fresh subprocess:
 | peak RSS of the process (`ru_maxrss`) | {res["peak_rss_mb"]:,.0f} MB |
 | (not in the total: importing the package) | {res["import_s"]:.2f} s |
 
-Target under {TARGET_S:.0f} s and {TARGET_MB / 1024:.0f} GB: time **{"met" if ok_t else "MISSED"}**,
-memory **{"met" if ok_m else "MISSED"}**.
+The table is the best of {len(runs)} runs (fresh processes, one after the other). Total over the
+{len(runs)} runs: **best {totals[0]:.2f} s, median {median:.2f} s** (all:
+{", ".join(f"{t:.2f}" for t in totals)} s). The machine is shared: its 1-minute load average
+before the runs was {min(loads):.1f} to {max(loads):.1f} on {os.cpu_count()} CPUs, so wall times
+vary a lot between runs; compare figures measured in one run of this script.
 
-`analyze` snaps the compounds once (the first snap also builds the network's edge index) and,
-per service, runs `nearest_station` (exact, unlimited search) and `walk_times` (every pair
-within 15 min), then the coverage tables; the first service of each profile also builds that
-profile's CSR (`travel_graph`, cached; the second profile reuses the first one's layout). The
-parts, from the library's own log lines (each service's time includes a CSR built in it):
+Target under {TARGET_S:.0f} s and {TARGET_MB / 1024:.0f} GB: time **{"met" if ok_t else "MISSED"}**,
+memory **{"met" if ok_m else "MISSED"}**. Target under {TARGET_FAST_S:.0f} s (issue 6, best run):
+**{"met" if ok_fast else "MISSED"}**.
+
+`read_network` reads the tables and the cached edge index (format 3); the edges' LineStrings
+are not made (nothing in `analyze` needs them). `analyze` snaps the compounds once and each
+station layer once per service, and per service runs `nearest_station` (exact, unlimited
+search) and `walk_times` (every pair within 15 min), then the coverage tables; the first service
+of each profile also builds that profile's CSR (`travel_graph`, kept with the network; the
+second profile reuses the first one's layout). The parts, from the library's own log lines
+(each service's time includes a CSR built in it):
 
 | part of `analyze` | wall time |
 |---|---|
@@ -248,6 +263,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run; docs untouched")
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument("--repeat", type=int, default=REPEAT, help="timed runs (best is shown)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -268,9 +284,13 @@ def main() -> int:
         print("building the network and the layers ...", file=sys.stderr, flush=True)
         setup = prepare(folder, args.quick)
         print(json.dumps(setup), file=sys.stderr, flush=True)
-        res = run_child(folder)
-        print(json.dumps(res), file=sys.stderr, flush=True)
-    text = section(setup, res)
+        runs = []
+        for _ in range(max(1, args.repeat)):
+            load = os.getloadavg()[0]
+            runs.append({**run_child(folder), "load_avg": load})
+            print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
+        res = min(runs, key=lambda r: r["total_s"])
+    text = section(setup, res, runs)
     print(text)
     if not (args.quick or args.no_docs):
         write_docs(text)

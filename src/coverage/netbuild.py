@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,129 +68,75 @@ NODE_COLUMNS = ("node_id", "lon", "lat", "component")
 EDGE_COLUMNS = ("u", "v", "length_m", "highway", "access", "private", "way_id", "geometry")
 
 
+@dataclass
+class _Positions:
+    """Way nodes as positions along the ways (one row per way node, ways one after another)."""
+
+    node_id: np.ndarray  # OSM node id
+    lon: np.ndarray
+    lat: np.ndarray
+    way_of: np.ndarray  # way of every position
+    k: np.ndarray  # compact node index (first appearance order)
+    n_all: int  # number of distinct nodes
+    n_ways: int  # number of way records
+    same_way: np.ndarray  # position i and i + 1 belong to one way (a segment)
+    starts: np.ndarray  # first position of every way
+    ends: np.ndarray  # last position of every way
+
+
 def build_network(ways: WayRecords, *, source: str, retain_all: bool = True) -> WalkNetwork:
-    """Build a :class:`WalkNetwork` from walkable way records (pure, vectorised)."""
+    """Build a :class:`WalkNetwork` from walkable way records (pure, vectorised).
+
+    Parameters
+    ----------
+    ways
+        Walkable way records (:func:`coverage.osmfile.read_walk_ways`).
+    source
+        What the network was made from (kept in ``meta["source"]``).
+    retain_all
+        Keep every connected component (default); False keeps only the largest.
+
+    Returns
+    -------
+    WalkNetwork
+
+    Raises
+    ------
+    NetworkError
+        When no way has two or more nodes.
+    """
     t0 = time.perf_counter()
-    n_ways = len(ways.way_id)
-    lengths = np.diff(ways.offsets)
-    way_of = np.repeat(np.arange(n_ways, dtype=np.int64), lengths)
-    node_id, lon, lat = ways.node_id, ways.lon, ways.lat
-
-    # 1. drop consecutive repeats of a node, then ways left with fewer than two nodes
-    keep = np.ones(len(node_id), dtype=bool)
-    keep[1:] = ~((node_id[1:] == node_id[:-1]) & (way_of[1:] == way_of[:-1]))
-    counts = np.bincount(way_of[keep], minlength=n_ways)
-    keep &= (counts >= 2)[way_of]
-    node_id, lon, lat, way_of = node_id[keep], lon[keep], lat[keep], way_of[keep]
-    if len(node_id) == 0:
-        raise NetworkError(f"没有可步行的道路 (no walkable ways): {source}")
-
-    # 2. compact node index in order of first appearance along the ways (spatially coherent)
-    uniq, first, inverse = np.unique(node_id, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    k = rank[inverse]  # compact node index of every position
-    n_all = len(uniq)
-
-    # 3. graph nodes: number of walkable segments != 2, or used by two or more ways
-    same_way = way_of[1:] == way_of[:-1]
-    seg_a, seg_b = k[:-1][same_way], k[1:][same_way]
-    degree = np.bincount(seg_a, minlength=n_all) + np.bincount(seg_b, minlength=n_all)
-    pairs = np.unique(k * np.int64(max(n_ways, 1)) + way_of)
-    n_ways_at = np.bincount(pairs // max(n_ways, 1), minlength=n_all)
-    is_graph = (degree != 2) | (n_ways_at >= 2)
-
-    # 4. rings whose closing node is not a graph node start at their first graph node
-    starts = np.flatnonzero(np.r_[True, ~same_way])
-    ends = np.r_[starts[1:], len(k)] - 1
-    ring = (k[starts] == k[ends]) & ~is_graph[k[starts]]
-    if ring.any():
-        perm = np.arange(len(k))
-        for s, e in zip(starts[ring].tolist(), ends[ring].tolist(), strict=True):
-            body = np.arange(s, e)  # positions without the closing repeat
-            flagged = np.flatnonzero(is_graph[k[body]])
-            if len(flagged):
-                pivot = int(flagged[0])
-            else:  # an isolated ring: anchor it at its smallest OSM node id
-                pivot = int(np.argmin(node_id[body]))
-                is_graph[k[body[pivot]]] = True
-            rolled = np.roll(body, -pivot)
-            perm[s:e] = rolled
-            perm[e] = rolled[0]
-        k, lon, lat, node_id = k[perm], lon[perm], lat[perm], node_id[perm]
-
-    # 5. split every way at its graph nodes; split loops (u == v) at their middle node
-    is_end = np.zeros(len(k), dtype=bool)
-    is_end[starts] = True
-    is_end[ends] = True
-    while True:
-        cut = np.flatnonzero(is_end | is_graph[k])
-        e_s, e_t = cut[:-1], cut[1:]
-        inner = way_of[e_s] == way_of[e_t]
-        e_s, e_t = e_s[inner], e_t[inner]
-        loop = k[e_s] == k[e_t]
-        if not loop.any():
-            break
-        mid = e_s[loop] + (e_t[loop] - e_s[loop]) // 2
-        is_graph[k[mid]] = True
-
-    # 6. final node index (graph nodes in first-appearance order)
+    pos = _positions(ways, source)
+    is_graph = _graph_nodes(pos)
+    _anchor_rings(pos, is_graph)
+    e_s, e_t = _split_ways(pos, is_graph)
     graph_nodes = np.flatnonzero(is_graph)
-    new_index = np.full(n_all, -1, dtype=np.int64)
+    new_index = np.full(pos.n_all, -1, dtype=np.int64)
     new_index[graph_nodes] = np.arange(len(graph_nodes))
-    u = new_index[k[e_s]]
-    v = new_index[k[e_t]]
-    _, pos_of = np.unique(k, return_index=True)  # a position of every node
+    u, v = new_index[pos.k[e_s]], new_index[pos.k[e_t]]
+    _, pos_of = np.unique(pos.k, return_index=True)  # a position of every node
     node_pos = pos_of[graph_nodes]
 
-    # 7. geodesic lengths: per segment, summed per edge
-    _, _, dist = GEOD.inv(lon[:-1], lat[:-1], lon[1:], lat[1:])
-    seg_len = np.where(same_way, np.asarray(dist, dtype=np.float64), 0.0)
-    length_m = np.add.reduceat(seg_len, e_s)
-    n_short = int(np.count_nonzero(length_m <= 0))
-    if n_short:
-        logger.debug("%d zero-length edge(s) set to %g m", n_short, MIN_EDGE_LENGTH_M)
-        length_m = np.maximum(length_m, MIN_EDGE_LENGTH_M)
-
-    # 8. full geometries, vectorised
-    n_coords = e_t - e_s + 1
-    coord_edge = np.repeat(np.arange(len(e_s)), n_coords)
-    coord_pos = np.arange(int(n_coords.sum())) - np.repeat(
-        np.cumsum(n_coords) - n_coords - e_s, n_coords
-    )
-    geometry = shapely.linestrings(lon[coord_pos], lat[coord_pos], indices=coord_edge)
-
-    # 9. connected components, 0 = largest
-    n = len(graph_nodes)
-    adjacency = coo_array((np.ones(len(u), dtype=np.int32), (u, v)), shape=(n, n)).tocsr()
-    _, labels = connected_components(adjacency, directed=False)
-    sizes = np.bincount(labels)
-    by_size = np.argsort(-sizes, kind="stable")
-    relabel = np.empty_like(by_size)
-    relabel[by_size] = np.arange(len(by_size))
-    component = relabel[labels].astype(np.int32)
-
-    way_idx = way_of[e_s]
+    way_idx = pos.way_of[e_s]
     nodes = pd.DataFrame(
         {
-            "node_id": node_id[node_pos],
-            "lon": lon[node_pos],
-            "lat": lat[node_pos],
-            "component": component,
+            "node_id": pos.node_id[node_pos],
+            "lon": pos.lon[node_pos],
+            "lat": pos.lat[node_pos],
+            "component": _components(u, v, len(graph_nodes)),
         }
     )
     edges = gpd.GeoDataFrame(
         {
             "u": u,
             "v": v,
-            "length_m": length_m,
+            "length_m": _edge_lengths(pos, e_s),
             "highway": ways.highway[way_idx],
             "access": ways.access[way_idx],
             "private": ways.private[way_idx],
             "way_id": ways.way_id[way_idx],
         },
-        geometry=geometry,
+        geometry=_edge_geometries(pos, e_s, e_t),
         crs=WGS84,
     )
     if not retain_all:
@@ -211,6 +158,137 @@ def build_network(ways: WayRecords, *, source: str, retain_all: bool = True) -> 
     )
     _log_summary(net, "built")
     return net
+
+
+def _positions(ways: WayRecords, source: str) -> _Positions:
+    """Steps 1-2: drop repeated nodes and short ways; number the nodes compactly."""
+    n_ways = len(ways.way_id)
+    way_of = np.repeat(np.arange(n_ways, dtype=np.int64), np.diff(ways.offsets))
+    node_id, lon, lat = ways.node_id, ways.lon, ways.lat
+    # 1. drop consecutive repeats of a node, then ways left with fewer than two nodes
+    keep = np.ones(len(node_id), dtype=bool)
+    keep[1:] = ~((node_id[1:] == node_id[:-1]) & (way_of[1:] == way_of[:-1]))
+    counts = np.bincount(way_of[keep], minlength=n_ways)
+    keep &= (counts >= 2)[way_of]
+    node_id, lon, lat, way_of = node_id[keep], lon[keep], lat[keep], way_of[keep]
+    if len(node_id) == 0:
+        raise NetworkError(f"没有可步行的道路 (no walkable ways): {source}")
+    # 2. compact node index in order of first appearance along the ways (spatially coherent)
+    uniq, first, inverse = np.unique(node_id, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    k = rank[inverse]  # compact node index of every position
+    same_way = way_of[1:] == way_of[:-1]
+    starts = np.flatnonzero(np.r_[True, ~same_way])
+    return _Positions(
+        node_id=node_id,
+        lon=lon,
+        lat=lat,
+        way_of=way_of,
+        k=k,
+        n_all=len(uniq),
+        n_ways=n_ways,
+        same_way=same_way,
+        starts=starts,
+        ends=np.r_[starts[1:], len(k)] - 1,
+    )
+
+
+def _graph_nodes(pos: _Positions) -> np.ndarray:
+    """Step 3: graph nodes have a number of walkable segments != 2, or two or more ways."""
+    n_all = pos.n_all
+    n_ways = max(pos.n_ways, 1)
+    seg_a, seg_b = pos.k[:-1][pos.same_way], pos.k[1:][pos.same_way]
+    degree = np.bincount(seg_a, minlength=n_all) + np.bincount(seg_b, minlength=n_all)
+    pairs = np.unique(pos.k * np.int64(n_ways) + pos.way_of)
+    n_ways_at = np.bincount(pairs // n_ways, minlength=n_all)
+    is_graph: np.ndarray = (degree != 2) | (n_ways_at >= 2)
+    return is_graph
+
+
+def _anchor_rings(pos: _Positions, is_graph: np.ndarray) -> None:
+    """Step 4: rings whose closing node is not a graph node start at their first graph node.
+
+    A ring without any graph node is anchored at its smallest OSM node id. Rolls the ring's
+    positions in ``pos`` and flags the anchors in ``is_graph`` (both in place).
+    """
+    k, starts, ends = pos.k, pos.starts, pos.ends
+    ring = (k[starts] == k[ends]) & ~is_graph[k[starts]]
+    if not ring.any():
+        return
+    perm = np.arange(len(k))
+    for s, e in zip(starts[ring].tolist(), ends[ring].tolist(), strict=True):
+        body = np.arange(s, e)  # positions without the closing repeat
+        flagged = np.flatnonzero(is_graph[k[body]])
+        if len(flagged):
+            pivot = int(flagged[0])
+        else:  # an isolated ring: anchor it at its smallest OSM node id
+            pivot = int(np.argmin(pos.node_id[body]))
+            is_graph[k[body[pivot]]] = True
+        rolled = np.roll(body, -pivot)
+        perm[s:e] = rolled
+        perm[e] = rolled[0]
+    pos.k, pos.lon, pos.lat, pos.node_id = k[perm], pos.lon[perm], pos.lat[perm], pos.node_id[perm]
+
+
+def _split_ways(pos: _Positions, is_graph: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Step 5: split every way at its graph nodes; split loops (u == v) at their middle node.
+
+    Returns the first and last position of every edge (flags new graph nodes in place).
+    """
+    k = pos.k
+    is_end = np.zeros(len(k), dtype=bool)
+    is_end[pos.starts] = True
+    is_end[pos.ends] = True
+    while True:
+        cut = np.flatnonzero(is_end | is_graph[k])
+        e_s, e_t = cut[:-1], cut[1:]
+        inner = pos.way_of[e_s] == pos.way_of[e_t]
+        e_s, e_t = e_s[inner], e_t[inner]
+        loop = k[e_s] == k[e_t]
+        if not loop.any():
+            return e_s, e_t
+        mid = e_s[loop] + (e_t[loop] - e_s[loop]) // 2
+        is_graph[k[mid]] = True
+
+
+def _edge_lengths(pos: _Positions, e_s: np.ndarray) -> np.ndarray:
+    """Step 7: geodesic lengths, per segment, summed per edge (at least MIN_EDGE_LENGTH_M)."""
+    lon, lat = pos.lon, pos.lat
+    _, _, dist = GEOD.inv(lon[:-1], lat[:-1], lon[1:], lat[1:])
+    seg_len = np.where(pos.same_way, np.asarray(dist, dtype=np.float64), 0.0)
+    length_m = np.add.reduceat(seg_len, e_s)
+    n_short = int(np.count_nonzero(length_m <= 0))
+    if n_short:
+        logger.debug("%d zero-length edge(s) set to %g m", n_short, MIN_EDGE_LENGTH_M)
+        length_m = np.maximum(length_m, MIN_EDGE_LENGTH_M)
+    return length_m
+
+
+def _edge_geometries(pos: _Positions, e_s: np.ndarray, e_t: np.ndarray) -> np.ndarray:
+    """Step 8: every edge's full LineString, vectorised."""
+    n_coords = e_t - e_s + 1
+    coord_edge = np.repeat(np.arange(len(e_s)), n_coords)
+    coord_pos = np.arange(int(n_coords.sum())) - np.repeat(
+        np.cumsum(n_coords) - n_coords - e_s, n_coords
+    )
+    geoms: np.ndarray = shapely.linestrings(
+        pos.lon[coord_pos], pos.lat[coord_pos], indices=coord_edge
+    )
+    return geoms
+
+
+def _components(u: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
+    """Step 9: connected components, 0 = largest, then by size descending."""
+    adjacency = coo_array((np.ones(len(u), dtype=np.int32), (u, v)), shape=(n, n)).tocsr()
+    _, labels = connected_components(adjacency, directed=False)
+    sizes = np.bincount(labels)
+    by_size = np.argsort(-sizes, kind="stable")
+    relabel = np.empty_like(by_size)
+    relabel[by_size] = np.arange(len(by_size))
+    component: np.ndarray = relabel[labels].astype(np.int32)
+    return component
 
 
 def _largest_component(

@@ -513,18 +513,7 @@ def _raw_from_osmnx(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _features_from_raw(raw: gpd.GeoDataFrame) -> OsmFeatures:
     """Split the raw table (osm_id, tag columns, geometry) into the feature frames."""
-    geom = raw.geometry.to_numpy()
-    gtype = shapely.get_type_id(geom)
-    is_point = gtype == 0
-    is_line = np.isin(gtype, (1, 2, 5))
-    is_poly = np.isin(gtype, (3, 6))
-    if is_poly.any():
-        bad = is_poly & ~shapely.is_valid(geom)
-        if bad.any():
-            fixed = shapely.make_valid(geom[bad])
-            geom = geom.copy()
-            geom[bad] = _polygonal(fixed)
-            is_poly = is_poly & ~shapely.is_empty(geom)
+    geom, is_point, is_line, is_poly = _valid_geometries(raw)
     tag = {k: _object_values(raw[k]) for k in _TAG_KEYS}
 
     def frame(mask: np.ndarray, cols: dict[str, Any]) -> gpd.GeoDataFrame:
@@ -567,14 +556,60 @@ def _features_from_raw(raw: gpd.GeoDataFrame) -> OsmFeatures:
 
     is_poi = (is_point | is_poly) & np.array([u is not None for u in use], dtype=bool)
     pois = frame(is_poi, {"kind": use, "name": tag["name"], **{k: tag[k] for k in POI_KEYS}})
-    if len(pois):
-        pgeom = pois.geometry.to_numpy()
-        polys = shapely.get_type_id(pgeom) != 0
-        pgeom = pgeom.copy()
-        pgeom[polys] = shapely.point_on_surface(pgeom[polys])
-        pois = pois.set_geometry(gpd.GeoSeries(pgeom, crs=WGS84))
+    pois = _on_surface(pois)
 
-    site_kind = np.array(
+    site_kind = _site_kinds(tag)
+    sites = frame(
+        is_poly & np.array([s is not None for s in site_kind], dtype=bool),
+        {"kind": site_kind, "name": tag["name"]},
+    )
+
+    is_sep, road_kind = _separators(tag)
+    roads = frame(is_line & is_sep, {"kind": road_kind})
+
+    return OsmFeatures(
+        residential=_sort_by_osm_id(residential),
+        buildings=_sort_by_osm_id(buildings),
+        entrances=_sort_by_osm_id(entrances),
+        pois=_sort_by_osm_id(pois),
+        sites=_sort_by_osm_id(sites),
+        roads=_sort_by_osm_id(roads),
+    )
+
+
+def _valid_geometries(
+    raw: gpd.GeoDataFrame,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Geometries with invalid polygons repaired; masks of points, lines and polygons."""
+    geom = raw.geometry.to_numpy()
+    gtype = shapely.get_type_id(geom)
+    is_point = gtype == 0
+    is_line = np.isin(gtype, (1, 2, 5))
+    is_poly = np.isin(gtype, (3, 6))
+    if is_poly.any():
+        bad = is_poly & ~shapely.is_valid(geom)
+        if bad.any():
+            fixed = shapely.make_valid(geom[bad])
+            geom = geom.copy()
+            geom[bad] = _polygonal(fixed)
+            is_poly = is_poly & ~shapely.is_empty(geom)
+    return geom, is_point, is_line, is_poly
+
+
+def _on_surface(pois: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """POIs mapped as areas become a point on their surface."""
+    if not len(pois):
+        return pois
+    pgeom = pois.geometry.to_numpy()
+    polys = shapely.get_type_id(pgeom) != 0
+    pgeom = pgeom.copy()
+    pgeom[polys] = shapely.point_on_surface(pgeom[polys])
+    return pois.set_geometry(gpd.GeoSeries(pgeom, crs=WGS84))
+
+
+def _site_kinds(tag: dict[str, np.ndarray]) -> np.ndarray:
+    """``landuse=…``/``amenity=…``/``leisure=…`` of non-residential sites, else None."""
+    return np.array(
         [
             f"landuse={lu}"
             if lu in NONRESIDENTIAL_LANDUSE
@@ -583,15 +618,14 @@ def _features_from_raw(raw: gpd.GeoDataFrame) -> OsmFeatures:
             else f"leisure={le}"
             if le in _NONRESIDENTIAL_LEISURE
             else None
-            for lu, am, le in zip(landuse, tag["amenity"], tag["leisure"], strict=True)
+            for lu, am, le in zip(tag["landuse"], tag["amenity"], tag["leisure"], strict=True)
         ],
         dtype=object,
     )
-    sites = frame(
-        is_poly & np.array([s is not None for s in site_kind], dtype=bool),
-        {"kind": site_kind, "name": tag["name"]},
-    )
 
+
+def _separators(tag: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Which ways separate compounds (major roads, railways), and their kind."""
     is_sep = np.array(
         [
             _is_separator(h, r, t)
@@ -606,16 +640,7 @@ def _features_from_raw(raw: gpd.GeoDataFrame) -> OsmFeatures:
         ],
         dtype=object,
     )
-    roads = frame(is_line & is_sep, {"kind": road_kind})
-
-    return OsmFeatures(
-        residential=_sort_by_osm_id(residential),
-        buildings=_sort_by_osm_id(buildings),
-        entrances=_sort_by_osm_id(entrances),
-        pois=_sort_by_osm_id(pois),
-        sites=_sort_by_osm_id(sites),
-        roads=_sort_by_osm_id(roads),
-    )
+    return is_sep, road_kind
 
 
 def _object_values(col: pd.Series) -> np.ndarray:
