@@ -72,6 +72,9 @@ def test_batch_equals_whole_region_across_borders(
 ) -> None:
     study, whole, result = monaco["study"], monaco["whole"], reference
     assert [a.status for a in result.areas] == ["ok"] * 4
+    table = result.table
+    assert (table["households_left_out"] <= table["households"]).all()
+    assert table["worst_share_covered"].is_monotonic_increasing  # worst first
     assert result.buffer_m == pytest.approx(15 * 4500 / 60, rel=0.2)  # about 1.1 km
     for key, j in _compare(study, whole, result).items():
         tmax = max(study.services[key].minutes)

@@ -934,7 +934,7 @@ def _areas_table(areas: Sequence[AreaResult], study: Study, plan: _Plan | None) 
             "households": res.households,
         }
         worst = np.inf
-        left_total = 0.0
+        left_most = 0.0
         for key, service in study.services.items():
             tmax = max(service.minutes)
             a = res.assessed.get(key)
@@ -951,7 +951,7 @@ def _areas_table(areas: Sequence[AreaResult], study: Study, plan: _Plan | None) 
                 left = float(a.loc[gap, "households"].sum())
                 row[f"{key}_gaps"] = int(gap.sum())
                 row[f"{key}_households_left_out"] = left
-                left_total += left
+                left_most = max(left_most, left)
                 share = row[f"{key}_covered_{gaps.minutes_label(tmax)}min"]
                 if np.isfinite(share):
                     worst = min(worst, share)
@@ -959,7 +959,8 @@ def _areas_table(areas: Sequence[AreaResult], study: Study, plan: _Plan | None) 
                 row[f"{key}_gaps"] = np.nan
                 row[f"{key}_households_left_out"] = np.nan
         row["worst_share_covered"] = worst if np.isfinite(worst) else np.nan
-        row["households_left_out"] = left_total if res.status == "ok" else np.nan
+        # the most households one service leaves out (never more than the area has)
+        row["households_left_out"] = left_most if res.status == "ok" else np.nan
         row["compounds_shared"] = plan.shared.get(res.name, 0) if plan is not None else 0
         row["overlaps_with"] = ", ".join(overlaps.get(res.name, []))
         row["network_edges"] = res.edges
@@ -995,7 +996,14 @@ def write_batch(result: BatchResult, out_dir: str | Path) -> list[Path]:
         ``compounds.csv``, ``stations.csv``, ``gaps.csv``, ``summary.csv`` (as
         :func:`coverage.pipeline.write_analysis` writes them, with an ``area`` column),
         ``summary.json`` (the whole batch and every area), ``coverage.gpkg`` and
-        ``areas.csv`` (one row per area, worst first).
+        ``areas.csv``: one row per area (``rank``, ``area``, ``status`` ok / empty /
+        failed, ``compounds``, ``households``, per service ``<service>_covered_<T>min``
+        (share of households), ``<service>_gaps`` and ``<service>_households_left_out`` at
+        the largest threshold, ``worst_share_covered`` (lowest share over the services),
+        ``households_left_out`` (the most any one service leaves out),
+        ``compounds_shared``, ``overlaps_with``, ``network_edges``, ``seconds``,
+        ``peak_rss_mb``, ``worker``, ``error``), failed areas first, then empty ones, then
+        by ``worst_share_covered`` ascending.
     """
     out = Path(out_dir)
     analysis = pipeline.Analysis(result.name, result.services, result.summary, result.note)

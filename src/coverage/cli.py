@@ -310,8 +310,8 @@ def _worst_area_line(ctx: _Ctx, row: Any) -> str:
     en = f"#{row.rank} (worst) {row.area}: {row.status}"
     if row.status == "ok":
         share, left = row.worst_share_covered, row.households_left_out
-        zh += f"，最低户数覆盖率 {share:.1%}，未覆盖 {left:,.0f} 户"
-        en += f", lowest household coverage {share:.1%}, {left:,.0f} households left out"
+        zh += f"，最低户数覆盖率 {share:.1%}，最多有 {left:,.0f} 户未被某类服务覆盖"
+        en += f", lowest household coverage {share:.1%}, up to {left:,.0f} households left out"
     return ctx.t(zh, en)
 
 
