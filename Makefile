@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP_BASE := $(VENV)/.installed-base
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench clean venv chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,16 @@ lint: $(STAMP_TEST)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-test: lint
+# the browser tests drive Debian's Chromium through Playwright (no browser download);
+# a CJK font so that screenshots show Chinese text
+chromium:
+	@command -v chromium >/dev/null 2>&1 || \
+		(apt-get update -q && apt-get install -y -q chromium fonts-wqy-microhei)
+
+test: lint chromium
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP_TEST)
+bench: $(STAMP_TEST) chromium
 	$(BIN)/python benchmarks/run.py
 
 clean:

@@ -8,7 +8,9 @@ Run from the project root::
 Set-up (not timed): ``brazil-porto-alegre.osm.pbf`` is REPLICATED side by side to over 1 million
 edges (as in ``bench_travel.py``: offset copies with new node ids, not connected to each other)
 and saved with ``network.save_network`` into a temporary cache folder. 20,000 compounds
-(GeoParquet: ``compound_id``, ``name``, ``households``) and four station layers of 500 points
+(GeoParquet: ``compound_id``, ``name``, ``households``; half of them points, half squares of
+50 to 120 m a side around such points, entered by the access rules of ``coverage.access``)
+and four station layers of 500 points
 (GeoJSON), one per service type of the demo study (``party_station``, ``rest_point``,
 ``meal_point`` with the ``elderly`` profile, ``grid_station`` with a capacity of 400
 households), all random points within 60 m of random edges (seeded), and a study built with
@@ -36,6 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 from _docs import write_section
 
@@ -77,6 +80,7 @@ def prepare(folder: Path, quick: bool) -> dict[str, Any]:
     n_comp, n_st = (2_000, 100) if quick else (20_000, 500)
     rng = np.random.default_rng(SEED)
     compounds = points_near(net, n_comp, rng, "compound_id")
+    compounds = with_polygons(compounds, net.crs)
     compounds["name"] = [f"小区 {i}" for i in range(n_comp)]
     compounds["households"] = rng.integers(50, 2000, n_comp).astype("float64")
     compounds.to_parquet(folder / "compounds.parquet")
@@ -113,6 +117,17 @@ def prepare(folder: Path, quick: bool) -> dict[str, Any]:
     }
 
 
+def with_polygons(compounds: Any, crs: str) -> Any:
+    """The second half of the compounds as squares (50-120 m a side) around their points."""
+    rng = np.random.default_rng(SEED + 8)  # its own stream: the other layers stay the same
+    half = len(compounds) // 2
+    metric = compounds.geometry.iloc[half:].to_crs(crs)
+    squares = metric.buffer(rng.uniform(25.0, 60.0, len(metric)), cap_style="square")
+    geoms = np.asarray(compounds.geometry.values, dtype=object)
+    geoms[half:] = np.asarray(squares.to_crs(4326).values, dtype=object)
+    return compounds.set_geometry(gpd.GeoSeries(geoms, crs=4326))
+
+
 # ---------------------------------------------------------------------------------------------
 # the timed run (child process)
 
@@ -146,7 +161,8 @@ def child(folder: Path) -> dict[str, Any]:
     inputs = pipeline.load_inputs(study, network=net)
     times["load_inputs_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    analysis = pipeline.analyze(study, net, inputs)
+    # the walk-time circles are measured by bench_isochrones.py
+    analysis = pipeline.analyze(study, net, inputs, circles=False)
     times["analyze_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     written = pipeline.write_analysis(analysis, folder / "out")
@@ -180,11 +196,14 @@ def _seconds(message: str) -> float:
     return float(found[-1]) if found else float("nan")
 
 
-def run_child(folder: Path, profile: bool = False) -> dict[str, Any]:
+def run_child(folder: Path, profile: bool = False, src: str | None = None) -> dict[str, Any]:
+    """Run the timed stages in a fresh process (``src``: another ``src`` folder, e.g. a
+    checkout of the code before a change, put first on ``PYTHONPATH``)."""
     args = [sys.executable, __file__, "--child", str(folder)]
     if profile:
         args.append("--profile")
-    out = subprocess.run(args, check=True, capture_output=True, text=True, cwd=ROOT)
+    env = {**os.environ, "PYTHONPATH": src} if src else None
+    out = subprocess.run(args, check=True, capture_output=True, text=True, cwd=ROOT, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -213,7 +232,9 @@ not connected to each other), saved with `network.save_network` into a temporary
 {setup["compounds"]:,} compounds (GeoParquet with `compound_id`, `name`, `households`) and four
 station layers of {setup["stations"]} points each (GeoJSON), one per service type of the demo
 study: `party_station`, `rest_point`, `meal_point` (profile `elderly`), `grid_station` (capacity
-400); thresholds 5, 10, 15 min; all points random within 60 m of random edges (seed {SEED}).
+400); thresholds 5, 10, 15 min; all points random within 60 m of random edges (seed {SEED}),
+and half of the compounds squares of 50-120 m a side around such points (entered by the access
+rules of `coverage.access`).
 Set-up (not timed): {setup["setup_s"]:.1f} s.
 
 Timed in a fresh subprocess:
@@ -255,6 +276,27 @@ copies).
 """
 
 
+def compare(folder: Path, src: str, repeat: int) -> None:
+    """Time this code and the code in ``src`` on the same data, alternating; print ratios."""
+    keys = ("load_inputs_s", "analyze_s", "write_s", "total_s")
+    runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+    for _ in range(max(1, repeat)):
+        runs["before"].append(run_child(folder, src=src))
+        runs["after"].append(run_child(folder))
+    for key in keys:
+        b = [r[key] for r in runs["before"]]
+        a = [r[key] for r in runs["after"]]
+        print(
+            f"{key}: before {' '.join(f'{x:.2f}' for x in b)} s, after "
+            f"{' '.join(f'{x:.2f}' for x in a)} s, ratio of medians "
+            f"{float(np.median(a)) / float(np.median(b)):.3f}",
+            file=sys.stderr,
+            flush=True,
+        )
+    for name, rs in runs.items():
+        print(name, json.dumps(rs[-1]["analyze_parts"]), file=sys.stderr, flush=True)
+
+
 def write_docs(text: str) -> None:
     write_section(SECTION, text)
 
@@ -264,6 +306,11 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small smoke run; docs untouched")
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
     parser.add_argument("--repeat", type=int, default=REPEAT, help="timed runs (best is shown)")
+    parser.add_argument(
+        "--baseline-src",
+        help="also time another src folder (the code before a change) on the same data, "
+        "--repeat alternating pairs first; print the ratios",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -284,6 +331,8 @@ def main() -> int:
         print("building the network and the layers ...", file=sys.stderr, flush=True)
         setup = prepare(folder, args.quick)
         print(json.dumps(setup), file=sys.stderr, flush=True)
+        if args.baseline_src:
+            compare(folder, args.baseline_src, args.repeat)
         runs = []
         for _ in range(max(1, args.repeat)):
             load = os.getloadavg()[0]

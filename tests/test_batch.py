@@ -237,7 +237,13 @@ def test_step_from_a_missing_module_is_refused(
     monkeypatch.setitem(batch.AREA_STEPS, "later", "coverage.not_yet_written:batch_step")
     path = tmp_path / "batch.toml"
     path.write_text('steps = ["later"]\n[[area]]\nname = "x"\nstudy = "s.toml"\n', encoding="utf-8")
-    with pytest.raises(StudyError, match=r"this version has no coverage\.not_yet_written"):
+    with pytest.raises(
+        StudyError, match=r"this version has no coverage\.not_yet_written:batch_step"
+    ):
+        batch.load_batch(path)
+    # a module that exists without the step function is refused too
+    monkeypatch.setitem(batch.AREA_STEPS, "later", "coverage.gaps:batch_step")
+    with pytest.raises(StudyError, match=r"has no coverage\.gaps:batch_step"):
         batch.load_batch(path)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -293,3 +294,68 @@ def test_station_far_from_network_is_warned_once_and_flagged(tmp_path: Path) -> 
     assert len(lines) == 1 and "P9" in lines[0]
     loads = pd.read_csv(tmp_path / "out" / "stations.csv", encoding="utf-8-sig")
     assert loads.set_index("station_id").loc["P9", "reason"] == "far_from_network"
+
+
+def test_demo_writes_a_self_contained_map(demo_dir: Path) -> None:
+    html = (demo_dir / "map.html").read_text(encoding="utf-8")
+    assert "示例数据" in html and "cp-nobase" in html  # the walk network as basemap
+    assert "<script src=" not in html and "tile.openstreetmap.org" not in html
+
+
+def test_map_command_writes_the_chosen_service_in_english(demo_dir: Path, tmp_path: Path) -> None:
+    cache = demo_dir.parent / "cache"
+    out = tmp_path / "meal.html"
+    args = ["--lang", "en", "map", str(demo_dir / "study.toml"), "--out", str(out)]
+    res = run([*args, "--service", "meal_point", "--basemap", "gaode", "--cache-dir", str(cache)])
+    assert res.returncode == 0, res.stderr
+    html = out.read_text(encoding="utf-8")
+    assert "Elderly meal point coverage" in html and "GCJ-02" in html and "autonavi" in html
+    bad = run([*args, "--service", "nope", "--cache-dir", str(cache)])
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "service" in bad.stderr
+    if "TIANDITU_KEY" not in os.environ:
+        keyless = run([*args, "--basemap", "tianditu", "--cache-dir", str(cache)])
+        assert keyless.returncode == 2 and "TIANDITU_KEY" in keyless.stderr
+
+
+def test_circles_households_equal_the_summary_exactly(demo_dir: Path, tmp_path: Path) -> None:
+    summary = json.loads((demo_dir / "summary.json").read_text(encoding="utf-8"))
+    # analyze wrote the dissolved circles of every service into coverage.gpkg
+    circles = gpd.read_file(demo_dir / "coverage.gpkg", layer="circles")
+    assert circles.crs.to_epsg() == 4326
+    assert circles.geometry.is_valid.all()
+    for key, svc in summary["services"].items():
+        rows = circles[circles.service == key].set_index("minutes")
+        for t, v in svc["thresholds"].items():
+            assert rows.loc[float(t), "households"] == v["households_covered"]
+            assert rows.loc[float(t), "compounds"] == v["compounds_covered"]
+    # the isochrones command: every mode as a layer, GeoJSON too, same households
+    out = tmp_path / "iso"
+    cache = demo_dir.parent / "cache"
+    res = run(
+        [
+            "isochrones",
+            str(demo_dir / "study.toml"),
+            "--out",
+            str(out),
+            "--service",
+            "meal_point",
+            "--geojson",
+            "--cache-dir",
+            str(cache),
+        ]
+    )
+    assert res.returncode == 0, res.stderr
+    assert set(gpd.list_layers(out / "isochrones.gpkg").name) == {"overlap", "dissolve", "split"}
+    dissolve = gpd.read_file(out / "isochrones_dissolve.geojson").set_index("minutes")
+    for t, v in summary["services"]["meal_point"]["thresholds"].items():
+        assert dissolve.loc[float(t), "households"] == v["households_covered"]
+    split = gpd.read_file(out / "isochrones.gpkg", layer="split")
+    assert split.groupby("minutes").households.sum().to_dict() == {
+        float(t): v["households_covered"]
+        for t, v in summary["services"]["meal_point"]["thresholds"].items()
+    }
+    assert "15 分钟圈" in res.stdout
+    # bad thresholds: exit 2 naming the key, no traceback
+    bad = run(["isochrones", str(demo_dir / "study.toml"), "--out", str(out), "--minutes", "10,5"])
+    assert bad.returncode == 2
+    assert "minutes" in bad.stderr and "Traceback" not in bad.stderr

@@ -57,6 +57,16 @@ def test_good_study_resolves_paths_and_defaults(layers: Path) -> None:
         write(layers, GOOD.replace('note = "草案 draft"', 'group_by = ["街道", "社区"]'))
     )
     assert grouped.group_by == ("街道", "社区")
+    assert (study.access, study.gate_tolerance_m, study.gate_link_m) == ("auto", 20.0, 50.0)
+    keyed = load_study(
+        write(
+            layers,
+            GOOD.replace(
+                'note = "草案 draft"', 'access = "open"\ngate_tolerance_m = 15\ngate_link_m = 30'
+            ),
+        )
+    )
+    assert (keyed.access, keyed.gate_tolerance_m, keyed.gate_link_m) == ("open", 15.0, 30.0)
     assert study.network.osm_file == layers / "area.osm"
     assert list(study.services) == ["party_station", "meal_point"]
     party = study.services["party_station"]
@@ -137,6 +147,16 @@ def test_good_study_resolves_paths_and_defaults(layers: Path) -> None:
             ('note = "草案 draft"', 'note = "草案 draft"\ngroup_by = "社区"'),
             "group_by",
             "expected a list of column names",
+        ),
+        (
+            ('note = "草案 draft"', 'note = "草案 draft"\naccess = "walls"'),
+            "access",
+            "expected one of auto, gates, entries, open",
+        ),
+        (
+            ('note = "草案 draft"', 'note = "草案 draft"\ngate_tolerance_m = -5'),
+            "gate_tolerance_m",
+            "positive number",
         ),
     ],
 )

@@ -2,7 +2,9 @@
 
 The digests were recorded before the "library shape" refactor (issue 6). A change here means
 the numbers changed: only update a digest when the change of results is intended, and say so
-in the commit message.
+in the commit message. Updated once for the compound access rules (issue 8): polygon
+compounds are entered by new rules and the outputs gained four access columns; point compounds
+and stations are unchanged (``PORTO_POINTS`` was recorded with the code before that change).
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from coverage.network import WalkNetwork, network_from_file
 OSM = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
 
 DEMO_FILES = {
-    "compounds.csv": "9745e6f8e7411fbb69ec352ddf0d0947dbf33e24b82b42bca246b21019c3585e",
-    "stations.csv": "2560bf56bcb087bf66327bbfafd1403e8eb3d9894d497a18963012adf8b86451",
-    "gaps.csv": "419b99de7969a3df2cd3be5f19cdf04d5c64e1920cd3e067f7969fc539584949",
-    "summary.csv": "7833391841578e6fce3442d9f0bf8c02d18a3b888c4ba973e458b493eaa998f6",
-    "summary.json": "9610980f5107fa81c3aabc41de185501cd7a4001078803be49094ab8822e142e",
+    "compounds.csv": "486b16fea4c57e32341c08e2d12550197b5bd9507a651200f2dcf9f446255c47",
+    "stations.csv": "51474c32a15af4f2e8d53c6d2997f4254747095b398a536a281fb3cfe23942eb",
+    "gaps.csv": "3aa0498f8b9f2c2018fc848ca7ee40984b62c15dc053fc727307949bf3887a9a",
+    "summary.csv": "7398fb8e67d9e0226c85811343a5c71332b6f09793cb8495fcb2ba2da688aee3",
+    "summary.json": "95ae6d8daf0a5a55b7d83fcc1dbb6491bd4f3e8eda43888b20b19ceeb094a8c9",
 }
 
 
@@ -65,20 +67,20 @@ def test_demo_outputs_are_unchanged(tmp_path: Path) -> None:
 
 DEMO_FULL = {
     "party_station": (
-        "74cf48aef3e25db0200f865f8bf7b0a412d1b72ceade781987690aaa518cf21e",
-        "f044ebad98dfe676ff6b7f0c2d674c271ee1b969b4c675b57bfd491a27084621",
+        "07d3a8fe18803ecfdf298b0fc6a373e72edd8f0687489b9701e8ded9b3b51d7f",
+        "735dc395bf3638105dff90731238673acd1db3c0e6de6dd2daa57cd3f646fdd3",
     ),
     "rest_point": (
-        "6cbe290a299f87f7448e3aad6ded0bad8a84d5888944510e90cc3b18de677a16",
-        "bec36e54231bfb382eef194e629ecf620f9dbbcf89fc35c67d48b0a7d12dc9c8",
+        "1ba0bd78db947a169fe97c02c830e5f201bde38634afb007371befbcdc85a6d7",
+        "7797238c8554e68dd4883b0ed460da8ca39d5fb1df943c327dc36aa83d4ef15f",
     ),
     "meal_point": (
-        "76a03b1a4510c46349cc264b4ca3dbead903fb16a774bb9c16702d64a337eeed",
-        "4e0ea33e3a89989d8679b0ae411fb882543bf3ce90b13af252ac404bfa71b58d",
+        "e418919d52d15922daf25cadacfe5c39dbd2b536097186f9301b2c7e76eec2aa",
+        "3c370b334594ab037d6d563d4b9d5117da6a248ca8554b36097b12d142a03c04",
     ),
     "grid_station": (
-        "7641e6302e7f691c9cc4b0ce4d7ef7cb22c5ad8686eb97e3242cae0c24c4347f",
-        "33b49654be6c8a4266d06a8808265d8372bbdf5654a53e6a49d8757e45d1120d",
+        "b6d285193fa267110bbba11385f79e5ce7d0aa797c6ee8174c94e5b9f1e2512c",
+        "ea006fe6aec53cb0754083fb25b28b2b7c4c59572fe1b80b403623c3120aa5e9",
     ),
 }
 
@@ -121,9 +123,33 @@ def test_travel_results_are_unchanged_on_a_real_extract() -> None:
 
 
 PORTO = {
-    "nearest-adult": "7f02d38a338944aced536941e884a1600847582160098f4a055643356db2d736",
-    "within-adult": "90232d3e4b17ef2007d7367bcc98b2833a021b64607c580b60f16ebe8cfa2412",
-    "nearest-elderly": "fc251a06bbcea8f6747c1a30884e68a8ac49d7354845cf6ea95662b7d3a565c9",
-    "within-elderly": "9c78c5d8a256960695e50409e75e81c24b57b9fce91028fd71f921d2525d851c",
+    "nearest-adult": "4793105540e5a704b9421a6509035220f5f0cb355886bef33e722ccacceafb11",
+    "within-adult": "70b43c1e3e057e7e3a5111150d31cc8b61f01c45a394048d0f48aabba35ab813",
+    "nearest-elderly": "72ca6b4b094a1b9a2124eb5cd6659ce04d1e24ea9c0d448b28d9c23412d24ac1",
+    "within-elderly": "ff59abd18693592d6044408ce57f99885dd279ee92473795a556b85d6fcd1a3b",
     "snap_points": "c5f602da095abced006ac6bdd99e34a72992dd5c8d674226a4a50557a238bb81",
+}
+
+
+def test_point_compounds_are_unchanged_by_the_access_rules() -> None:
+    """The access rules (issue 8) change polygons only: points give the digests of before."""
+    net, compounds, stations = _porto_layers()
+    snapped = snap.snap_compounds(compounds.iloc[:400], net)  # the point compounds
+    got = {}
+    for name in ("adult", "elderly"):
+        profile = DEFAULT_PROFILES[name]
+        got[f"nearest-{name}"] = _digest(
+            travel.nearest_station(snapped, stations, net, profile=profile)
+        )
+        got[f"within-{name}"] = _digest(
+            travel.walk_times(snapped, stations, net, profile=profile, limit_min=12.0)
+        )
+    assert got == PORTO_POINTS
+
+
+PORTO_POINTS = {
+    "nearest-adult": "b40eda5abac5d382057c243a92b32564fb694c62203f3ecf828cdf5cba8b1dee",
+    "within-adult": "b8ccc5cd72311e0e10edbaedb7ab6d814a756d4d0a525e3e9895c4d3b4ee71f9",
+    "nearest-elderly": "b2b088ea7016f4bac12c6d6b62173eedb2f0a5c43ca34ac46913925158ea55ca",
+    "within-elderly": "e00f1f52ab6d03d3e5032249d93988e639545cd9f1164532ffa87e6725c815b5",
 }

@@ -79,6 +79,59 @@ def test_study_end_to_end_matches_direct_calls(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "out" / "summary.json").read_text("utf-8"))["study"] == "CAU"
 
 
+def test_outputs_say_how_each_compound_was_entered(tmp_path: Path) -> None:
+    import geopandas as gpd
+
+    from coverage import snap
+
+    path = _study(tmp_path, STATIONS)
+    study = load_study(path)
+    net = pipeline.network_for_study(study, cache_dir=tmp_path / "cache")
+    data = pipeline.load_inputs(study, network=net)
+    analysis = pipeline.analyze(study, net, data)
+    pipeline.write_analysis(analysis, tmp_path / "out")
+    table = pd.read_csv(tmp_path / "out" / "compounds.csv", encoding="utf-8-sig")
+    cols = list(table.columns)
+    at = cols.index("minutes_short")
+    assert cols[at + 1 : at + 5] == ["access", "access_rule", "access_point", "access_points"]
+    assert set(table["access"].dropna()) <= {"gate", "entry", "point"}
+    assert set(table["access_rule"]) <= {"gates", "entries", "open", "point", "none"}
+    gated = table[table["access"] == "gate"]
+    assert len(gated) and gated["access_point"].str.match(r"^n\d+").all()
+    others = table[table["access"].isin(["entry", "point"])]
+    lonlat = others["access_point"].str.split(",", expand=True).astype(float)
+    assert lonlat[0].between(116.34, 116.36).all() and lonlat[1].between(39.99, 40.01).all()
+    # the number considered is the number of snapped access points
+    snapped = snap.snap_compounds(data.compounds, net, entrances=data.entrances)
+    party = analysis.services["party"].assessed
+    assert (
+        party["access_points"].to_numpy() == np.bincount(snapped.owner, minlength=len(party))
+    ).all()
+    # the gate named is the one the time leaves from: that gate alone as a point gives it
+    rows = party[party["access"] == "gate"]
+    osm_id = rows["access_point"].str.split(" ").str[0]
+    ent = data.entrances.set_index("osm_id").loc[osm_id.to_numpy()]
+    alone = gpd.GeoDataFrame(
+        {"compound_id": rows["compound_id"].to_numpy()}, geometry=ent.geometry.to_numpy(), crs=4326
+    )
+    direct = travel.nearest_station(
+        alone, data.stations["party"], net, profile=study.profiles["adult"]
+    )
+    np.testing.assert_allclose(direct["walk_min"], rows["walk_min"], rtol=0, atol=1e-9)
+    layer = gpd.read_file(tmp_path / "out" / "coverage.gpkg", layer="compounds")
+    assert {"access", "access_rule", "access_point", "access_points"} <= set(layer.columns)
+    # the study key changes the rule
+    text = path.read_text(encoding="utf-8").replace(
+        'name = "CAU"', 'name = "CAU"\naccess = "entries"'
+    )
+    path.write_text(text, encoding="utf-8")
+    entries = load_study(path)
+    assert entries.access == "entries"
+    again = pipeline.analyze(entries, net, data).services["party"].assessed
+    assert set(again["access_rule"]) <= {"entries", "none"}
+    assert (again["reason"] == "no_access").sum() == (again["access_rule"] == "none").sum()
+
+
 def test_station_far_from_the_network_is_flagged_not_dropped(tmp_path: Path) -> None:
     far = ["P9", "far", 116.352, 40.0224]  # 1.5 km north of the extract: no walkable way
     study = load_study(_study(tmp_path, [*STATIONS, far]))

@@ -147,25 +147,31 @@ def test_point_compound_is_its_own_access_point() -> None:
     np.testing.assert_allclose(local_xy(ap), [[150, 110]], atol=1e-6)
 
 
-def test_polygon_without_gates_uses_boundary_points_nearest_each_edge() -> None:
+def test_polygon_without_gates_or_entries_is_open_at_the_boundary_point_nearest_each_edge() -> None:
     ap = access_points(polygons([DIAMOND], ["d"]), grid())
-    assert set(ap["kind"]) == {"boundary"}
-    xy = sorted(map(tuple, np.round(local_xy(ap), 6).tolist()))
-    # each of the four vertices is 15 m from one side of the cell
-    assert xy == sorted([(150.0, 15.0), (185.0, 50.0), (150.0, 85.0), (115.0, 50.0)])
+    assert set(ap["kind"]) == {"point"} and set(ap["rule"]) == {"open"}
+    xy = set(map(tuple, np.round(local_xy(ap), 6).tolist()))
+    # each of the four vertices is 15 m from one side of the cell; farther edges add theirs
+    assert {(150.0, 15.0), (185.0, 50.0), (150.0, 85.0), (115.0, 50.0)} <= xy
+    assert len(ap) > 4  # no cap
     snaps = snap_points(ap, grid())
-    np.testing.assert_allclose(snaps["access_m"], 15.0, atol=1e-6)
-    assert len(access_points(polygons([DIAMOND], ["d"]), grid(), max_points=2)) == 2
+    assert snaps["access_m"].min() == pytest.approx(15.0, abs=1e-6)
 
 
 def test_polygon_with_gate_uses_only_the_gate() -> None:
-    gates = points([(150, 15.5), (185, 80)], ["g1", "g2"], "osm_id")  # on the boundary; 21 m off
+    gates = points([(150, 15.5), (185, 80)], ["g1", "g2"], "osm_id")  # inside; 21.2 m off
     ap = access_points(polygons([DIAMOND], ["d"]), grid(), entrances=gates)
-    assert ap["kind"].tolist() == ["gate"]
+    assert ap["kind"].tolist() == ["gate"] and ap["gate"].tolist() == ["g1"]
+    assert ap["rule"].tolist() == ["gates"]
     np.testing.assert_allclose(local_xy(ap), [[150, 15.5]], atol=1e-6)
-    # a gate that is not on the boundary does not count: back to boundary points
+    # a gate beyond the tolerance does not count: back to open boundary points
     ap2 = access_points(polygons([DIAMOND], ["d"]), grid(), entrances=gates.iloc[[1]])
-    assert set(ap2["kind"]) == {"boundary"} and len(ap2) == 4
+    assert set(ap2["kind"]) == {"point"} and set(ap2["rule"]) == {"open"}
+    # within a wider tolerance it does (outside every compound: the nearest one's gate)
+    ap3 = access_points(
+        polygons([DIAMOND], ["d"]), grid(), entrances=gates.iloc[[1]], gate_tolerance_m=22.0
+    )
+    assert ap3["gate"].tolist() == ["g2"]
 
 
 def test_edges_entering_a_polygon_give_access_points_on_them_with_zero_leg() -> None:
@@ -181,16 +187,17 @@ def test_edges_entering_a_polygon_give_access_points_on_them_with_zero_leg() -> 
     assert (snaps["access_m"] < 1e-9).any()
 
 
-def test_boundary_points_keep_a_minimum_gap() -> None:
-    # a long polygon side 5 m from a way: many edges, but candidates closer than 20 m merge
-    xy = [(float(x), 0.0) for x in range(0, 101, 10)]
-    net = make_network(xy, [(i, i + 1) for i in range(10)])
+def test_open_access_takes_a_boundary_point_for_every_near_edge() -> None:
+    # a long polygon side 5 m above a way of ten edges, and a way 30 m above it: every edge
+    # gives a candidate (no cap, no minimum gap), each snapped to its own nearest edge
+    xy = [(float(x), 0.0) for x in range(0, 101, 10)] + [(0.0, 70.0), (100.0, 70.0)]
+    net = make_network(xy, [(i, i + 1) for i in range(10)] + [(11, 12)])
     strip = [(0, 5), (100, 5), (100, 40), (0, 40), (0, 5)]
-    ap = access_points(polygons([strip], ["s"]), net, max_points=10)
-    got = local_xy(ap)
-    d = np.hypot(*(got[:, None, :] - got[None, :, :]).transpose(2, 0, 1))
-    assert len(ap) >= 2
-    assert (d[np.triu_indices(len(ap), 1)] >= 20.0 - 1e-9).all()
+    ap = access_points(polygons([strip], ["s"]), net, access="open")
+    assert len(ap) > 4 and set(ap["kind"]) == {"point"}
+    snaps = snap_points(ap, net)
+    assert snaps["access_m"].min() == pytest.approx(5.0, abs=1e-6)
+    assert snaps["access_m"].max() == pytest.approx(30.0, abs=1e-6)  # the top way's own point
 
 
 def test_far_polygon_keeps_one_point_that_does_not_snap() -> None:

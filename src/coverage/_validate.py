@@ -45,6 +45,8 @@ def id_issues(
     issues = [(int(pos), EMPTY_ID) for pos in np.flatnonzero(empty)]
     keyed = values[~empty].astype(str)
     dup = keyed[keyed.duplicated(keep=False)]
+    if dup.empty:  # the usual case: skip the groupby (a few tens of milliseconds)
+        return issues
     for value, positions in dup.groupby(dup, sort=False).indices.items():
         where = dup.index[positions]
         numbered = [int(numbers[p]) for p in where]

@@ -90,7 +90,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from shapely.geometry.base import BaseGeometry
 
-from coverage import gaps, network, pipeline, snap, travel
+from coverage import gaps, network, pipeline, travel
 from coverage._atomic import atomic_path
 from coverage.batchfile import AREA_STEPS, Batch, BatchArea, BrokenArea, load_batch
 from coverage.config import Study
@@ -696,7 +696,10 @@ def _plan(batch: Batch, *, cache_dir: Path, buffer_m: float | None, out_dir: str
     assigned = assign_compounds(data.compounds, batch.areas)
     crs = net.crs
     geoms = np.asarray(data.compounds.geometry.to_crs(crs).values, dtype=object)
-    margin = buffer + snap.GATE_TOLERANCE_M + _EXTRA_M
+    # a gate may lie gate_tolerance_m outside its compound; a point links to the network
+    # within max_snap_m (a gate within gate_link_m)
+    margin = buffer + study.gate_tolerance_m + _EXTRA_M
+    link = max(study.max_snap_m, study.gate_link_m)
     tasks: list[_AreaTask] = []
     empty: list[AreaResult] = []
     shared: dict[str, int] = {}
@@ -713,7 +716,7 @@ def _plan(batch: Batch, *, cache_dir: Path, buffer_m: float | None, out_dir: str
         outside = geoms[pos][~shapely.within(geoms[pos], poly)]
         core = shapely.union_all([poly, *outside]) if len(outside) else poly
         st_poly = _to_wgs84(shapely.buffer(core, margin), crs)
-        net_poly = _to_wgs84(shapely.buffer(core, margin + study.max_snap_m), crs)
+        net_poly = _to_wgs84(shapely.buffer(core, margin + link), crs)
         digest = hashlib.sha256(
             key.encode() + shapely.to_wkb(shapely.set_precision(net_poly, 1e-7).normalize())
         ).hexdigest()

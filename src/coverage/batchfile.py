@@ -191,12 +191,14 @@ def _check_step(step: str, src: str, key: str) -> list[Problem]:
     target = AREA_STEPS.get(step)
     if target is None:
         return [Problem(src, f"未知步骤 (unknown step); known: {', '.join(AREA_STEPS)}", key=key)]
-    module = target.split(":", 1)[0]
-    if importlib.util.find_spec(module) is None:
+    module, func = target.split(":", 1)
+    if importlib.util.find_spec(module) is None or not callable(
+        getattr(importlib.import_module(module), func, None)
+    ):
         return [
             Problem(
                 src,
-                f"此版本没有 {module}，无法运行该步骤 (this version has no {module}; remove the "
+                f"此版本没有 {target}，无法运行该步骤 (this version has no {target}; remove the "
                 "step or upgrade coverage-planner)",
                 key=key,
             )

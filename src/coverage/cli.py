@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import click
 
 from coverage import __version__
-from coverage.errors import CoverageError, InputError
+from coverage.errors import CoverageError, CoverageWarning, InputError
 
 log = logging.getLogger("coverage")
 
@@ -217,6 +217,7 @@ _REASONS = {
     "beyond_threshold": ("步行", "walk"),
     "unreachable": ("路网不连通，无法到达", "unreachable on the walk network"),
     "far_from_network": ("距步行道路过远", "too far from any walkable way"),
+    "no_access": ("按研究的接入规则没有出入口", "no way out under the study's access rule"),
 }
 
 
@@ -428,6 +429,136 @@ def batch(
         sys.exit(1)
 
 
+def _minutes_option(text: str | None) -> list[float] | None:
+    """``--minutes 5,10,15`` as numbers (checked by the library)."""
+    if text is None:
+        return None
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise InputError(
+            f"--minutes: 应为逗号分隔的数字 (expected numbers separated by commas), got {text!r}"
+        ) from None
+
+
+@main.command()
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder."
+)
+@click.option("--service", "service_key", default=None, help="Only this service type (key).")
+@click.option("--minutes", default=None, help="Thresholds, e.g. 5,10,15 (default: the study's).")
+@click.option(
+    "--mode",
+    "modes",
+    type=click.Choice(["overlap", "dissolve", "split"]),
+    multiple=True,
+    help="overlap: per station; dissolve: per service; split: nearest-station catchments "
+    "(repeatable; default all three).",
+)
+@click.option("--rings", is_flag=True, help="Bands between thresholds instead of 0..T disks.")
+@click.option("--geojson", is_flag=True, help="Also write one GeoJSON file per mode.")
+@_cache_options
+@click.pass_obj
+@_guard
+def isochrones(
+    ctx: _Ctx,
+    study_file: Path,
+    out_dir: Path,
+    service_key: str | None,
+    minutes: str | None,
+    modes: tuple[str, ...],
+    rings: bool,
+    geojson: bool,
+    refresh: bool,
+    cache_dir: Path | None,
+) -> None:
+    """步行等时圈（5/10/15分钟服务圈多边形）/ Walk-time circles: service-area polygons."""
+    import geopandas as gpd
+    import pandas as pd
+
+    from coverage import isochrones as iso
+    from coverage import pipeline, snap
+    from coverage._atomic import atomic_path
+
+    study = _load(study_file)
+    if service_key is not None and service_key not in study.services:
+        raise InputError(
+            f"--service: 研究中没有该服务类型 (no such service type) {service_key!r}; "
+            f"available: {', '.join(study.services)}"
+        )
+    keys = [service_key] if service_key else list(study.services)
+    thresholds = _minutes_option(minutes)
+    with _step(ctx, "读取步行路网", "loading the walk network"):
+        net = pipeline.network_for_study(study, cache_dir=cache_dir, refresh=refresh)
+    with _step(ctx, "读取并检查输入图层", "reading and checking the input layers"):
+        data = pipeline.load_inputs(study, network=net)
+        origins = snap.snap_study_compounds(study, data.compounds, net, entrances=data.entrances)
+    layers: dict[str, list[Any]] = {}
+    for i, mode in enumerate(modes or iso.MODES):
+        for key in keys:
+            service = study.services[key]
+            with (
+                _step(ctx, f"等时圈 {key} ({mode})", f"circles {key} ({mode})"),
+                warnings.catch_warnings(),
+            ):
+                if i:  # stations far from the network were reported by the first mode
+                    warnings.simplefilter("ignore", CoverageWarning)
+                layers.setdefault(mode, []).append(
+                    iso.isochrones(
+                        net,
+                        data.stations[key],
+                        profile=study.profiles[service.profile],
+                        minutes=thresholds or service.minutes,
+                        mode=mode,  # type: ignore[arg-type]
+                        rings=rings,
+                        frontage_m=study.frontage_m,
+                        fill_holes_m2=study.fill_holes_m2,
+                        compounds=data.compounds,
+                        snapped=origins,
+                        weight_column=service.weight_column,
+                        service=key,
+                        max_snap_m=study.max_snap_m,
+                    )
+                )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frames = {
+        m: gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=4326)
+        for m, parts in layers.items()
+    }
+    files = [out_dir / "isochrones.gpkg"]
+    with atomic_path(files[0]) as tmp:
+        for mode, frame in frames.items():
+            frame.to_file(tmp, layer=mode, driver="GPKG", engine="pyogrio")
+    if geojson:
+        for mode, frame in frames.items():
+            path = out_dir / f"isochrones_{mode}.geojson"
+            with atomic_path(path) as tmp:
+                frame.to_file(tmp, driver="GeoJSON", engine="pyogrio")
+            files.append(path)
+    for mode, frame in frames.items():
+        for row in frame[frame["station_id"].isna()].itertuples():
+            span = f"{row.min_minutes:g}-{row.minutes:g}" if rings else f"{row.minutes:g}"
+            click.echo(
+                ctx.t(
+                    f"{row.service} {span} 分钟{'环带' if rings else '圈'}: "
+                    f"{row.area_km2:.2f} km², {row.households:,.0f} 户",
+                    f"{row.service} {span} min: {row.area_km2:.2f} km², "
+                    f"{row.households:,.0f} households",
+                )
+            )
+        skipped = frame[frame["reason"] != ""]
+        if len(skipped):
+            click.echo(
+                ctx.t(
+                    f"{mode}: {skipped['station_id'].nunique()} 个站点无服务圈（见 reason 列）",
+                    f"{mode}: {skipped['station_id'].nunique()} stations without a circle "
+                    "(see the reason column)",
+                )
+            )
+    click.echo(ctx.t("已写出: ", "Written: ") + ", ".join(str(f) for f in files))
+
+
 @main.command()
 @click.option(
     "--out",
@@ -466,8 +597,296 @@ def demo(ctx: _Ctx, out_dir: Path, cache_dir: Path | None) -> None:
             f"{batch_file} --out DIR",
         )
     )
-    _run_analysis(ctx, study_file, out_dir, refresh=False, cache_dir=cache_dir)
+    analysis = _run_analysis(ctx, study_file, out_dir, refresh=False, cache_dir=cache_dir)
+    _write_map(ctx, study_file, analysis, out_dir / "map.html", basemap="none", cache_dir=cache_dir)
+    # siting step: 3 new elderly meal points within 10 minutes (issue #10)
+    click.echo(
+        ctx.t("新站选址（老年助餐点，10 分钟，新增 3 个）", "Siting 3 new meal points (10 min)")
+    )
+    _run_siting(
+        ctx,
+        study_file,
+        out_dir / "siting",
+        service="meal_point",
+        options={"new": 3, "minutes": 10.0, "curve_k": 6},
+        generate=["osm", "gates", "kmeans"],
+        refresh=False,
+        cache_dir=cache_dir,
+    )
     click.echo(ctx.t(DEMO_NOTE_ZH, DEMO_NOTE_EN))
+
+
+# --------------------------------------------------------------------------------------------
+# site: new stations (issue #10)
+
+
+def _site_lines(ctx: _Ctx, result: Any) -> list[str]:
+    """What the terminal says about a siting: coverage before/after, the solve, the sites."""
+    s = result.summary
+    lines = [
+        ctx.t(
+            f"户数覆盖率（{s['minutes']:g} 分钟）: {s['share_before']:.1%} -> "
+            f"{s['share_after']:.1%}，新增站点 {s['new_sites']} 个",
+            f"households within {s['minutes']:g} min: {s['share_before']:.1%} -> "
+            f"{s['share_after']:.1%} with {s['new_sites']} new sites",
+        ),
+        ctx.t(
+            f"求解: {s['status']}，目标值 {s['objective']}，界 {s['bound']}，"
+            f"差距 {s['gap']}，{s['solve_seconds']:.2f} 秒（贪心 {s['greedy_objective']}）",
+            f"solve: {s['status']}, objective {s['objective']}, bound {s['bound']}, "
+            f"gap {s['gap']}, {s['solve_seconds']:.2f} s (greedy {s['greedy_objective']})",
+        ),
+    ]
+    for row in result.sites.head(10).itertuples():
+        lines.append(
+            "  "
+            + ctx.t(
+                f"{row.rank}. {row.name} [{row.source}] +{row.households_added:,.0f} 户",
+                f"{row.rank}. {row.name} [{row.source}] +{row.households_added:,.0f} households",
+            )
+        )
+    if s["compounds_unreached"]:
+        lines.append(
+            ctx.t(
+                f"{s['compounds_unreached']} 个小区（{s['households_unreached']:,.0f} 户）"
+                "无任何站点或候选点可达",
+                f"{s['compounds_unreached']} compounds ({s['households_unreached']:,.0f} "
+                "households) are reached by no station or candidate",
+            )
+        )
+    return lines
+
+
+@main.command()
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.option("--service", required=True, help="Service key (services.<key> in the study).")
+@click.option(
+    "--model",
+    type=click.Choice(["max-coverage", "min-stations", "min-walk", "capacitated"]),
+    default="max-coverage",
+    show_default=True,
+    help="Optimisation model.",
+)
+@click.option("--new", "new", type=int, default=None, help="Number of new sites P.")
+@click.option(
+    "--target", type=float, default=None, help="min-stations: share of households to reach."
+)
+@click.option("--minutes", type=float, default=None, help="T (default: largest threshold).")
+@click.option("--capacity", type=float, default=None, help="capacitated: households per site.")
+@click.option("--cap", "cap_min", type=float, default=None, help="min-walk: time cap (2T).")
+@click.option(
+    "--generate",
+    default="",
+    help="Generate candidates: comma-separated osm,gates,kmeans.",
+)
+@click.option("--clusters", type=int, default=None, help="k-means centres (default 2P, >= 10).")
+@click.option("--curve", "curve_k", type=int, default=None, help="Curve up to K sites (0: off).")
+@click.option("--time-limit", type=float, default=60.0, show_default=True, help="Solver limit (s).")
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder."
+)
+@_cache_options
+@click.pass_obj
+@_guard
+def site(
+    ctx: _Ctx,
+    study_file: Path,
+    service: str,
+    model: str,
+    new: int | None,
+    target: float | None,
+    minutes: float | None,
+    capacity: float | None,
+    cap_min: float | None,
+    generate: str,
+    clusters: int | None,
+    curve_k: int | None,
+    time_limit: float,
+    out_dir: Path,
+    refresh: bool,
+    cache_dir: Path | None,
+) -> None:
+    """新站选址（保留现有站点）/ Site new stations, keeping the existing ones."""
+    if model == "min-stations" and new is not None:
+        raise InputError("--new 不能与 min-stations 同用 (min-stations takes --target, not --new)")
+    if model != "min-stations" and new is None:
+        raise InputError(f"模型 {model} 需要 --new P (model {model} needs --new P)")
+    _run_siting(
+        ctx,
+        study_file,
+        out_dir,
+        service=service,
+        options={
+            "model": model,
+            "new": new,
+            "target": target,
+            "minutes": minutes,
+            "capacity": capacity,
+            "cap_min": cap_min,
+            "n_clusters": clusters,
+            "curve_k": curve_k,
+            "time_limit_s": time_limit,
+        },
+        generate=[g.strip() for g in generate.split(",") if g.strip()],
+        refresh=refresh,
+        cache_dir=cache_dir,
+    )
+
+
+def _run_siting(
+    ctx: _Ctx,
+    study_file: Path,
+    out_dir: Path,
+    *,
+    service: str,
+    options: dict[str, Any],
+    generate: list[str],
+    refresh: bool,
+    cache_dir: Path | None,
+) -> Any:
+    from coverage import network as netmod
+    from coverage import osmdata, pipeline, siting_study
+
+    study = _load(study_file)
+    if study.note:
+        click.echo(study.note)
+    if service not in study.services:
+        raise InputError(
+            f"研究中没有服务 {service!r} (no service {service!r} in the study); available: "
+            + ", ".join(study.services)
+        )
+    with _step(ctx, "读取步行路网", "loading the walk network"):
+        net = pipeline.network_for_study(study, cache_dir=cache_dir, refresh=refresh)
+    click.echo(_network_line(ctx, netmod.network_summary(net)))
+    with _step(ctx, "读取并检查输入图层", "reading and checking the input layers"):
+        data = pipeline.load_inputs(study, network=net)
+    features = None
+    if {"osm", "gates"} & set(generate):
+        if study.network.osm_file is None:
+            raise InputError(
+                "--generate osm,gates 需要研究使用本地 OSM 文件 (osm_file) (--generate osm/gates "
+                "needs the study's network from an osm_file)"
+            )
+        features = osmdata.read_osm_features(study.network.osm_file)
+    with _step(ctx, "计算步行时间并求解选址模型", "computing walk times and solving"):
+        result = siting_study.site_service(
+            study, net, data, service=service, generate=generate, features=features, **options
+        )
+    files = siting_study.write_siting(result, out_dir)
+    for line in _site_lines(ctx, result):
+        click.echo(line)
+    click.echo(ctx.t("已写出: ", "Written: ") + ", ".join(str(f) for f in files))
+    return result
+
+
+def _map_language(ctx: _Ctx, study: Any) -> str:
+    """--lang when given on the command line, else the study's language."""
+    root = click.get_current_context().find_root()
+    source = root.get_parameter_source("lang")
+    given = source is not None and source != click.core.ParameterSource.DEFAULT
+    return ctx.lang if given else str(study.language)
+
+
+def _write_map(
+    ctx: _Ctx,
+    study_file: Path,
+    analysis: Any,
+    out: Path,
+    *,
+    basemap: str,
+    cache_dir: Path | None,
+    service: str | None = None,
+    isochrones: Path | None = None,
+    sites: Path | None = None,
+    data_date: str | None = None,
+) -> Path:
+    import geopandas as gpd
+
+    from coverage import maps, pipeline
+
+    study = _load(study_file)
+    net = pipeline.network_for_study(study, cache_dir=cache_dir) if basemap == "none" else None
+    m = maps.coverage_map(
+        analysis,
+        study=study,
+        network=net,
+        service=service,
+        basemap=basemap,
+        lang=_map_language(ctx, study),
+        isochrones=gpd.read_file(isochrones) if isochrones else None,
+        sites=gpd.read_file(sites) if sites else None,
+        data_date=data_date,
+    )
+    path = maps.write_map(m, out)
+    click.echo(ctx.t(f"地图: {path}", f"Map: {path}"))
+    return path
+
+
+@main.command(name="map")
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="The HTML file to write."
+)
+@click.option("--service", default=None, help="Service key (default: the first one).")
+@click.option(
+    "--basemap",
+    type=click.Choice(["osm", "tianditu", "gaode", "none"]),
+    default="osm",
+    show_default=True,
+    help="Tiles: OpenStreetMap, 天地图 (key: study tianditu_key or TIANDITU_KEY), 高德 "
+    "(layers shifted to GCJ-02), or none (the walk network drawn offline).",
+)
+@click.option(
+    "--isochrones",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Walk-time areas to draw (e.g. isochrones.gpkg).",
+)
+@click.option(
+    "--sites",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Proposed sites to draw (site_id, rank, households_added).",
+)
+@click.option("--data-date", default=None, help="Data date shown in the title.")
+@_cache_options
+@click.pass_obj
+@_guard
+def map_command(
+    ctx: _Ctx,
+    study_file: Path,
+    out: Path,
+    service: str | None,
+    basemap: str,
+    isochrones: Path | None,
+    sites: Path | None,
+    data_date: str | None,
+    refresh: bool,
+    cache_dir: Path | None,
+) -> None:
+    """交互式覆盖地图（单个 HTML 文件）/ Interactive coverage map, one self-contained HTML file."""
+    from coverage import pipeline
+
+    study = _load(study_file)
+    if study.note:
+        click.echo(study.note)
+    with _step(ctx, "读取步行路网", "loading the walk network"):
+        net = pipeline.network_for_study(study, cache_dir=cache_dir, refresh=refresh)
+    with _step(ctx, "计算步行时间与覆盖", "computing walk times and coverage"):
+        analysis = pipeline.analyze(study, net, pipeline.load_inputs(study, network=net))
+    with _step(ctx, "绘制地图", "drawing the map"):
+        _write_map(
+            ctx,
+            study_file,
+            analysis,
+            out,
+            basemap=basemap,
+            cache_dir=cache_dir,
+            service=service,
+            isochrones=isochrones,
+            sites=sites,
+            data_date=data_date,
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

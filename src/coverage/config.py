@@ -21,10 +21,16 @@ from coverage.errors import Problem, StudyError
 from coverage.osmfile import SUFFIX_TEXT, is_osm_file_name
 
 __all__ = [
+    "ACCESS_MODES",
     "COORD_SYSTEMS",
+    "DEFAULT_FILL_HOLES_M2",
+    "DEFAULT_FRONTAGE_M",
+    "DEFAULT_GATE_LINK_M",
+    "DEFAULT_GATE_TOLERANCE_M",
     "DEFAULT_MAX_SNAP_M",
     "DEFAULT_MINUTES",
     "DEFAULT_PROFILES",
+    "MAX_FRONTAGE_M",
     "CompoundEstimation",
     "LayerSpec",
     "NetworkSource",
@@ -37,7 +43,22 @@ __all__ = [
 
 COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
 DEFAULT_MINUTES: tuple[float, ...] = (5.0, 10.0, 15.0)
+#: Values of the study key ``access``: how residents leave a polygon compound
+#: (see :mod:`coverage.access`).
+ACCESS_MODES = ("auto", "gates", "entries", "open")
+#: Default of the study key ``gate_tolerance_m``: a gate this close to a compound's boundary
+#: can be its gate.
+DEFAULT_GATE_TOLERANCE_M = 20.0
+#: Default of the study key ``gate_link_m``: gates farther than this from every walkable way
+#: are ignored.
+DEFAULT_GATE_LINK_M = 50.0
 DEFAULT_MAX_SNAP_M = 300.0
+DEFAULT_FRONTAGE_M = 50.0
+"""Walk-time circles: width (metres) each side of a reached street counted as reached."""
+MAX_FRONTAGE_M = 500.0
+"""A wider frontage is refused: the circle would no longer follow the streets."""
+DEFAULT_FILL_HOLES_M2 = 5000.0
+"""Walk-time circles: holes smaller than this (m2, a courtyard; not a park) are filled."""
 """Points farther than this (metres) from every walkable edge are not snapped (``max_snap_m``)."""
 
 
@@ -219,6 +240,23 @@ class Study:
     group_by
         Compound columns to break coverage down by, coarse to fine (e.g. ``["街道", "社区"]``);
         empty means detect the usual ones (district/区县, street/街道, community/社区).
+    tianditu_key
+        Key for the Tianditu (天地图) map tiles; the ``TIANDITU_KEY`` environment variable is
+        used when absent. Keep it out of files you share or commit.
+    data_date
+        Date of the input data shown on maps (e.g. ``"2026-11"``).
+    frontage_m
+        Walk-time circles: width each side of a reached street counted as reached (metres,
+        ``0 < frontage_m <= 500``).
+    fill_holes_m2
+        Walk-time circles: holes smaller than this (m2, a courtyard) are filled.
+    access
+        How residents leave a polygon compound: ``"auto"`` (default), ``"gates"``,
+        ``"entries"`` or ``"open"`` (see :mod:`coverage.access`).
+    gate_tolerance_m
+        A gate this close to a compound's boundary can be its gate.
+    gate_link_m
+        Gates farther than this from every walkable way are ignored.
     """
 
     name: str
@@ -234,6 +272,13 @@ class Study:
     cache_dir: Path | None = None
     note: str | None = None
     group_by: tuple[str, ...] = ()
+    tianditu_key: str | None = None
+    data_date: str | None = None
+    frontage_m: float = DEFAULT_FRONTAGE_M
+    fill_holes_m2: float = DEFAULT_FILL_HOLES_M2
+    access: str = "auto"
+    gate_tolerance_m: float = DEFAULT_GATE_TOLERANCE_M
+    gate_link_m: float = DEFAULT_GATE_LINK_M
 
 
 def load_study(path: str | Path) -> Study:
@@ -583,10 +628,19 @@ class _Checker:
                 "cache_dir",
                 "note",
                 "group_by",
+                "tianditu_key",
+                "data_date",
+                "frontage_m",
+                "fill_holes_m2",
+                "access",
+                "gate_tolerance_m",
+                "gate_link_m",
             },
         )
         name = self.string(top, "", "name", required=True, default="") or ""
         note = self.string(top, "", "note")
+        tianditu_key = self.string(top, "", "tianditu_key")
+        data_date = self.string(top, "", "data_date")
         group_by: tuple[str, ...] = ()
         if "group_by" in top:
             raw = top["group_by"]
@@ -615,6 +669,9 @@ class _Checker:
                 if s is not None:
                     services[k] = s
         max_snap = self.opt_number(top, "", "max_snap_m", DEFAULT_MAX_SNAP_M) or DEFAULT_MAX_SNAP_M
+        access = self.string(top, "", "access", default="auto", choices=ACCESS_MODES) or "auto"
+        gate_tol = self.opt_number(top, "", "gate_tolerance_m", DEFAULT_GATE_TOLERANCE_M)
+        gate_link = self.opt_number(top, "", "gate_link_m", DEFAULT_GATE_LINK_M)
         est = CompoundEstimation()
         if "estimation" in top:
             et = self.table(
@@ -636,6 +693,19 @@ class _Checker:
                 )
                 or est.cluster_distance_m,
             )
+        frontage = self.opt_number(top, "", "frontage_m", DEFAULT_FRONTAGE_M) or DEFAULT_FRONTAGE_M
+        if frontage > MAX_FRONTAGE_M:
+            self.add(
+                "frontage_m",
+                f"expected at most {MAX_FRONTAGE_M:g} (metres), got {_fmt(frontage)}",
+            )
+        fill_holes = DEFAULT_FILL_HOLES_M2
+        if "fill_holes_m2" in top:
+            got = self.number(top["fill_holes_m2"], "fill_holes_m2", positive=False)
+            if got is not None and got < 0:
+                self.add("fill_holes_m2", f"expected a number >= 0, got {_fmt(got)}")
+            elif got is not None:
+                fill_holes = got
         cache_dir = None
         if "cache_dir" in top:
             cache_dir = self.file(top["cache_dir"], "cache_dir", must_exist=False)
@@ -655,4 +725,11 @@ class _Checker:
             cache_dir=cache_dir,
             note=note,
             group_by=group_by,
+            tianditu_key=tianditu_key,
+            data_date=data_date,
+            frontage_m=frontage,
+            fill_holes_m2=fill_holes,
+            access=access,
+            gate_tolerance_m=DEFAULT_GATE_TOLERANCE_M if gate_tol is None else gate_tol,
+            gate_link_m=DEFAULT_GATE_LINK_M if gate_link is None else gate_link,
         )

@@ -16,8 +16,8 @@ Decisions
   a walk of exactly ``T`` minutes counts as covered. No tolerance is added.
 - Coverage depends on ``walk_min`` alone. The ``reason`` column explains a gap: ``""`` when
   covered at the largest threshold, else the travel table's reason (``"unreachable"``,
-  ``"far_from_network"``) when it gave one, else ``"unreachable"`` when ``walk_min`` is NaN,
-  else ``"beyond_threshold"``.
+  ``"far_from_network"``, ``"no_access"``) when it gave one, else ``"unreachable"`` when
+  ``walk_min`` is NaN, else ``"beyond_threshold"``.
 - ``share_covered`` is NaN when a group has no households at all (0 / 0 is undefined, not 0
   and not 1); :func:`summary_dict` writes it as ``None`` (JSON ``null``).
 - Station load assigns every compound with a finite walk time to its nearest station, however
@@ -59,8 +59,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Values of the ``reason`` column of :func:`assess_coverage` ("" = covered).
-REASONS = ("", "beyond_threshold", "unreachable", "far_from_network")
-_TRAVEL_REASONS = ("", "unreachable", "far_from_network")
+REASONS = ("", "beyond_threshold", "unreachable", "far_from_network", "no_access")
+_TRAVEL_REASONS = ("", "unreachable", "far_from_network", "no_access")
 _FIXED = (
     "compound_id",
     "name",

@@ -181,6 +181,7 @@ _TAG_KEYS: tuple[str, ...] = (
     "entrance",
     "barrier",
     "access",
+    "locked",
     "highway",
     "railway",
     "tunnel",
@@ -226,7 +227,8 @@ class OsmFeatures:
         ``geometry`` ((Multi)Polygon).
     entrances
         Nodes with ``entrance=*`` or a ``barrier`` in :data:`ENTRANCE_BARRIERS`: ``osm_id``,
-        ``entrance``, ``barrier``, ``access``, ``name``, ``geometry`` (Point).
+        ``entrance``, ``barrier``, ``access``, ``locked``, ``name``, ``geometry`` (Point);
+        which of them residents use as gates is decided by :data:`coverage.access.GATE_RULES`.
     pois
         Nodes and areas with any of :data:`POI_KEYS`: ``osm_id``, ``kind``
         (``"amenity=library"``, from the first key present), ``name``, one column per key of
@@ -550,6 +552,7 @@ def _features_from_raw(raw: gpd.GeoDataFrame) -> OsmFeatures:
             "entrance": tag["entrance"],
             "barrier": barrier,
             "access": tag["access"],
+            "locked": tag["locked"],
             "name": tag["name"],
         },
     )

@@ -23,7 +23,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from coverage import gaps, inputs, network, osmdata, snap, travel
+from coverage import gaps, inputs, isochrones, network, osmdata, snap, travel
 from coverage._atomic import atomic_path
 from coverage.config import Study
 from coverage.errors import CoverageWarning, InputError, Problem
@@ -85,12 +85,16 @@ class ServiceResult:
     summary
         Households and compounds covered per threshold: overall, then per group of every
         grouping level (see :func:`group_columns`).
+    circles
+        The dissolved walk-time circles, one per threshold (see
+        :func:`coverage.isochrones.isochrones`); ``None`` when not asked for.
     """
 
     assessed: gpd.GeoDataFrame
     loads: gpd.GeoDataFrame
     gaps: gpd.GeoDataFrame
     summary: pd.DataFrame
+    circles: gpd.GeoDataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -335,7 +339,7 @@ def _summaries(assessed: gpd.GeoDataFrame, service: Any, by: list[str]) -> pd.Da
     return pd.concat(parts, ignore_index=True)
 
 
-def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
+def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool = True) -> Analysis:
     """Compute walk times, coverage, station loads and gaps for every service type.
 
     The compounds' access points are derived and snapped onto the network once
@@ -351,15 +355,16 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
         The walk network.
     data
         The validated inputs.
+    circles
+        Also make each service's dissolved walk-time circles (households on them from the
+        same walk times as the tables).
 
     Returns
     -------
     Analysis
     """
     by = group_columns(study, data.compounds)
-    origins = snap.snap_compounds(
-        data.compounds, net, entrances=data.entrances, max_snap_m=study.max_snap_m
-    )
+    origins = snap.snap_study_compounds(study, data.compounds, net, entrances=data.entrances)
     results: dict[str, ServiceResult] = {}
     for key, service in study.services.items():
         t0 = time.perf_counter()
@@ -367,7 +372,9 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
         stations = data.stations[key]
         # each layer is snapped once and reused by every step below
         placed = snap.snap_layer(stations, net, id_column="station_id", max_snap_m=study.max_snap_m)
-        nearest = travel.nearest_station(origins, placed, net, profile=profile)
+        nearest = travel.nearest_station(
+            origins, placed, net, profile=profile, with_access_point=True
+        )
         with warnings.catch_warnings():
             # the same stations far from the network were just reported by nearest_station
             warnings.simplefilter("ignore", CoverageWarning)
@@ -382,6 +389,9 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
             weight_column=service.weight_column,
             service=key,
         )
+        assessed = _with_access(
+            assessed, snap.access_table(origins, nearest["access_index"].to_numpy())
+        )
         # stations the walk network does not reach are kept in the loads, flagged
         flagged = stations.assign(reason=placed.reason)
         loads = gaps.station_load(
@@ -389,7 +399,25 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
         )
         ranked = gaps.rank_gaps(assessed)
         summary = _summaries(assessed, service, by)
-        results[key] = ServiceResult(assessed, loads, ranked, summary)
+        dissolved = None
+        if circles:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CoverageWarning)  # reported above
+                dissolved = isochrones.isochrones(
+                    net,
+                    placed,
+                    profile=profile,
+                    minutes=service.minutes,
+                    mode="dissolve",
+                    frontage_m=study.frontage_m,
+                    fill_holes_m2=study.fill_holes_m2,
+                    compounds=data.compounds,
+                    snapped=origins,
+                    weight_column=service.weight_column,
+                    service=key,
+                    max_snap_m=study.max_snap_m,
+                )
+        results[key] = ServiceResult(assessed, loads, ranked, summary, dissolved)
         log.info(
             "%s: analysed %d compounds against %d stations in %.1f s",
             key,
@@ -399,6 +427,15 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs) -> Analysis:
         )
     totals = gaps.summary_dict({k: r.assessed for k, r in results.items()}, study.services)
     return Analysis(study.name, results, totals, study.note)
+
+
+def _with_access(assessed: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The access columns placed after ``minutes_short`` (rows are in compound order)."""
+    out = assessed.copy()
+    at = out.columns.get_loc("minutes_short") + 1
+    for i, col in enumerate(table.columns):
+        out.insert(at + i, col, table[col].to_numpy())
+    return out
 
 
 def _stack(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -420,7 +457,8 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
     list of Path
         The files written: ``compounds.csv``, ``stations.csv``, ``gaps.csv``,
         ``summary.csv`` (overall and per group: district, street, community),
-        ``summary.json`` and ``coverage.gpkg``.
+        ``summary.json`` and ``coverage.gpkg`` (with the dissolved walk-time circles of
+        every service as the layer ``circles`` when the analysis has them).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -454,5 +492,9 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
             if len(frame):
                 gdf = gpd.GeoDataFrame(frame, geometry="geometry", crs=4326)
                 gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio", use_arrow=True)
+        circles = [r.circles for r in analysis.services.values() if r.circles is not None]
+        if circles:
+            layer = gpd.GeoDataFrame(pd.concat(circles, ignore_index=True), crs=4326)
+            layer.to_file(tmp, layer="circles", driver="GPKG", engine="pyogrio", use_arrow=True)
     written.append(path)
     return written

@@ -11,20 +11,8 @@ including ``private`` ones. The nearest edge is found exactly, vectorised, with 
 short pieces of the edges' segments (see :class:`EdgeIndex`; about ten times faster than
 ``shapely.STRtree.query_nearest`` on whole edges, which is used for polygons and gates).
 
-Compounds are reached through **access points**:
-
-* a point compound is its own access point (kind ``"point"``);
-* a polygon compound with OSM entrances on its boundary (``entrance=*`` or ``barrier=gate``
-  nodes within :data:`GATE_TOLERANCE_M` of the boundary, and themselves within ``max_snap_m`` of
-  the network) is reached at those gates (kind ``"gate"``, every such gate kept);
-* any other polygon compound is reached at boundary points (kind ``"boundary"``): every walkable
-  edge within ``max_snap_m`` of the polygon and within :data:`ACCESS_BAND_M` of the polygon's
-  nearest edge gives one candidate: if the edge enters the polygon (crosses its boundary or runs
-  inside it), the point of the edge nearest the boundary (a crossing point, access leg 0);
-  otherwise the point of the boundary nearest the edge. Candidates are taken greedily by access
-  distance, skipping any closer than :data:`MIN_ACCESS_GAP_M` to one already taken, up to
-  ``max_points`` per compound. A polygon with no walkable edge within ``max_snap_m`` keeps one
-  boundary point (the one nearest the network), which then fails to snap.
+Compounds are reached through **access points** (a point compound is its own access point;
+polygons by the rule of :mod:`coverage.access`: gates, entries or open boundary points).
 
 A compound's walk time is the best over its access points (see :mod:`coverage.travel`).
 :func:`snap_compounds` derives and snaps the access points once and returns a
@@ -50,43 +38,35 @@ import shapely
 from pandas.api.extensions import ExtensionArray
 
 from coverage._validate import id_problems, missing_columns
-from coverage.config import DEFAULT_MAX_SNAP_M
+from coverage.access import AccessPoints, derive_access, gates_metric
+from coverage.config import (
+    DEFAULT_GATE_LINK_M,
+    DEFAULT_GATE_TOLERANCE_M,
+    DEFAULT_MAX_SNAP_M,
+    Study,
+)
 from coverage.errors import CRSError, InputError, Problem
 from coverage.netarrays import PIECE_M, EdgeIndex, morton_key
 from coverage.walknetwork import WalkNetwork
 
 __all__ = [
-    "ACCESS_BAND_M",
-    "DEFAULT_ACCESS_POINTS",
-    "GATE_TOLERANCE_M",
-    "MIN_ACCESS_GAP_M",
     "PIECE_M",
     "EdgeIndex",
     "SnappedCompounds",
     "SnappedPoints",
     "access_points",
+    "access_table",
     "edge_index",
     "snap_compounds",
     "snap_layer",
     "snap_points",
+    "snap_study_compounds",
+    "take_points",
 ]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-GATE_TOLERANCE_M = 5.0
-"""An entrance node counts as a gate of a polygon when it lies this close to its boundary."""
-
-ACCESS_BAND_M = 50.0
-"""Boundary access points come from edges at most this much farther than the nearest edge."""
-
-MIN_ACCESS_GAP_M = 20.0
-"""Two boundary access points of one compound are at least this far apart."""
-
-DEFAULT_ACCESS_POINTS = 4
-"""At most this many boundary access points per polygon compound (``max_points``)."""
-
 
 _K_NEAREST = 8  # candidate pieces examined per point before the exactness check
 _CHUNK = 65_536  # points per block (bounds the memory of the candidate arrays)
@@ -441,7 +421,7 @@ class SnappedPoints:
     owner
         Per snapped access point: position of its feature in ``ids`` (ascending).
     kind
-        Per snapped access point: ``"point"``, ``"gate"`` or ``"boundary"``.
+        Per snapped access point: ``"point"``, ``"gate"`` or ``"entry"``.
     edge
         Per snapped access point: the edge it is projected onto.
     along_m
@@ -453,10 +433,18 @@ class SnappedPoints:
         Per snapped access point: its position (before snapping) in the network's metric CRS.
     n_access_points
         All access points derived, snapped or not.
-    max_snap_m, max_points
-        The options the points were snapped with.
+    max_snap_m, access
+        The options the points were snapped with (``access`` is the compounds' access rule,
+        see :mod:`coverage.access`; ``"point"`` for a layer of points).
     network_fingerprint
         :attr:`EdgeIndex.fingerprint` of the network the points were snapped onto.
+    crs
+        The network's metric CRS (of ``x``, ``y``).
+    rule
+        Per feature: the access rule applied (``"point"``, ``"gates"``, ``"entries"``,
+        ``"open"``, or ``"none"`` when the study's rule gave it no access point).
+    gate
+        Per snapped access point: the gate's OSM id and name, None for other kinds.
     """
 
     ids: ExtensionArray
@@ -471,8 +459,11 @@ class SnappedPoints:
     y: np.ndarray
     n_access_points: int
     max_snap_m: float
-    max_points: int
+    access: str
     network_fingerprint: str
+    crs: str
+    rule: np.ndarray
+    gate: np.ndarray
 
     def __post_init__(self) -> None:
         # read-only: the travel functions derive and keep arrays from these
@@ -485,6 +476,8 @@ class SnappedPoints:
             self.access_m,
             self.x,
             self.y,
+            self.rule,
+            self.gate,
         ):
             if isinstance(arr, np.ndarray):
                 arr.flags.writeable = False
@@ -655,8 +648,11 @@ def snap_layer(
         y=y[ok],
         n_access_points=len(points),
         max_snap_m=float(max_snap_m),
-        max_points=1,
+        access="point",
         network_fingerprint=index.fingerprint,
+        crs=network.crs,
+        rule=np.full(len(points), "point", dtype=object),
+        gate=np.full(len(pos), None, dtype=object),
     )
     log.debug(
         "snapped %d of %d %s points within %g m (%.3f s)",
@@ -694,7 +690,9 @@ def snap_compounds(
     *,
     entrances: gpd.GeoDataFrame | None = None,
     max_snap_m: float = DEFAULT_MAX_SNAP_M,
-    max_points: int = DEFAULT_ACCESS_POINTS,
+    access: str = "auto",
+    gate_tolerance_m: float = DEFAULT_GATE_TOLERANCE_M,
+    gate_link_m: float = DEFAULT_GATE_LINK_M,
 ) -> SnappedPoints:
     """Derive every compound's access points and snap them onto the network, once.
 
@@ -713,8 +711,8 @@ def snap_compounds(
         (see :func:`access_points`).
     max_snap_m
         Access points farther than this (metres) from every walkable edge are not snapped.
-    max_points
-        At most this many boundary access points per polygon compound.
+    access, gate_tolerance_m, gate_link_m
+        The access rule and its distances (see :mod:`coverage.access`).
 
     Returns
     -------
@@ -724,7 +722,8 @@ def snap_compounds(
     Raises
     ------
     InputError
-        When ``compound_id`` is missing, empty or duplicated, or a geometry is missing.
+        When ``compound_id`` is missing, empty or duplicated, or a geometry is missing; when
+        an access option is invalid.
     CRSError
         When ``compounds`` or ``entrances`` has no CRS.
 
@@ -745,11 +744,18 @@ def snap_compounds(
     ([True, False], [0], 11)
     """
     t0 = time.perf_counter()
-    pos, kind, x, y = _access_arrays(
-        compounds, network, entrances=entrances, max_snap_m=max_snap_m, max_points=max_points
+    found = _access_arrays(
+        compounds,
+        network,
+        entrances=entrances,
+        max_snap_m=max_snap_m,
+        access=access,
+        gate_tolerance_m=gate_tolerance_m,
+        gate_link_m=gate_link_m,
     )
+    pos = found.owner
     index = edge_index(network)
-    snap = _snap_xy(x, y, index, max_snap_m)
+    snap = _snap_xy(found.x, found.y, index, max_snap_m)
     ok = snap.edge >= 0
     snapped = np.zeros(len(compounds), dtype=bool)
     snapped[pos[ok]] = True
@@ -758,16 +764,19 @@ def snap_compounds(
         id_column="compound_id",
         snapped=snapped,
         owner=pos[ok],
-        kind=kind[ok],
+        kind=found.kind[ok],
         edge=snap.edge[ok],
         along_m=snap.along_m[ok],
         access_m=snap.access_m[ok],
-        x=x[ok],
-        y=y[ok],
+        x=found.x[ok],
+        y=found.y[ok],
         n_access_points=len(pos),
         max_snap_m=float(max_snap_m),
-        max_points=int(max_points),
+        access=access,
         network_fingerprint=index.fingerprint,
+        crs=network.crs,
+        rule=found.rule,
+        gate=found.gate[ok],
     )
     log.info(
         "snapped %d of %d compounds (%d of %d access points) within %g m (%.2f s)",
@@ -781,93 +790,15 @@ def snap_compounds(
     return out
 
 
-def _gate_points(
-    polys: np.ndarray,
-    entrances: gpd.GeoDataFrame | None,
-    index: EdgeIndex,
-    crs: str,
-    max_snap_m: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return (polygon position, metric gate point) pairs for gates on polygon boundaries."""
-    empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=object))
-    if entrances is None or len(entrances) == 0 or len(polys) == 0:
-        return empty
-    _require_crs(entrances, "entrances")
-    geoms = np.asarray(entrances.geometry.values, dtype=object)
-    x, y = _geoms_xy(geoms[shapely.get_type_id(geoms) == 0], entrances.crs, crs)
-    # only gates that can themselves reach the network
-    near = _snap_xy(x, y, index, max_snap_m).edge >= 0
-    if not near.any():
-        return empty
-    ent = shapely.points(x[near], y[near])
-    tree = shapely.STRtree(ent)
-    i_poly, i_ent = tree.query(
-        shapely.boundary(polys), predicate="dwithin", distance=GATE_TOLERANCE_M
-    )
-    return i_poly.astype(np.int64), ent[i_ent]
-
-
-def _boundary_points(
-    polys: np.ndarray, index: EdgeIndex, max_snap_m: float, max_points: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return (polygon position, metric point) pairs of boundary access points."""
-    n = len(polys)
-    if n == 0 or len(index.walkable) == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
-    tree = index.tree
-    # nearest walkable edge of every polygon (no distance cap: also for far polygons)
-    (i0, t0), d0 = tree.query_nearest(polys, return_distance=True, all_matches=False)
-    nearest_d = np.full(n, np.inf)
-    nearest_t = np.full(n, -1, dtype=np.int64)
-    nearest_d[i0] = d0
-    nearest_t[i0] = t0
-    reach = np.minimum(nearest_d + ACCESS_BAND_M, max_snap_m)
-    near = np.flatnonzero(nearest_d <= max_snap_m)
-    i_poly, i_tree = tree.query(polys[near], predicate="dwithin", distance=reach[near])
-    i_poly = near[i_poly]
-    far = np.flatnonzero((nearest_d > max_snap_m) & (nearest_t >= 0))
-    i_poly = np.concatenate([i_poly, far])
-    i_tree = np.concatenate([i_tree, nearest_t[far]])
-    lines = tree.geometries[i_tree]
-    bounds = shapely.boundary(polys[i_poly])
-    link = shapely.shortest_line(bounds, lines)
-    p_bound = shapely.get_point(link, 0)
-    p_edge = shapely.get_point(link, 1)
-    dist = shapely.length(link)
-    inside = shapely.intersects(polys[i_poly], lines)
-    point = np.where(inside, p_edge, p_bound)
-    dist = np.where(inside, 0.0, dist)
-    x, y = shapely.get_x(point), shapely.get_y(point)
-
-    # greedy choice by distance with a minimum gap, max_points rounds over all polygons
-    order = np.lexsort((dist, i_poly))
-    i_poly, x, y, dist, point = i_poly[order], x[order], y[order], dist[order], point[order]
-    alive = np.ones(len(i_poly), dtype=bool)
-    chosen: list[np.ndarray] = []
-    for _ in range(max_points):
-        idx = np.flatnonzero(alive)
-        if len(idx) == 0:
-            break
-        # first alive candidate of each polygon (candidates are sorted by polygon, distance)
-        first = idx[np.r_[True, i_poly[idx][1:] != i_poly[idx][:-1]]]
-        chosen.append(first)
-        alive[first] = False
-        pick = np.full(n, -1, dtype=np.int64)
-        pick[i_poly[first]] = first
-        ref = pick[i_poly[idx]]
-        gap = np.hypot(x[idx] - x[ref], y[idx] - y[ref])
-        alive[idx[gap < MIN_ACCESS_GAP_M]] = False
-    take = np.sort(np.concatenate(chosen)) if chosen else np.empty(0, dtype=np.int64)
-    return i_poly[take], point[take]
-
-
 def access_points(
     compounds: gpd.GeoDataFrame,
     network: WalkNetwork,
     *,
     entrances: gpd.GeoDataFrame | None = None,
     max_snap_m: float = DEFAULT_MAX_SNAP_M,
-    max_points: int = DEFAULT_ACCESS_POINTS,
+    access: str = "auto",
+    gate_tolerance_m: float = DEFAULT_GATE_TOLERANCE_M,
+    gate_link_m: float = DEFAULT_GATE_LINK_M,
 ) -> gpd.GeoDataFrame:
     """Derive the points where residents of each compound enter the walk network.
 
@@ -879,37 +810,48 @@ def access_points(
     network
         The walk network.
     entrances
-        Optional OSM entrance points (``entrance=*``, ``barrier=gate``); those within
-        :data:`GATE_TOLERANCE_M` of a polygon's boundary and within ``max_snap_m`` of the
-        network are that polygon's gates.
+        Optional OSM entrance points (``entrance=*``, ``barrier=gate``, with their ``osm_id``,
+        ``name`` and the tags of :data:`coverage.access.GATE_RULES`): the usable ones near a
+        polygon's boundary are its gates (see :mod:`coverage.access`).
     max_snap_m
-        Search distance for boundary access points (and the snapping limit).
-    max_points
-        At most this many boundary access points per polygon compound (gates are all kept).
+        The snapping limit (edges farther than this give no open access point).
+    access, gate_tolerance_m, gate_link_m
+        The access rule and its distances (see :mod:`coverage.access`).
 
     Returns
     -------
     geopandas.GeoDataFrame
         One row per access point, in compound order: ``compound_id``, ``kind`` (``"point"``,
-        ``"gate"`` or ``"boundary"``), ``geometry`` (Point, EPSG:4326). Every compound has at
-        least one row.
+        ``"gate"`` or ``"entry"``), ``gate`` (the gate's OSM id and name, None for other
+        kinds), ``rule`` (the compound's access rule), ``geometry`` (Point, EPSG:4326). A
+        compound that the study's rule gives no access point has no row.
 
     Raises
     ------
     InputError
-        When ``compound_id`` is missing, empty or duplicated, or a geometry is missing.
+        When ``compound_id`` is missing, empty or duplicated, or a geometry is missing; when
+        an access option is invalid.
     CRSError
         When ``compounds`` or ``entrances`` has no CRS.
     """
-    pos, kind, x, y = _access_arrays(
-        compounds, network, entrances=entrances, max_snap_m=max_snap_m, max_points=max_points
+    found = _access_arrays(
+        compounds,
+        network,
+        entrances=entrances,
+        max_snap_m=max_snap_m,
+        access=access,
+        gate_tolerance_m=gate_tolerance_m,
+        gate_link_m=gate_link_m,
     )
+    pos = found.owner
     ids = compounds["compound_id"].to_numpy()
-    lon, lat = _transformer(network.crs, "EPSG:4326").transform(x, y)
+    lon, lat = _transformer(network.crs, "EPSG:4326").transform(found.x, found.y)
     return gpd.GeoDataFrame(
         {
             "compound_id": pd.array(ids[pos], dtype="str"),
-            "kind": pd.array(kind, dtype="str"),
+            "kind": pd.array(found.kind, dtype="str"),
+            "gate": found.gate,
+            "rule": pd.array(found.rule[pos], dtype="str"),
         },
         geometry=gpd.points_from_xy(lon, lat),
         crs="EPSG:4326",
@@ -922,17 +864,19 @@ def _access_arrays(
     *,
     entrances: gpd.GeoDataFrame | None,
     max_snap_m: float,
-    max_points: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Access points as arrays: compound position, kind, metric x, y (sorted by position)."""
-    if max_points < 1:
-        raise InputError(f"max_points 必须 >= 1 (max_points must be >= 1), got {max_points}")
+    access: str,
+    gate_tolerance_m: float,
+    gate_link_m: float,
+) -> AccessPoints:
+    """Access points of every compound (``owner`` = position in the layer; ``rule`` per row)."""
     _check_layer(
         compounds,
         what="compounds",
         id_column="compound_id",
-        header=_LAYER_HEADERS["compound_id"],
+        header="compounds: 小区图层有问题 (the compound layer has problems)",
     )
+    if entrances is not None:
+        _require_crs(entrances, "entrances")
     index = edge_index(network)
     geoms = np.asarray(compounds.geometry.values, dtype=object)
     polygonal = np.isin(shapely.get_type_id(geoms), (3, 6))
@@ -944,38 +888,192 @@ def _access_arrays(
         gpd.GeoSeries(geoms[pos_poly], crs=compounds.crs).to_crs(network.crs).values,
         dtype=object,
     )
-    g_i, g_pt = _gate_points(polys, entrances, index, network.crs, max_snap_m)
-    has_gate = np.zeros(len(polys), dtype=bool)
-    has_gate[g_i] = True
-    rest = np.flatnonzero(~has_gate)
-    b_i, b_pt = _boundary_points(polys[rest], index, max_snap_m, max_points)
-    b_i = rest[b_i]
-
-    pos = np.concatenate([pos_point, pos_poly[g_i], pos_poly[b_i]]).astype(np.int64)
-    kind = np.concatenate(
-        [
-            np.full(len(pos_point), "point", dtype=object),
-            np.full(len(g_i), "gate", dtype=object),
-            np.full(len(b_i), "boundary", dtype=object),
-        ]
+    gates, labels = gates_metric(entrances, network.crs) if len(polys) else (None, None)
+    found = derive_access(
+        polys,
+        index.geoms[index.walkable],
+        tree=index.tree,
+        gates=gates,
+        labels=labels,
+        mode=access,
+        gate_tolerance_m=gate_tolerance_m,
+        gate_link_m=gate_link_m,
+        max_snap_m=max_snap_m,
     )
-    x = np.concatenate([pt_x, shapely.get_x(g_pt), shapely.get_x(b_pt)])
-    y = np.concatenate([pt_y, shapely.get_y(g_pt), shapely.get_y(b_pt)])
-    # a polygon left without any access point (no walkable edge at all): a point inside it
-    missing = np.setdiff1d(np.arange(len(pos_poly)), np.concatenate([g_i, b_i]))
-    if len(missing):
-        inner = shapely.point_on_surface(polys[missing])
-        pos = np.concatenate([pos, pos_poly[missing]])
-        kind = np.concatenate([kind, np.full(len(missing), "point", dtype=object)])
-        x = np.concatenate([x, shapely.get_x(inner)])
-        y = np.concatenate([y, shapely.get_y(inner)])
+    rule = np.full(len(compounds), "point", dtype=object)
+    rule[pos_poly] = found.rule
+    n_pt = len(pos_point)
+    pos = np.concatenate([pos_point, pos_poly[found.owner]]).astype(np.int64)
     order = np.argsort(pos, kind="stable")
-    log.info(
-        "access points: %d for %d compounds (%d gates, %d boundary, %d point)",
-        len(pos),
-        len(compounds),
-        len(g_i),
-        len(b_i),
-        len(pos) - len(g_i) - len(b_i),
+    out = AccessPoints(
+        owner=pos[order],
+        kind=np.concatenate([np.full(n_pt, "point", dtype=object), found.kind])[order],
+        x=np.concatenate([pt_x, found.x])[order],
+        y=np.concatenate([pt_y, found.y])[order],
+        gate=np.concatenate([np.full(n_pt, None, dtype=object), found.gate])[order],
+        rule=rule,
+        ignored_gates=found.ignored_gates,
     )
-    return pos[order], kind[order], x[order], y[order]
+    if log.isEnabledFor(logging.INFO):
+        kinds, counts = np.unique(out.kind.astype(str), return_counts=True)
+        rules, r_counts = np.unique(rule.astype(str), return_counts=True)
+        log.info(
+            "access points: %d for %d compounds (%s); rules: %s",
+            len(pos),
+            len(compounds),
+            ", ".join(f"{c} {k}" for k, c in zip(kinds, counts, strict=True)),
+            ", ".join(f"{c} {k}" for k, c in zip(rules, r_counts, strict=True)),
+        )
+    return out
+
+
+def access_table(snapped: SnappedPoints, used: np.ndarray) -> pd.DataFrame:
+    """How each compound was entered, for the outputs.
+
+    Parameters
+    ----------
+    snapped
+        The snapped compounds.
+    used
+        Per compound: the position among ``snapped``'s access points of the one its time
+        leaves from, -1 for none (the ``access_index`` column of
+        :func:`coverage.travel.nearest_station` with ``with_access_point=True``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per compound: ``access`` (kind of the access point used: ``"gate"``,
+        ``"entry"`` or ``"point"``; ``""`` when none), ``access_rule`` (the rule applied, see
+        :mod:`coverage.access`), ``access_point`` (a gate's OSM id and name, else the point's
+        ``"lon,lat"``; ``""`` when none) and ``access_points`` (number of access points
+        considered: those within ``max_snap_m`` of the network).
+
+    Raises
+    ------
+    InputError
+        When ``used`` does not have one value per compound.
+    """
+    used = np.asarray(used, dtype=np.int64)
+    if used.shape != (len(snapped),):
+        raise InputError(
+            f"used must have one value per compound ({len(snapped)}), got shape {used.shape}"
+        )
+    hit = used >= 0
+    at = used[hit]
+    kind = np.full(len(used), "", dtype=object)
+    kind[hit] = snapped.kind[at]
+    label = np.full(len(used), "", dtype=object)
+    gate = snapped.gate[at]
+    is_gate = np.array([g is not None for g in gate], dtype=bool)
+    lon, lat = _transformer(snapped.crs, "EPSG:4326").transform(snapped.x[at], snapped.y[at])
+    text = np.array(
+        [f"{x:.6f},{y:.6f}" for x, y in zip(np.atleast_1d(lon), np.atleast_1d(lat), strict=True)],
+        dtype=object,
+    )
+    label[hit] = np.where(is_gate, gate, text)
+    return pd.DataFrame(
+        {
+            "access": kind,
+            "access_rule": snapped.rule,
+            "access_point": label,
+            "access_points": np.bincount(snapped.owner, minlength=len(used)).astype(np.int64),
+        }
+    )
+
+
+def take_points(points: SnappedPoints, positions: np.ndarray) -> SnappedPoints:
+    """The features at ``positions`` (in that order) of snapped points, without snapping again.
+
+    Parameters
+    ----------
+    points
+        Snapped points (any layer).
+    positions
+        Feature positions into ``points.ids``.
+
+    Returns
+    -------
+    SnappedPoints
+        The selected features with their access points.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, pandas as pd
+    >>> from shapely import LineString, Point
+    >>> nodes = pd.DataFrame({"node_id": [1, 2], "lon": [0.0, 0.001], "lat": [0.0, 0.0],
+    ...                       "component": [0, 0]})
+    >>> edges = gpd.GeoDataFrame({"u": [0], "v": [1], "length_m": [111.3], "highway": ["path"],
+    ...     "access": [None], "private": [False], "way_id": [7]},
+    ...     geometry=[LineString([(0, 0), (0.001, 0)])], crs="EPSG:4326")
+    >>> net = WalkNetwork(nodes, edges, "EPSG:32631")
+    >>> st = gpd.GeoDataFrame({"candidate_id": ["a", "far", "b"]},
+    ...     geometry=[Point(0.0002, 0.0001), Point(0.0005, 0.01), Point(0.0008, 0.0)],
+    ...     crs="EPSG:4326")
+    >>> sub = take_points(snap_layer(st, net), np.array([2, 0]))
+    >>> list(sub.ids), sub.owner.tolist(), sub.snapped.tolist()
+    (['b', 'a'], [0, 1], [True, True])
+    """
+    positions = np.asarray(positions, dtype=np.int64)
+    new_pos = np.full(len(points.ids), -1, dtype=np.int64)
+    new_pos[positions] = np.arange(len(positions))
+    mapped = new_pos[points.owner]
+    keep = np.flatnonzero(mapped >= 0)
+    keep = keep[np.argsort(mapped[keep], kind="stable")]
+    return SnappedPoints(
+        ids=points.ids.take(positions),
+        id_column=points.id_column,
+        snapped=points.snapped[positions].copy(),
+        owner=mapped[keep],
+        kind=points.kind[keep].copy(),
+        edge=points.edge[keep].copy(),
+        along_m=points.along_m[keep].copy(),
+        access_m=points.access_m[keep].copy(),
+        x=points.x[keep].copy(),
+        y=points.y[keep].copy(),
+        n_access_points=int(points.n_access_points),
+        max_snap_m=points.max_snap_m,
+        access=points.access,
+        network_fingerprint=points.network_fingerprint,
+        crs=points.crs,
+        rule=points.rule[positions].copy(),
+        gate=points.gate[keep].copy(),
+    )
+
+
+def snap_study_compounds(
+    study: Study,
+    compounds: gpd.GeoDataFrame,
+    network: WalkNetwork,
+    *,
+    entrances: gpd.GeoDataFrame | None = None,
+) -> SnappedPoints:
+    """Snap a study's compounds with the study's own access options.
+
+    Every step that walks from compounds (``analyze``, the circles, siting, the batch) uses
+    this, so they all enter compounds by the same rule (``access``, ``gate_tolerance_m``,
+    ``gate_link_m``, ``max_snap_m``) and their numbers agree.
+
+    Parameters
+    ----------
+    study
+        The study (its access and snapping options).
+    compounds
+        The compound layer.
+    network
+        The walk network.
+    entrances
+        OSM entrances and gates (see :func:`snap_compounds`).
+
+    Returns
+    -------
+    SnappedPoints
+    """
+    return snap_compounds(
+        compounds,
+        network,
+        entrances=entrances,
+        max_snap_m=study.max_snap_m,
+        access=study.access,
+        gate_tolerance_m=study.gate_tolerance_m,
+        gate_link_m=study.gate_link_m,
+    )

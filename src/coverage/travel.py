@@ -48,7 +48,9 @@ Every pair within a limit (:func:`walk_times`)
 Reasons in the nearest table
     ``"far_from_network"``: none of the compound's access points is within ``max_snap_m`` of a
     walkable edge. ``"unreachable"``: snapped, but no station can be reached (a network island
-    without a station). ``""`` otherwise.
+    without a station). ``"no_access"``: the study's access rule gave the compound no access
+    point (``access = "gates"`` without a usable gate, ``"entries"`` without an entering way).
+    ``""`` otherwise.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from coverage.config import DEFAULT_MAX_SNAP_M, Profile
 from coverage.errors import CoverageWarning, InputError, Problem
-from coverage.snap import DEFAULT_ACCESS_POINTS, SnappedPoints, snap_compounds, snap_layer
+from coverage.snap import SnappedPoints, snap_compounds, snap_layer
 from coverage.walknetwork import WalkNetwork
 
 __all__ = [
@@ -90,7 +92,7 @@ _BATCH_MAX = 64
 _BATCH_CELLS = 16_000_000
 """Target size of one batch's matrices (sources x (local nodes + access points)): 128 MB."""
 
-_REASONS = pd.array(["", "unreachable", "far_from_network"], dtype="str")
+_REASONS = pd.array(["", "unreachable", "far_from_network", "no_access"], dtype="str")
 
 
 @dataclass(frozen=True, eq=False)
@@ -352,6 +354,7 @@ class _Prepared:
     origins: _Origins
     aps: _Entries  # snapped access points; owner = compound position
     compound_snapped: np.ndarray  # bool per compound: at least one access point snapped
+    no_access: np.ndarray  # bool per compound: the access rule gave it no access point
     stations: _Entries  # snapped stations; owner = station position
     station_x: np.ndarray  # metric position of every snapped station
     station_y: np.ndarray
@@ -375,13 +378,7 @@ def _origins(
             )
         compounds.check_network(network)
         return compounds
-    return snap_compounds(
-        compounds,
-        network,
-        entrances=entrances,
-        max_snap_m=max_snap_m,
-        max_points=DEFAULT_ACCESS_POINTS,
-    )
+    return snap_compounds(compounds, network, entrances=entrances, max_snap_m=max_snap_m)
 
 
 def _prepare(
@@ -404,6 +401,7 @@ def _prepare(
         origins=prepared,
         aps=prepared.aps,
         compound_snapped=origins.snapped,
+        no_access=origins.rule == "none",
         stations=_entries(st_points, graph),
         station_x=st_points.x,
         station_y=st_points.y,
@@ -500,19 +498,21 @@ def _multi_source(
     return dist, src
 
 
-def _nearest(prep: _Prepared, n_comp: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best minutes and nearest station (position in the layer) of every compound.
+def _nearest(prep: _Prepared, n_comp: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Best minutes, nearest station (position in the layer) and access point of every compound.
 
-    ``inf`` and -1 for a compound no station reaches. Vectorised: the best of the two ends
-    (and of any station on the same edge) per access point, then the best access point per
-    compound with ``minimum.reduceat`` over the access points, which are in compound order
-    (skipped when every compound has at most one).
+    ``inf``, -1 and -1 for a compound no station reaches. The access point is the position
+    among the snapped access points of the first one achieving the best time. Vectorised: the
+    best of the two ends (and of any station on the same edge) per access point, then the
+    best access point per compound with ``minimum.reduceat`` over the access points, which
+    are in compound order (skipped when every compound has at most one).
     """
     org, aps, st = prep.origins, prep.aps, prep.stations
     best = np.full(n_comp, np.inf)
     best_station = np.full(n_comp, -1, dtype=np.int64)
+    best_ap = np.full(n_comp, -1, dtype=np.int64)
     if len(st) == 0 or len(aps) == 0:
-        return best, best_station
+        return best, best_station, best_ap
     dist, src = _multi_source(prep.graph, st)
     t_u = _ap_time(dist[aps.u], aps.to_u_min, aps.leg_min)
     t_v = _ap_time(dist[aps.v], aps.to_v_min, aps.leg_min)
@@ -532,6 +532,7 @@ def _nearest(prep: _Prepared, n_comp: int) -> tuple[np.ndarray, np.ndarray]:
     if org.single:
         group_best = t_ap
         first_hit = s_ap
+        at = np.arange(len(t_ap))
     else:
         starts = org.starts
         counts = np.diff(np.r_[starts, len(t_ap)])
@@ -543,7 +544,8 @@ def _nearest(prep: _Prepared, n_comp: int) -> tuple[np.ndarray, np.ndarray]:
     found = np.isfinite(group_best)
     best[comp] = group_best
     best_station[comp[found]] = st.owner[first_hit[found]]
-    return best, best_station
+    best_ap[comp[found]] = at[found]
+    return best, best_station, best_ap
 
 
 # --------------------------------------------------------------------------------------------
@@ -558,6 +560,7 @@ def nearest_station(
     profile: Profile,
     max_snap_m: float = DEFAULT_MAX_SNAP_M,
     entrances: gpd.GeoDataFrame | None = None,
+    with_access_point: bool = False,
 ) -> pd.DataFrame:
     """Walk time from every compound to its nearest station (one multi-source Dijkstra run).
 
@@ -579,13 +582,18 @@ def nearest_station(
     entrances
         Optional OSM entrance points used as gates of polygon compounds (not with already
         snapped compounds: give them to :func:`coverage.snap.snap_compounds`).
+    with_access_point
+        Add the column ``access_index``: the position, among the compounds' snapped access
+        points (the arrays of :class:`~coverage.snap.SnappedCompounds`), of the one the best
+        time leaves from (-1 when no station is reached).
 
     Returns
     -------
     pandas.DataFrame
         One row per compound, in input order: ``compound_id``, ``nearest_station_id`` (str,
         missing when none), ``walk_min`` (float64, NaN when none), ``reason`` (``""``,
-        ``"unreachable"`` or ``"far_from_network"``).
+        ``"unreachable"``, ``"far_from_network"`` or ``"no_access"``: the access rule gave
+        the compound no access point, see :mod:`coverage.access`).
 
     Raises
     ------
@@ -626,9 +634,9 @@ def nearest_station(
         compounds, stations, network, profile=profile, max_snap_m=max_snap_m, entrances=entrances
     )
     n_comp = len(prep.compound_ids)
-    best, best_station = _nearest(prep, n_comp)
+    best, best_station, best_ap = _nearest(prep, n_comp)
     found = np.isfinite(best)
-    code = np.where(found, 0, np.where(prep.compound_snapped, 1, 2))
+    code = np.where(found, 0, np.where(prep.compound_snapped, 1, np.where(prep.no_access, 3, 2)))
     best[~found] = np.nan
     out = pd.DataFrame(
         {
@@ -638,16 +646,19 @@ def nearest_station(
             "reason": _REASONS.take(code),
         }
     )
+    if with_access_point:
+        out["access_index"] = best_ap
     if log.isEnabledFor(logging.INFO):
-        counts = np.bincount(code, minlength=3)
+        counts = np.bincount(code, minlength=4)
         log.info(
             "nearest station for %d compounds from %d stations: %d reached, %d unreachable, "
-            "%d far from network (%.2f s)",
+            "%d far from network, %d without access point (%.2f s)",
             n_comp,
             len(prep.stations),
             int(counts[0]),
             int(counts[1]),
             int(counts[2]),
+            int(counts[3]),
             time.perf_counter() - t0,
         )
     return out

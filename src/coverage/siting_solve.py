@@ -1,0 +1,615 @@
+"""Solvers behind the siting models: HiGHS MILPs, greedy, swaps, Lagrangian bounds.
+
+Used by :mod:`coverage.siting`; everything here works on plain arrays (a 0/1 coverage matrix
+``a`` of demand rows x candidate columns and row weights ``w``).
+
+- :func:`highs_model` / :func:`run_highs`: a :class:`Milp` in column form solved by HiGHS
+  (``highspy``) with a time limit, ``mip_rel_gap = 0`` and an optional start
+  (``setSolution``); :class:`Solved` carries status, objective, bound and gap.
+- :func:`lazy_greedy`: weighted coverage greedy with lazily re-evaluated gains.
+- :func:`swap_search`: best-improvement swaps (one site out, one in).
+- :func:`lagrangian`: the subgradient bound of maximal coverage with ``z_i <= sum_j a_ij y_j``
+  relaxed, with Lagrangian variable fixing; :func:`kernel_search` and :func:`reduced_milp`
+  use it; :func:`decompose` runs them within a time limit.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = [
+    "COMPACT_MAX_NNZ",
+    "Lagrange",
+    "Milp",
+    "Solved",
+    "covered_weight",
+    "decompose",
+    "fill_selection",
+    "highs_model",
+    "highs_solution",
+    "kernel_search",
+    "lagrangian",
+    "lazy_greedy",
+    "marginals",
+    "mclp_milp",
+    "mclp_start",
+    "merge_rows",
+    "reduced_milp",
+    "refix",
+    "relative_gap",
+    "run_highs",
+    "swap_search",
+]
+
+log = logging.getLogger(__name__)
+
+COMPACT_MAX_NNZ = 400_000
+"""Above this many coverage pairs (after merging), maximal coverage decomposes."""
+
+
+def merge_rows(
+    matrix: sp.csr_matrix, weights: np.ndarray, *, extra: np.ndarray | None = None
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """Merge rows with the same stored pattern (and values, and ``extra``) into one.
+
+    Parameters
+    ----------
+    matrix
+        CSR matrix; two rows merge when their column indices (and stored values) are equal.
+    weights
+        Weight of each row; a merged row carries the sum.
+    extra
+        Optional per-row value that must also be equal for rows to merge.
+
+    Returns
+    -------
+    tuple
+        ``(merged matrix, merged weights, group)`` where ``group[i]`` is the merged row of
+        input row ``i``.
+
+    Examples
+    --------
+    >>> m = sp.csr_matrix(np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]], dtype=float))
+    >>> merged, w, group = merge_rows(m, np.array([2.0, 3.0, 5.0]))
+    >>> merged.shape, w.tolist(), group.tolist()
+    ((2, 3), [7.0, 3.0], [0, 1, 0])
+    """
+    m = sp.csr_matrix(matrix, copy=True)
+    m.sort_indices()
+    n = m.shape[0]
+    ind, dat, ptr = m.indices, m.data, m.indptr
+    extra_arr = np.zeros(n) if extra is None else np.asarray(extra, dtype=np.float64)
+    seen: dict[bytes, int] = {}
+    group = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        a, b = ptr[i], ptr[i + 1]
+        key = ind[a:b].tobytes() + b"|" + dat[a:b].tobytes() + b"|" + extra_arr[i].tobytes()
+        group[i] = seen.setdefault(key, len(seen))
+    first = np.full(len(seen), -1, dtype=np.int64)
+    first[group[::-1]] = np.arange(n)[::-1]
+    merged_w = np.bincount(
+        group, weights=np.asarray(weights, dtype=np.float64), minlength=len(seen)
+    )
+    return m[first], merged_w, group
+
+
+# --------------------------------------------------------------------------------------------
+# HiGHS
+
+
+@dataclass
+class Milp:
+    """A MILP in column form for HiGHS: ``sense * cost @ x`` s.t. ``row_lo <= A x <= row_hi``."""
+
+    cost: np.ndarray
+    col_lo: np.ndarray
+    col_hi: np.ndarray
+    integer: np.ndarray  # bool per column
+    matrix: sp.csc_matrix
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    maximize: bool
+
+
+@dataclass
+class Solved:
+    status: str
+    x: np.ndarray | None
+    objective: float
+    bound: float
+    gap: float
+    seconds: float
+
+
+def highs_model(milp: Milp, *, time_limit_s: float, start: np.ndarray | None) -> Any:
+    """A HiGHS instance holding ``milp`` (quiet, one thread, ``mip_rel_gap = 0``, time limit,
+    optional start values for every column)."""
+    import highspy
+    from highspy._core import _Highs
+
+    # the core class: highspy.Highs() adds Python callbacks and prints a banner to stdout
+    h = _Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(time_limit_s))
+    h.setOptionValue("mip_rel_gap", 0.0)
+    h.setOptionValue("threads", 1)
+    lp = highspy.HighsLp()
+    n_cols = len(milp.cost)
+    lp.num_col_ = n_cols
+    lp.num_row_ = len(milp.row_lo)
+    lp.col_cost_ = milp.cost.astype(np.float64)
+    lp.col_lower_ = milp.col_lo.astype(np.float64)
+    lp.col_upper_ = milp.col_hi.astype(np.float64)
+    lp.row_lower_ = milp.row_lo.astype(np.float64)
+    lp.row_upper_ = milp.row_hi.astype(np.float64)
+    a = milp.matrix.tocsc()
+    a.sort_indices()
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a.data.astype(np.float64)
+    lp.sense_ = highspy.ObjSense.kMaximize if milp.maximize else highspy.ObjSense.kMinimize
+    lp.integrality_ = [
+        highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
+        for flag in milp.integer
+    ]
+    h.passModel(lp)
+    if start is not None:
+        h.setSolution(highs_solution(start))
+    return h
+
+
+def run_highs(h: Any, maximize: bool, seconds0: float) -> Solved:
+    """Run HiGHS; return status, solution (None when none was found), objective, bound, gap
+    and the seconds since ``seconds0``."""
+    import highspy
+
+    h.run()
+    status = h.getModelStatus()
+    info = h.getInfo()
+    names = {
+        highspy.HighsModelStatus.kOptimal: "optimal",
+        highspy.HighsModelStatus.kTimeLimit: "time_limit",
+        highspy.HighsModelStatus.kInfeasible: "infeasible",
+    }
+    name = names.get(status, h.modelStatusToString(status).lower().replace(" ", "_"))
+    has_sol = int(info.primal_solution_status) == 2  # kSolutionStatusFeasible
+    x = np.asarray(h.getSolution().col_value) if has_sol else None
+    obj = float(info.objective_function_value) if has_sol else float("nan")
+    bound = float(info.mip_dual_bound)
+    if name == "optimal":
+        bound = obj if not np.isfinite(bound) else bound
+    gap = relative_gap(obj, bound, maximize)
+    return Solved(name, x, obj, bound, gap, time.perf_counter() - seconds0)
+
+
+def relative_gap(objective: float, bound: float, maximize: bool) -> float:
+    """Relative gap ``|bound - objective| / |objective|`` (0 when both are 0)."""
+    if not (np.isfinite(objective) and np.isfinite(bound)):
+        return float("inf")
+    diff = (bound - objective) if maximize else (objective - bound)
+    diff = max(diff, 0.0)
+    if diff <= 1e-9 * max(1.0, abs(objective)):
+        return 0.0
+    return diff / max(abs(objective), 1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# greedy and local search for maximal coverage
+
+
+def lazy_greedy(a_csc: sp.csc_matrix, w: np.ndarray, p: int, covered0: np.ndarray) -> list[int]:
+    """Lazy greedy for weighted coverage: ``p`` columns in the order they were chosen."""
+    covered = covered0.copy()
+    gains = np.asarray(a_csc.T @ (w * ~covered)).ravel()
+    heap = [(-g, j) for j, g in enumerate(gains.tolist())]
+    heapq.heapify(heap)
+    chosen: list[int] = []
+    ptr, ind = a_csc.indptr, a_csc.indices
+    while heap and len(chosen) < p:
+        _neg, j = heapq.heappop(heap)
+        rows = ind[ptr[j] : ptr[j + 1]]
+        gain = float(w[rows][~covered[rows]].sum())
+        if heap and gain < -heap[0][0] - 1e-12:
+            heapq.heappush(heap, (-gain, j))
+            continue
+        chosen.append(j)
+        covered[rows] = True
+    return chosen
+
+
+def marginals(
+    a_csr: sp.csr_matrix, w: np.ndarray, chosen: list[int], covered0: np.ndarray
+) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Order ``chosen`` greedily and give each its added weight and row count."""
+    a_csc = a_csr[:, chosen].tocsc()
+    covered = covered0.copy()
+    order: list[int] = []
+    added_w: list[float] = []
+    added_n: list[int] = []
+    left = list(range(len(chosen)))
+    while left:
+        best, best_gain = left[0], -1.0
+        for k in left:
+            rows = a_csc.indices[a_csc.indptr[k] : a_csc.indptr[k + 1]]
+            g = float(w[rows][~covered[rows]].sum())
+            if g > best_gain + 1e-12:
+                best, best_gain = k, g
+        rows = a_csc.indices[a_csc.indptr[best] : a_csc.indptr[best + 1]]
+        new = rows[~covered[rows]]
+        order.append(chosen[best])
+        added_w.append(float(w[new].sum()))
+        added_n.append(len(new))
+        covered[new] = True
+        left.remove(best)
+    return order, np.array(added_w), np.array(added_n, dtype=np.int64)
+
+
+def swap_search(
+    a_csr: sp.csr_matrix,
+    a_csc: sp.csc_matrix,
+    w: np.ndarray,
+    chosen: list[int],
+    *,
+    deadline: float,
+) -> list[int]:
+    """Best-improvement swaps (one site out, one in) until none improves or time runs out."""
+    sel = list(chosen)
+    n_cols = a_csr.shape[1]
+    while time.perf_counter() < deadline:
+        in_sel = np.zeros(n_cols, dtype=bool)
+        in_sel[sel] = True
+        cols_sel = sp.csr_matrix(a_csr[:, sel])
+        count = np.asarray(cols_sel.sum(axis=1)).ravel()
+        # loss of removing each selected site: rows it covers alone
+        alone = count == 1
+        owner = np.full(len(w), -1, dtype=np.int64)
+        r, c = cols_sel.nonzero()
+        owner[r[alone[r]]] = c[alone[r]]
+        loss = np.bincount(owner[alone], weights=w[alone], minlength=len(sel))
+        gain0 = np.asarray(a_csc.T @ (w * (count == 0))).ravel()
+        # extra[k, s]: rows covered only by selected site s that candidate k also covers
+        rows = np.flatnonzero(alone)
+        b = sp.csr_matrix((w[rows], (rows, owner[rows])), shape=(len(w), len(sel)))
+        extra = (a_csc.T @ b).toarray()
+        delta = gain0[:, None] + extra - loss[None, :]
+        delta[in_sel, :] = -np.inf
+        k, s = np.unravel_index(int(np.argmax(delta)), delta.shape)
+        if not delta[k, s] > 1e-9 * max(1.0, float(w.sum())):
+            break
+        sel[s] = int(k)
+    return sel
+
+
+@dataclass
+class Lagrange:
+    """Result of the subgradient phase: best bound, best primal found, fixed columns."""
+
+    bound: float
+    best: list[int]
+    best_value: float
+    fixed0: np.ndarray  # bool per column: no solution better than best_value opens it
+    fixed1: np.ndarray  # bool per column: every solution better than best_value opens it
+    col_best: np.ndarray  # A^T lam at the best bound (Lagrangian column values)
+    lam_best: np.ndarray | None = None  # the multipliers of the best bound
+
+
+def lagrangian(
+    a_csr: sp.csr_matrix,
+    a_csc: sp.csc_matrix,
+    w: np.ndarray,
+    p: int,
+    start: list[int],
+    *,
+    deadline: float,
+    max_iter: int = 5000,
+    deflect: float = 0.5,
+    patience: int = 20,
+    scale0: float = 1.0,
+    lam0: np.ndarray | None = None,
+    stall_rel: float = 1e-5,
+) -> Lagrange:
+    """Subgradient bound for max ``w z`` s.t. ``z_i <= sum_j a_ij y_j``, ``sum y = p``, with
+    Lagrangian variable fixing.
+
+    With multipliers ``0 <= lam_i <= w_i`` the relaxation splits:
+    ``L(lam) = sum_i (w_i - lam_i) + sum of the p largest c_j = (A^T lam)_j``, an upper bound
+    for every ``lam`` (Polyak steps towards the best primal value). Each iteration's ``p``
+    largest columns are also a primal solution. Fixing (valid for any ``lam``): a column ``j``
+    outside the top ``p`` with ``L - c_(p) + c_j <= best`` cannot be in a solution better than
+    the best known (fixed to 0); one inside with ``L - c_j + c_(p+1) <= best`` is in every
+    such solution (fixed to 1).
+    """
+    n_rows, n_cols = a_csr.shape
+    best = list(start)
+    best_value = covered_weight(a_csr, w, best)
+    fixed0 = np.zeros(n_cols, dtype=bool)
+    fixed1 = np.zeros(n_cols, dtype=bool)
+    lam = 0.5 * w if lam0 is None else lam0.copy()
+    lam_best = lam
+    bound = float("inf")
+    scale, stall = scale0, 0
+    tol = 1e-9 * max(1.0, float(w.sum()))
+    ptr, ind = a_csc.indptr, a_csc.indices
+    direction = np.zeros(n_rows)
+    col_best = np.zeros(n_cols)
+    history: list[float] = []
+    iters = 0
+    for iters in range(1, max_iter + 1):  # noqa: B007 (logged)
+        if time.perf_counter() > deadline:
+            break
+        col = np.asarray(a_csc.T @ lam).ravel()
+        if p < n_cols:
+            order = np.argpartition(-col, p)
+            top, nxt = order[:p], order[p]
+            c_p, c_next = float(col[top].min()), float(col[nxt])
+        else:
+            top, c_p, c_next = np.arange(n_cols), float(col.min()), 0.0
+        value = float((w - lam).sum() + col[top].sum())
+        if value < bound - tol:
+            bound, stall, col_best, lam_best = value, 0, col, lam
+        else:
+            stall += 1
+            if stall >= patience:
+                scale, stall = scale / 2, 0
+        # rows reached by the p columns: the subgradient and a primal solution at once
+        rows = np.concatenate([ind[ptr[j] : ptr[j + 1]] for j in top])
+        cover = np.bincount(rows, minlength=n_rows).astype(np.float64)
+        v = float(w[cover > 0].sum())
+        if v > best_value + tol:
+            best, best_value = [int(j) for j in top], v
+        out = np.ones(n_cols, dtype=bool)
+        out[top] = False
+        fixed0 |= out & (value - c_p + col <= best_value + tol)
+        fixed1 |= ~out & (value - col + c_next <= best_value + tol)
+        if bound <= best_value + tol or scale < 1e-4:
+            break
+        history.append(bound)
+        if len(history) > 100 and history[-101] - bound < stall_rel * abs(bound):
+            break  # less than stall_rel better in 100 iterations
+        g = cover - 1.0
+        g[(lam <= 0) & (g > 0)] = 0.0  # projected: lam cannot go below 0 ...
+        g[(lam >= w) & (g < 0)] = 0.0  # ... nor above w
+        # deflected subgradient (Camerini, Fratta and Maffioli): damps the zig-zag
+        direction = g + deflect * direction
+        norm = float(direction @ direction)
+        if norm == 0:
+            break
+        lam = np.clip(lam - scale * (value - best_value) / norm * direction, 0.0, w)
+    log.info("lagrangian: %d iterations, bound %.6g, best %.6g", iters, bound, best_value)
+    return Lagrange(bound, best, best_value, fixed0 & ~fixed1, fixed1, col_best, lam_best)
+
+
+def reduced_milp(
+    a: sp.csr_matrix, w: np.ndarray, p: int, lag: Lagrange, *, deadline: float
+) -> tuple[list[int], float, float, str]:
+    """Solve what the fixing leaves with HiGHS; return (chosen, objective, bound, status).
+
+    Rows covered by a column fixed to 1 leave the model (a constant); columns fixed to 0 and
+    rows only they reach leave too. The bound is the larger of the best known value (every
+    solution that breaks a fixing is no better) and the reduced model's bound.
+    """
+    ones = np.flatnonzero(lag.fixed1)
+    free = np.flatnonzero(~lag.fixed0 & ~lag.fixed1)
+    p_left = p - len(ones)
+    if p_left < 0 or len(free) < p_left:
+        return lag.best, lag.best_value, lag.best_value, "optimal"
+    done = np.diff(sp.csr_matrix(a[:, ones]).indptr) > 0 if len(ones) else np.zeros(len(w), bool)
+    const = float(w[done].sum())
+    sub = sp.csr_matrix(a[:, free])
+    rows = np.flatnonzero(~done & (np.diff(sub.indptr) > 0))
+    sub_a, sub_w, _ = merge_rows(sub[rows], w[rows])
+    if p_left == 0 or sub_a.shape[0] == 0:
+        chosen = [int(j) for j in ones] + [int(j) for j in free[:p_left]]
+        value = covered_weight(a, w, chosen)
+        return chosen, value, max(value, lag.best_value), "optimal"
+    pos = {int(j): k for k, j in enumerate(free)}
+    start_cols = [pos[j] for j in lag.best if j in pos]
+    start = None
+    if len(start_cols) == p_left:
+        start = mclp_start(start_cols, len(free), sub_a, sub_a.shape[0])
+    h = highs_model(
+        mclp_milp(sub_a, sub_w, p_left),
+        time_limit_s=max(0.1, deadline - time.perf_counter()),
+        start=start,
+    )
+    solved = run_highs(h, True, time.perf_counter())
+    if solved.x is None:
+        return lag.best, lag.best_value, max(lag.bound, lag.best_value), "time_limit"
+    chosen = [int(j) for j in ones] + [
+        int(free[k]) for k in np.flatnonzero(solved.x[: len(free)] > 0.5)
+    ]
+    value = covered_weight(a, w, chosen)
+    if value < lag.best_value:
+        chosen, value = lag.best, lag.best_value
+    bound = max(const + solved.bound, lag.best_value)
+    return chosen, value, min(bound, lag.bound), solved.status
+
+
+def kernel_search(
+    a_csc: sp.csc_matrix, w: np.ndarray, p: int, lag: Lagrange, *, size: int, deadline: float
+) -> list[int]:
+    """Primal from a restricted MILP: the best solution's sites plus the ``size`` columns of
+    largest Lagrangian value, solved by HiGHS (a kernel search)."""
+    keep = np.unique(np.r_[np.argsort(-lag.col_best)[:size], lag.best]).astype(np.int64)
+    sub = sp.csr_matrix(a_csc[:, keep])
+    rows = np.flatnonzero(np.diff(sub.indptr) > 0)
+    sa, sw, _ = merge_rows(sub[rows], w[rows])
+    pos = {int(j): k for k, j in enumerate(keep)}
+    start = mclp_start([pos[j] for j in lag.best], len(keep), sa, sa.shape[0])
+    h = highs_model(
+        mclp_milp(sa, sw, p),
+        time_limit_s=max(0.1, deadline - time.perf_counter()),
+        start=start,
+    )
+    solved = run_highs(h, True, time.perf_counter())
+    if solved.x is None:
+        return lag.best
+    return [int(keep[k]) for k in np.flatnonzero(solved.x[: len(keep)] > 0.5)]
+
+
+def refix(lag: Lagrange, p: int, best: list[int], best_value: float) -> Lagrange:
+    """Lagrangian fixing again at the best multipliers with a better primal value."""
+    col = lag.col_best
+    n_cols = len(col)
+    tol = 1e-9 * max(1.0, best_value)
+    if p < n_cols:
+        order = np.argpartition(-col, p)
+        top, c_p, c_next = order[:p], float(col[order[:p]].min()), float(col[order[p]])
+        out = np.ones(n_cols, dtype=bool)
+        out[top] = False
+        fixed0 = lag.fixed0 | (out & (lag.bound - c_p + col <= best_value + tol))
+        fixed1 = lag.fixed1 | (~out & (lag.bound - col + c_next <= best_value + tol))
+    else:
+        fixed0, fixed1 = lag.fixed0, lag.fixed1
+    return Lagrange(lag.bound, best, best_value, fixed0 & ~fixed1, fixed1, col, lag.lam_best)
+
+
+def _free_nnz(a_csc: sp.csc_matrix, lag: Lagrange) -> int:
+    """Coverage pairs of the columns Lagrangian fixing leaves free."""
+    free = ~lag.fixed0 & ~lag.fixed1
+    return int(np.diff(a_csc.indptr)[free].sum())
+
+
+def decompose(
+    a: sp.csr_matrix,
+    a_csc: sp.csc_matrix,
+    w: np.ndarray,
+    p: int,
+    greedy: list[int],
+    *,
+    t0: float,
+    time_limit_s: float,
+    full: bool,
+) -> tuple[list[int], Solved]:
+    """Maximal coverage without the compact MILP.
+
+    Primal: lazy greedy, best-improvement swaps (up to 15% of the time), the Lagrangian's own
+    solutions, then a kernel MILP on the most promising columns (up to 95%). Dual: the
+    Lagrangian subgradient bound (up to 50%). With the remaining time, HiGHS solves what
+    Lagrangian fixing leaves when that is small enough, which can close the gap.
+    ``full=False``: greedy and a 5-second bound only.
+    """
+    chosen = greedy
+    if full:
+        chosen = swap_search(a, a_csc, w, greedy, deadline=t0 + 0.15 * time_limit_s)
+    lag = lagrangian(a, a_csc, w, p, chosen, deadline=t0 + (0.5 * time_limit_s if full else 5.0))
+    bound = min(lag.bound, float(w.sum()))
+    status = "heuristic"
+    if full and relative_gap(lag.best_value, bound, True) > 0:
+        if _free_nnz(a_csc, lag) > COMPACT_MAX_NNZ // 4:
+            # fixing left much: look for a better primal first (it fixes more)
+            kern = kernel_search(a_csc, w, p, lag, size=300, deadline=t0 + 0.95 * time_limit_s)
+            value = covered_weight(a, w, kern)
+            if value > lag.best_value:
+                lag = refix(lag, p, kern, value)
+        log.info(
+            "decompose: bound %.6g, best %.6g, fixed %d to 0 and %d to 1 of %d",
+            bound,
+            lag.best_value,
+            int(lag.fixed0.sum()),
+            int(lag.fixed1.sum()),
+            len(lag.fixed0),
+        )
+        if _free_nnz(a_csc, lag) > COMPACT_MAX_NNZ and time.perf_counter() < t0 + time_limit_s:
+            # the rest of the time: the subgradient again from the best multipliers, aiming at
+            # the better primal value (a tighter bound, more fixing)
+            again = lagrangian(
+                a,
+                a_csc,
+                w,
+                p,
+                lag.best,
+                deadline=t0 + 0.97 * time_limit_s,
+                lam0=lag.lam_best,
+                scale0=0.25,
+                stall_rel=0.0,
+            )
+            if again.bound < lag.bound:
+                bound = min(again.bound, bound)
+                lag = Lagrange(
+                    again.bound,
+                    again.best,
+                    again.best_value,
+                    again.fixed0 | lag.fixed0,
+                    again.fixed1 | lag.fixed1,
+                    again.col_best,
+                    again.lam_best,
+                )
+                lag = refix(lag, p, lag.best, lag.best_value)
+                lag.fixed0 &= ~lag.fixed1
+        if _free_nnz(a_csc, lag) <= COMPACT_MAX_NNZ:
+            best, value, bound, status = reduced_milp(a, w, p, lag, deadline=t0 + time_limit_s)
+            lag = refix(lag, p, best, value)
+    obj = lag.best_value
+    gap = relative_gap(obj, bound, True)
+    status = "optimal" if gap == 0 else "heuristic"
+    if gap == 0:
+        bound = obj  # proven within the tolerance: report the optimum as its own bound
+    return lag.best, Solved(status, None, obj, bound, gap, time.perf_counter() - t0)
+
+
+def fill_selection(chosen: list[int], p: int, n_cols: int) -> list[int]:
+    """Pad a selection with unused columns up to ``p`` (zero-gain sites still count in p)."""
+    out = list(chosen)
+    used = set(out)
+    j = 0
+    while len(out) < p and j < n_cols:
+        if j not in used:
+            out.append(j)
+        j += 1
+    return out
+
+
+def covered_weight(a: sp.csr_matrix, w: np.ndarray, chosen: list[int]) -> float:
+    """Weight of the rows at least one of the ``chosen`` columns reaches."""
+    if not chosen:
+        return 0.0
+    hit = np.diff(sp.csr_matrix(a[:, chosen]).indptr) > 0
+    return float(w[hit].sum())
+
+
+def mclp_milp(a: sp.csr_matrix, w: np.ndarray, p: int) -> Milp:
+    """Columns ``y`` (candidates, binary) then ``z`` (rows, [0, 1]).
+
+    Rows: ``z_i - sum_j a_ij y_j <= 0`` per demand row, then ``sum_j y_j = p``.
+    """
+    n_rows, n_cols = a.shape
+    eye = sp.identity(n_rows, format="csr")
+    top = sp.hstack([-a, eye])
+    card = sp.hstack([sp.csr_matrix(np.ones((1, n_cols))), sp.csr_matrix((1, n_rows))])
+    matrix = sp.vstack([top, card]).tocsc()
+    return Milp(
+        cost=np.r_[np.zeros(n_cols), w],
+        col_lo=np.zeros(n_cols + n_rows),
+        col_hi=np.ones(n_cols + n_rows),
+        integer=np.r_[np.ones(n_cols, bool), np.zeros(n_rows, bool)],
+        matrix=matrix,
+        row_lo=np.r_[np.full(n_rows, -np.inf), p],
+        row_hi=np.r_[np.zeros(n_rows), p],
+        maximize=True,
+    )
+
+
+def mclp_start(chosen: list[int], n_cols: int, a: sp.csr_matrix, n_rows: int) -> np.ndarray:
+    """Column values of :func:`mclp_milp` for the sites ``chosen`` (a warm start)."""
+    y = np.zeros(n_cols)
+    y[chosen] = 1.0
+    z = (np.asarray(a @ y).ravel() > 0).astype(float)
+    return np.r_[y, z]
+
+
+def highs_solution(values: np.ndarray) -> Any:
+    """A ``highspy.HighsSolution`` with these column values (for ``setSolution``)."""
+    import highspy
+
+    sol = highspy.HighsSolution()
+    sol.col_value = np.asarray(values, dtype=np.float64).tolist()
+    return sol
