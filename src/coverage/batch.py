@@ -43,6 +43,13 @@ Each area is one Dask task (:func:`run_batch`):
   the largest threshold and at most ``walk_min``); verdicts at every threshold, the stations
   within each threshold and ``households_served_within_<T>min`` stay exact.
 
+Known limit: under the ``gates`` / ``auto`` access rules an OSM gate that lies on no
+compound's boundary goes to the compound whose boundary is nearest. An area task sees only
+its own compounds, so such a stray gate near an area border could be given to a compound of
+this area although a compound of the neighbouring area is nearer. Point compounds and gates
+on a boundary are not affected (the tests use point compounds; the demo's polygons give
+identical results).
+
 A batch of per-area studies runs each study as it is (its own network, layers and stations,
 no buffer): the areas are independent, their studies must share services and thresholds, and
 the outputs are stacked.
