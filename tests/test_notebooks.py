@@ -16,9 +16,6 @@ import coverage as cp
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 WALKTHROUGH = [p for p in NOTEBOOKS if p.name.startswith("01_")]
-# a function whose module has the same name cannot be a top-level attribute (the submodule
-# would replace it on import): the walkthrough imports it from its module
-NOT_TOP_LEVEL = {("coverage.isochrones", "isochrones")}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -37,9 +34,7 @@ def test_notebook_uses_only_the_top_level_api(path: Path) -> None:
         tree = ast.parse("".join(cell["source"]))
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
-                names = {(node.module, alias.name) for alias in node.names}
-                if not names <= NOT_TOP_LEVEL:
-                    assert not (node.module or "").startswith("coverage"), ast.unparse(node)
+                assert not (node.module or "").startswith("coverage"), ast.unparse(node)
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.name.startswith("coverage"):

@@ -50,25 +50,62 @@ _LAZY = {
     "walk_times": "coverage.travel",
     "travel_graph": "coverage.travel",
     "WalkNetwork": "coverage.network",
+    "snap_layer": "coverage.snap",
+    "node_times": "coverage.travel",
+    "node_times_by_source": "coverage.travel",
+    "service_areas": "coverage.isochrones",
+    "coverage_map": "coverage.maps",
+    "write_map": "coverage.maps",
+    "MaxCoverage": "coverage.siting",
+    "MinStations": "coverage.siting",
+    "MinWalkTime": "coverage.siting",
+    "CapacitatedCoverage": "coverage.siting",
+    "coverage_curve": "coverage.siting",
+    "site_service": "coverage.siting_study",
+    "write_siting": "coverage.siting_study",
+    "load_batch": "coverage.batch",
+    "run_batch": "coverage.batch",
+    "write_batch": "coverage.batch",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from coverage.batch import load_batch, run_batch, write_batch
     from coverage.config import Study, load_study
+    from coverage.isochrones import service_areas
+    from coverage.maps import coverage_map, write_map
     from coverage.network import WalkNetwork
     from coverage.outputs import write_analysis
     from coverage.pipeline import analyze, load_inputs, network_for_study
     from coverage.results import Analysis
     from coverage.sample import demo_study
-    from coverage.snap import snap_points
-    from coverage.travel import nearest_station, travel_graph, walk_times
+    from coverage.siting import (
+        CapacitatedCoverage,
+        MaxCoverage,
+        MinStations,
+        MinWalkTime,
+        coverage_curve,
+    )
+    from coverage.siting_study import site_service, write_siting
+    from coverage.snap import snap_layer, snap_points
+    from coverage.travel import (
+        nearest_station,
+        node_times,
+        node_times_by_source,
+        travel_graph,
+        walk_times,
+    )
 
 __all__ = [
     "Analysis",
     "CRSError",
+    "CapacitatedCoverage",
     "CoverageError",
     "CoverageWarning",
     "InfeasibleError",
     "InputError",
+    "MaxCoverage",
+    "MinStations",
+    "MinWalkTime",
     "NetworkError",
     "SourceFileError",
     "Study",
@@ -76,15 +113,27 @@ __all__ = [
     "WalkNetwork",
     "__version__",
     "analyze",
+    "coverage_curve",
+    "coverage_map",
     "demo_study",
+    "load_batch",
     "load_inputs",
     "load_study",
     "nearest_station",
     "network_for_study",
+    "node_times",
+    "node_times_by_source",
+    "run_batch",
+    "service_areas",
+    "site_service",
+    "snap_layer",
     "snap_points",
     "travel_graph",
     "walk_times",
     "write_analysis",
+    "write_batch",
+    "write_map",
+    "write_siting",
 ]
 
 

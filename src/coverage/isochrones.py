@@ -81,6 +81,7 @@ __all__ = [
     "check_options",
     "circles_from_pieces",
     "isochrones",
+    "service_areas",
     "street_pieces",
 ]
 
@@ -1024,3 +1025,8 @@ def isochrones(
         time.perf_counter() - t0,
     )
     return out
+
+
+#: :func:`isochrones` under a name that differs from its module's, for the top level
+#: (``cp.service_areas``; ``coverage.isochrones`` is this module).
+service_areas = isochrones
