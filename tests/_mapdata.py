@@ -110,9 +110,12 @@ def study(**extra: object) -> Study:
     )
 
 
-def analysed(**extra: object) -> tuple[Study, WalkNetwork, pipeline.Analysis]:
-    """The study, its lattice and the real pipeline's analysis of it."""
+def analysed(
+    *, circles: bool = False, **extra: object
+) -> tuple[Study, WalkNetwork, pipeline.Analysis]:
+    """The study, its lattice and the real pipeline's analysis of it (by default without
+    the walk-time circles, which the map would draw as extra layers)."""
     s = study(**extra)
     net = lattice()
     data = pipeline.StudyInputs(compounds(), stations())
-    return s, net, pipeline.analyze(s, net, data)
+    return s, net, pipeline.analyze(s, net, data, circles=circles)

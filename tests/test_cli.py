@@ -51,6 +51,8 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_demo_writes_study_and_analysis(demo_dir: Path) -> None:
     for name in (
         "study.toml",
+        "batch.toml",
+        "areas.geojson",
         "compounds.geojson",
         "compounds.csv",
         "stations.csv",

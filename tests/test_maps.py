@@ -91,6 +91,19 @@ def test_features_counts_rounding_and_shared_styles(case) -> None:
     assert all("r" in f["properties"] for f in points)  # circles sized by households
 
 
+def test_the_analysis_circles_are_drawn_by_default() -> None:
+    with_circles = analysed(circles=True)
+    analysis = with_circles[2]
+    circles = analysis.services["party"].circles
+    layers = _layers(_html(with_circles))
+    # basemap, then one layer per threshold (largest first), then the compound layers
+    assert [len(fc["features"]) for fc in layers[1:4]] == [1, 1, 1]
+    assert len(layers) == 3 + len(_layers(_html(analysed())))
+    assert sorted(circles["minutes"]) == [2.0, 4.0, 6.0]
+    # an explicit empty frame draws none
+    assert len(_layers(_html(with_circles, isochrones=circles.iloc[:0]))) == len(layers) - 3
+
+
 def test_compound_bands_follow_walk_minutes(case) -> None:
     _study, _net, analysis = case
     assessed = analysis.services["party"].assessed

@@ -291,6 +291,144 @@ def analyze(
     _run_analysis(ctx, study_file, out_dir, refresh=refresh, cache_dir=cache_dir)
 
 
+def _area_line(ctx: _Ctx, done: int, total: int, res: Any) -> str:
+    """One finished area for the progress on stderr."""
+    if res.status == "ok":
+        state = ctx.t(
+            f"完成 {res.seconds.get('total', 0.0):.1f} s",
+            f"done in {res.seconds.get('total', 0.0):.1f} s",
+        )
+    elif res.status == "empty":
+        state = ctx.t("无小区", "no compounds")
+    else:
+        state = ctx.t("失败", "FAILED") + f": {res.error.splitlines()[0] if res.error else ''}"
+    return f"[{done}/{total}] {res.name}: {state}"
+
+
+def _worst_area_line(ctx: _Ctx, row: Any) -> str:
+    """One of the worst areas of a batch for the terminal."""
+    zh = f"第 {row.rank} 名（最差）{row.area}: {row.status}"
+    en = f"#{row.rank} (worst) {row.area}: {row.status}"
+    if row.status == "ok":
+        share, left = row.worst_share_covered, row.households_left_out
+        zh += f"，最低户数覆盖率 {share:.1%}，最多有 {left:,.0f} 户未被某类服务覆盖"
+        en += f", lowest household coverage {share:.1%}, up to {left:,.0f} households left out"
+    return ctx.t(zh, en)
+
+
+@main.command()
+@click.argument("batch_file", type=click.Path(path_type=Path))
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder."
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="tcp://HOST:8786",
+    help="A running Dask scheduler (dask scheduler / dask worker); default: local workers.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Local worker processes (default: one per core).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for the scheduler.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Network cache folder every worker can read (default: the study's cache_dir).",
+)
+@click.pass_obj
+@_guard
+def batch(
+    ctx: _Ctx,
+    batch_file: Path,
+    out_dir: Path,
+    scheduler: str | None,
+    workers: int | None,
+    timeout: float,
+    cache_dir: Path | None,
+) -> None:
+    """多个区域一次分析（Dask） / Many areas at once on Dask: every county of a region.
+
+    Runs the batch file's template study in every area of its areas layer (or each area's
+    own study) on a local cluster of worker processes or on a running Dask scheduler, and
+    writes combined compounds.csv, stations.csv, gaps.csv, summary.csv/json (with an area
+    column) and areas.csv (the areas ranked worst first). Exit code 1 when an area failed.
+    """
+    from coverage import batch as batchmod
+
+    spec = batchmod.load_batch(batch_file)
+    click.echo(
+        ctx.t(
+            f"批处理: {spec.name}（{len(spec.areas)} 个区域）",
+            f"Batch: {spec.name} ({len(spec.areas)} areas)",
+        )
+    )
+    with _step(ctx, "连接 Dask 集群", "connecting to the Dask cluster"):
+        client = batchmod.connect(scheduler, workers=workers, timeout=timeout)
+    try:
+        info = client.scheduler_info()
+        n_workers, address = len(info.get("workers", {})), info.get("address", "?")
+        click.echo(
+            ctx.t(
+                f"调度器 {address}，{n_workers} 个工作进程",
+                f"scheduler {address}, {n_workers} workers",
+            ),
+            err=True,
+        )
+        link = batchmod.dashboard_link(client)
+        if link:
+            click.echo(ctx.t(f"Dask 仪表板: {link}", f"Dask dashboard: {link}"), err=True)
+        done = [0]
+
+        def progress(res: Any) -> None:
+            done[0] += 1
+            click.echo(_area_line(ctx, done[0], len(spec.areas), res), err=True)
+
+        result = batchmod.run_batch(
+            spec, client=client, cache_dir=cache_dir, out_dir=out_dir, on_result=progress
+        )
+    finally:
+        client.close()
+    files = batchmod.write_batch(result, out_dir)
+    for row in result.table.head(3).itertuples():
+        click.echo(_worst_area_line(ctx, row))
+    if result.unassigned:
+        click.echo(
+            ctx.t(
+                f"警告: {result.unassigned} 个小区不在任何区域内，未计入",
+                f"warning: {result.unassigned} compounds lie in no area and are left out",
+            ),
+            err=True,
+        )
+    for a, b in result.overlaps:
+        click.echo(
+            ctx.t(
+                f"警告: 区域 {a} 与 {b} 重叠，重叠处的小区计入 {a}",
+                f"warning: areas {a} and {b} overlap; compounds in both count for {a}",
+            ),
+            err=True,
+        )
+    click.echo(ctx.t("已写出: ", "Written: ") + ", ".join(str(f) for f in files))
+    if result.failed:
+        click.echo(
+            ctx.t(f"{len(result.failed)} 个区域失败: ", f"{len(result.failed)} areas failed: ")
+            + ", ".join(result.failed)
+            + ctx.t("（见 areas.csv）", " (see areas.csv)"),
+            err=True,
+        )
+        sys.exit(1)
+
+
 def _minutes_option(text: str | None) -> list[float] | None:
     """``--minutes 5,10,15`` as numbers (checked by the library)."""
     if text is None:
@@ -449,14 +587,23 @@ def demo(ctx: _Ctx, out_dir: Path, cache_dir: Path | None) -> None:
     click.echo(ctx.t(DEMO_NOTE_ZH, DEMO_NOTE_EN))
     with _step(ctx, "写出示例研究", "writing the sample study"):
         study_file = sample.write_demo_study(out_dir)
+        batch_file = sample.write_demo_batch(out_dir)
     click.echo(ctx.t(f"示例研究文件: {study_file}", f"Sample study file: {study_file}"))
+    click.echo(
+        ctx.t(
+            f"示例批处理文件（四个片区）: {batch_file}；"
+            f"运行 coverage-planner batch {batch_file} --out 输出文件夹",
+            f"Sample batch file (four areas): {batch_file}; run coverage-planner batch "
+            f"{batch_file} --out DIR",
+        )
+    )
     analysis = _run_analysis(ctx, study_file, out_dir, refresh=False, cache_dir=cache_dir)
     _write_map(ctx, study_file, analysis, out_dir / "map.html", basemap="none", cache_dir=cache_dir)
     # siting step: 3 new elderly meal points within 10 minutes (issue #10)
     click.echo(
         ctx.t("新站选址（老年助餐点，10 分钟，新增 3 个）", "Siting 3 new meal points (10 min)")
     )
-    _run_siting(
+    sited = _run_siting(
         ctx,
         study_file,
         out_dir / "siting",
@@ -465,6 +612,16 @@ def demo(ctx: _Ctx, out_dir: Path, cache_dir: Path | None) -> None:
         generate=["osm", "gates", "kmeans"],
         refresh=False,
         cache_dir=cache_dir,
+    )
+    _write_map(
+        ctx,
+        study_file,
+        analysis,
+        out_dir / "siting" / "map.html",
+        basemap="none",
+        cache_dir=cache_dir,
+        service="meal_point",
+        sites=sited.sites,
     )
     click.echo(ctx.t(DEMO_NOTE_ZH, DEMO_NOTE_EN))
 
@@ -650,7 +807,7 @@ def _write_map(
     cache_dir: Path | None,
     service: str | None = None,
     isochrones: Path | None = None,
-    sites: Path | None = None,
+    sites: Path | Any = None,
     data_date: str | None = None,
 ) -> Path:
     import geopandas as gpd
@@ -667,7 +824,7 @@ def _write_map(
         basemap=basemap,
         lang=_map_language(ctx, study),
         isochrones=gpd.read_file(isochrones) if isochrones else None,
-        sites=gpd.read_file(sites) if sites else None,
+        sites=gpd.read_file(sites) if isinstance(sites, Path) else sites,
         data_date=data_date,
     )
     path = maps.write_map(m, out)

@@ -710,6 +710,7 @@ def coverage_map(
         ``"zh"`` or ``"en"``; default the study's language, else Chinese.
     isochrones
         Walk-time areas: ``minutes``, ``station_id`` or ``service``, geometry (WGS-84).
+        Default: the analysis' own dissolved circles of the service, when it made them.
     sites
         Proposed sites: ``site_id``, ``rank``, ``households_added``, geometry.
     tianditu_key
@@ -738,6 +739,8 @@ def coverage_map(
     gcj = basemap == "gaode"
     labels = _labels(analysis, study, language)
     result = analysis.services[key]
+    if isochrones is None:
+        isochrones = getattr(result, "circles", None)
 
     m = CoverageMap(location=None, tiles=None, zoom_control=False)
     bounds = np.asarray(_wgs84(result.assessed).total_bounds, dtype=float)

@@ -48,6 +48,7 @@ __all__ = [
     "STATION_AREA_SHARE",
     "DemoService",
     "demo_osm_file",
+    "write_demo_batch",
     "write_demo_study",
 ]
 
@@ -67,6 +68,15 @@ _ENTRANCE_MAX_M = 2.0
 _NETWORK_FILE = "helsinki.osm.pbf"
 _COMPOUNDS_FILE = "compounds.geojson"
 _STUDY_FILE = "study.toml"
+_BATCH_FILE = "batch.toml"
+_AREAS_FILE = "areas.geojson"
+#: The demo batch's four areas: (name, column, row) of a 2 x 2 split of the extract.
+DEMO_AREAS: tuple[tuple[str, int, int], ...] = (
+    ("西南片区", 0, 0),
+    ("东南片区", 1, 0),
+    ("西北片区", 0, 1),
+    ("东北片区", 1, 1),
+)
 
 
 @dataclass(frozen=True)
@@ -396,3 +406,61 @@ def _study_toml() -> str:
         if s.capacity is not None:
             lines.append('capacity_column = "capacity"')
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# the demo batch
+
+
+def write_demo_batch(out_dir: str | Path) -> Path:
+    """Write ``batch.toml`` and ``areas.geojson`` beside the demo study: four areas.
+
+    The extract is split into a 2 x 2 grid of rectangles (:data:`DEMO_AREAS`, south-west
+    first); ``coverage-planner batch <out_dir>/batch.toml --out DIR`` runs the demo study in
+    each of them. Call after :func:`write_demo_study` (the batch's template).
+
+    Parameters
+    ----------
+    out_dir
+        The demo folder.
+
+    Returns
+    -------
+    pathlib.Path
+        The ``batch.toml`` file.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    west, south, east, north = osm_file_bounds(demo_osm_file())
+    xs = np.linspace(west, east, 3)
+    ys = np.linspace(south, north, 3)
+    areas = gpd.GeoDataFrame(
+        {
+            "name": [name for name, _, _ in DEMO_AREAS],
+            "illustrative": ILLUSTRATIVE,
+        },
+        geometry=[shapely.box(xs[i], ys[j], xs[i + 1], ys[j + 1]) for _, i, j in DEMO_AREAS],
+        crs="EPSG:4326",
+    )
+    _write_geojson(areas, out_dir / _AREAS_FILE, layer="areas")
+    lines = [
+        f"# {DEMO_NOTE_ZH}",
+        f"# {DEMO_NOTE_EN}.",
+        "# 批处理：示例研究按四个片区分别分析，结果合并。",
+        "# 运行 (run): coverage-planner batch batch.toml --out DIR",
+        "# A batch: the demo study run in each of four areas, results combined.",
+        "",
+        f"name = {_q('示例批处理：赫尔辛基市中心四个片区 (Demo batch: four areas)')}",
+        "# 模板研究：服务类型、图层、OSM 文件 (template study: services, layers, OSM file)",
+        f"study = {_q(_STUDY_FILE)}",
+        "# steps = []  # 以后 (later): isochrones, report",
+        "",
+        "# 区域图层：每个面一个区域 (the areas layer: one polygon per area)",
+        "[areas]",
+        f"path = {_q(_AREAS_FILE)}",
+        'name_column = "name"',
+    ]
+    batch_file = out_dir / _BATCH_FILE
+    with atomic_path(batch_file) as tmp:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return batch_file
