@@ -25,6 +25,7 @@ from coverage.gaps import (
     stations_within_column,
     summarize_coverage,
     summary_dict,
+    summary_dict_from_summaries,
 )
 
 LAYER = LayerSpec(path=Path("stations.csv"))
@@ -223,6 +224,10 @@ def test_summaries_hand_case(hand):
     }
     assert type(t15["compounds_total"]) is int
     assert type(t15["households_total"]) is float
+    # from summaries already made (group rows included): the same dictionary
+    assert summary_dict_from_summaries({"party": s}, [svc]) == d
+    with pytest.raises(InputError, match="party"):
+        summary_dict_from_summaries({}, [svc])
 
 
 def test_share_is_nan_without_households(hand):

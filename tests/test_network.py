@@ -35,6 +35,7 @@ from scipy.sparse.csgraph import dijkstra
 from coverage import network as netmod
 from coverage.config import NetworkSource
 from coverage.errors import CoverageWarning, CRSError, NetworkError
+from coverage.netarrays import build_graph_layout
 from coverage.network import (
     MIN_EDGE_LENGTH_M,
     WALK_HIGHWAYS,
@@ -710,6 +711,7 @@ def test_cache_second_load(
         "nodes.parquet",
         "edges.parquet",
         "edge_index.pickle",  # format version 3: the edge index is cached too
+        "layout.pickle",  # and the travel graphs' layout (optional in a folder)
         "manifest.json",
     }
     with caplog.at_level(logging.INFO, logger="coverage.network"):
@@ -718,6 +720,14 @@ def test_cache_second_load(
     assert second.meta["from_cache"] is True
     assert any("network loaded from cache" in r.getMessage() for r in caplog.records)
     _equal_tables(first, second)
+    # the layout read from the cache is the one the tables give
+    assert "layout" in second.__dict__
+    rebuilt = build_graph_layout(
+        second.nodes, second.edges, second.crs, proj_len=second.edge_index.proj_len
+    )
+    for name in ("rank", "node_x", "node_y", "indptr", "indices", "arc_edge", "pair_start"):
+        np.testing.assert_array_equal(getattr(second.layout, name), getattr(rebuilt, name))
+    assert second.layout.stretch == rebuilt.stretch
 
     third = load_network(source, cache_dir=cache, refresh=True)
     assert len(calls) == 2 and third.meta["from_cache"] is False

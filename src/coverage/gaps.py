@@ -58,6 +58,7 @@ __all__ = [
     "stations_within_column",
     "summarize_coverage",
     "summary_dict",
+    "summary_dict_from_summaries",
 ]
 
 log = logging.getLogger(__name__)
@@ -616,11 +617,54 @@ def summary_dict(
         raise InputError(
             Problem("assessed", f"缺少服务类型的覆盖结果 (no assessed table for): {_ids(missing)}")
         )
-    result: dict[str, Any] = {}
-    for svc in svcs:
-        table = summarize_coverage(
+    tables = {
+        svc.key: summarize_coverage(
             assessed_by_service[svc.key], minutes=svc.minutes, service=svc.key
         )
+        for svc in svcs
+    }
+    return summary_dict_from_summaries(tables, svcs)
+
+
+def summary_dict_from_summaries(
+    summaries: Mapping[str, pd.DataFrame],
+    services: Mapping[str, Any] | Iterable[Any],
+) -> dict[str, Any]:
+    """:func:`summary_dict` from summaries already made, without summarising again.
+
+    Parameters
+    ----------
+    summaries
+        :func:`summarize_coverage` results keyed by service key, made with each service's
+        ``minutes`` (their ``"overall"`` rows are used; group rows are ignored).
+    services
+        The service types, as for :func:`summary_dict`.
+
+    Returns
+    -------
+    dict
+        The same as :func:`summary_dict` on the assessed tables the summaries came from.
+
+    Raises
+    ------
+    InputError
+        When a service has no summary.
+
+    Examples
+    --------
+    >>> summary_dict_from_summaries({}, [])
+    {}
+    """
+    svcs = list(services.values()) if isinstance(services, Mapping) else list(services)
+    missing = [s.key for s in svcs if s.key not in summaries]
+    if missing:
+        raise InputError(
+            Problem("summaries", f"缺少服务类型的汇总 (no summary for): {_ids(missing)}")
+        )
+    result: dict[str, Any] = {}
+    for svc in svcs:
+        table = summaries[svc.key]
+        table = table[table["scope"] == "overall"]
         thresholds: dict[str, Any] = {}
         for row in table.to_dict("records"):
             share = float(row["share_covered"])

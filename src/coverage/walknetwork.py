@@ -91,6 +91,7 @@ class WalkNetwork:
         meta: dict[str, Any] | None = None,
         *,
         edge_index: EdgeIndex | None = None,
+        layout: GraphLayout | None = None,
     ) -> WalkNetwork:
         """Make a network whose edge geometries are built on the first use of :attr:`edges`.
 
@@ -112,6 +113,8 @@ class WalkNetwork:
             Meta data.
         edge_index
             The edge index, when already built.
+        layout
+            The graph layout (:attr:`layout`), when already built.
 
         Returns
         -------
@@ -126,6 +129,8 @@ class WalkNetwork:
         d["meta"] = dict(meta) if meta is not None else {}
         if edge_index is not None:
             d["edge_index"] = _checked_index(edge_index, d["_table"], d["crs"])
+        if layout is not None:
+            d["layout"] = _checked_layout(layout, d["_nodes"], d["_table"])
         return obj
 
     def _full_edges(self) -> gpd.GeoDataFrame:
@@ -298,3 +303,15 @@ def _checked_index(index: EdgeIndex, table: pd.DataFrame, crs: str) -> EdgeIndex
     if not same:
         raise ValueError("the edge index does not belong to these edges")
     return index
+
+
+def _checked_layout(layout: GraphLayout, nodes: pd.DataFrame, table: pd.DataFrame) -> GraphLayout:
+    """Return ``layout`` when it belongs to these nodes and edges (counts and lengths)."""
+    same = (
+        len(layout.rank) == len(nodes)
+        and len(layout.length_m) == len(table)
+        and np.array_equal(layout.length_m, table["length_m"].to_numpy())
+    )
+    if not same:
+        raise ValueError("the graph layout does not belong to these nodes and edges")
+    return layout
