@@ -455,10 +455,16 @@ def isochrones(
     with _step(ctx, "读取并检查输入图层", "reading and checking the input layers"):
         data = pipeline.load_inputs(study, network=net)
         origins = snap.snap_study_compounds(study, data.compounds, net, entrances=data.entrances)
+        # each station layer snapped once, for every mode
+        placed = {
+            k: snap.snap_layer(
+                data.stations[k], net, id_column="station_id", max_snap_m=study.max_snap_m
+            )
+            for k in keys
+        }
     layers: dict[str, list[Any]] = {}
     for i, mode in enumerate(modes or iso.MODES):
         for key in keys:
-            service = study.services[key]
             with (
                 _step(ctx, f"等时圈 {key} ({mode})", f"circles {key} ({mode})"),
                 warnings.catch_warnings(),
@@ -466,20 +472,16 @@ def isochrones(
                 if i:  # stations far from the network were reported by the first mode
                     warnings.simplefilter("ignore", CoverageWarning)
                 layers.setdefault(mode, []).append(
-                    iso.isochrones(
+                    iso.study_circles(
+                        study,
+                        key,
                         net,
-                        data.stations[key],
-                        profile=study.profiles[service.profile],
-                        minutes=thresholds or service.minutes,
+                        placed[key],
+                        data.compounds,
+                        origins=origins,
+                        minutes=thresholds,
                         mode=mode,  # type: ignore[arg-type]
                         rings=rings,
-                        frontage_m=study.frontage_m,
-                        fill_holes_m2=study.fill_holes_m2,
-                        compounds=data.compounds,
-                        snapped=origins,
-                        weight_column=service.weight_column,
-                        service=key,
-                        max_snap_m=study.max_snap_m,
                     )
                 )
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -755,6 +757,15 @@ def _map_language(ctx: _Ctx, study: Any) -> str:
     return ctx.option or str(study.language)
 
 
+def _read_circles(path: Path) -> Any:
+    """Read walk-time circles for a map: the ``dissolve`` layer of an isochrones GeoPackage
+    when it has one (its first layer is ``overlap``, one polygon per station), else the file."""
+    import geopandas as gpd
+
+    layers = set(gpd.list_layers(path)["name"])
+    return gpd.read_file(path, layer="dissolve") if "dissolve" in layers else gpd.read_file(path)
+
+
 def _write_map(
     ctx: _Ctx,
     study_file: Path,
@@ -781,7 +792,7 @@ def _write_map(
         service=service,
         basemap=basemap,
         lang=_map_language(ctx, study),
-        isochrones=gpd.read_file(isochrones) if isochrones else None,
+        isochrones=_read_circles(isochrones) if isochrones else None,
         sites=gpd.read_file(sites) if isinstance(sites, Path) else sites,
         data_date=data_date,
     )

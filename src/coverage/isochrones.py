@@ -58,6 +58,7 @@ from coverage.config import (
     DEFAULT_MINUTES,
     MAX_FRONTAGE_M,
     Profile,
+    Study,
 )
 from coverage.errors import InputError, Problem
 from coverage.netarrays import EdgeIndex
@@ -83,6 +84,7 @@ __all__ = [
     "isochrones",
     "service_areas",
     "street_pieces",
+    "study_circles",
 ]
 
 log = logging.getLogger(__name__)
@@ -1025,6 +1027,65 @@ def isochrones(
         time.perf_counter() - t0,
     )
     return out
+
+
+def study_circles(
+    study: Study,
+    service: str,
+    network: WalkNetwork,
+    stations: gpd.GeoDataFrame | SnappedPoints,
+    compounds: gpd.GeoDataFrame,
+    *,
+    origins: SnappedPoints,
+    minutes: Sequence[float] | None = None,
+    mode: Mode = "dissolve",
+    rings: bool = False,
+) -> gpd.GeoDataFrame:
+    """Walk-time circles of one service of a study, with the study's own options.
+
+    ``analyze`` and the ``isochrones`` command both call this, so their circles use the same
+    profile, frontage, hole size, weights and snapping as the coverage tables.
+
+    Parameters
+    ----------
+    study
+        The study (profiles, ``frontage_m``, ``fill_holes_m2``, ``max_snap_m``).
+    service
+        Service key (``services.<key>``).
+    network
+        The walk network.
+    stations
+        The service's stations (a layer, or already snapped).
+    compounds
+        The compound layer (households on the circles).
+    origins
+        The compounds snapped by :func:`coverage.snap.snap_study_compounds`.
+    minutes
+        Thresholds; default the service's.
+    mode, rings
+        As for :func:`isochrones`.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        See :func:`isochrones`.
+    """
+    svc = study.services[service]
+    return isochrones(
+        network,
+        stations,
+        profile=study.profiles[svc.profile],
+        minutes=minutes or svc.minutes,
+        mode=mode,
+        rings=rings,
+        frontage_m=study.frontage_m,
+        fill_holes_m2=study.fill_holes_m2,
+        compounds=compounds,
+        snapped=origins,
+        weight_column=svc.weight_column,
+        service=service,
+        max_snap_m=study.max_snap_m,
+    )
 
 
 #: :func:`isochrones` under a name that differs from its module's, for the top level

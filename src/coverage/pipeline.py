@@ -312,19 +312,8 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
         if circles:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", CoverageWarning)  # reported above
-                dissolved = isochrones.isochrones(
-                    net,
-                    placed,
-                    profile=profile,
-                    minutes=service.minutes,
-                    mode="dissolve",
-                    frontage_m=study.frontage_m,
-                    fill_holes_m2=study.fill_holes_m2,
-                    compounds=data.compounds,
-                    snapped=origins,
-                    weight_column=service.weight_column,
-                    service=key,
-                    max_snap_m=study.max_snap_m,
+                dissolved = isochrones.study_circles(
+                    study, key, net, placed, data.compounds, origins=origins
                 )
         results[key] = ServiceResult(assessed, loads, ranked, summary, dissolved)
         log.info(
