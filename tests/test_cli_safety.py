@@ -7,6 +7,7 @@ whose compounds come from the planner's own GBK CSV in the study folder.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
@@ -15,8 +16,11 @@ import pty
 import re
 import select
 import signal
+import sqlite3
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -55,7 +59,7 @@ def _study(folder: Path, *, minutes: str = "[5, 10, 15]", gcj02: bool = False) -
         "id,name,lon,lat\nP1,农大党群服务站,116.3525,40.0035\nP2,西门站,116.3468,40.0062\n",
         encoding="utf-8",
     )
-    coords = ', coords = "gcj02"' if gcj02 else ""
+    coords = '\ncoords = "gcj02"' if gcj02 else ""
     study = folder / "study.toml"
     study.write_text(
         f'name = "海淀试点"\nnote = "试点数据，仅供内部讨论"\n[network]\nosm_file = "{CAU}"\n'
@@ -77,6 +81,12 @@ def run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     )
 
 
+def invoke(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run the command in this process (faster than :func:`run` for quick refusals)."""
+    res = CliRunner().invoke(main, args)
+    return subprocess.CompletedProcess(args, res.exit_code, res.stdout, res.stderr)
+
+
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -95,11 +105,15 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # nothing is lost
 
 
-def test_out_equal_to_the_study_folder_is_refused(tmp_path: Path, cache: Path) -> None:
+def test_out_equal_to_the_study_folder_is_refused(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     study = _study(tmp_path / "study")
     before = {p.name: _sha(p) for p in (tmp_path / "study").iterdir()}
     t0 = time.perf_counter()
-    res = run(["analyze", str(study), "--out", str(tmp_path / "study"), "--cache-dir", str(cache)])
+    out = tmp_path / "study"
+    res = invoke(["analyze", str(study), "--out", str(out), "--cache-dir", str(cache)])
     assert res.returncode == 2
     assert "Traceback" not in res.stderr
     assert "compounds.csv" in res.stderr and "输出会覆盖输入文件" in res.stderr
@@ -108,7 +122,8 @@ def test_out_equal_to_the_study_folder_is_refused(tmp_path: Path, cache: Path) -
     assert time.perf_counter() - t0 < 60
     assert {p.name: _sha(p) for p in (tmp_path / "study").iterdir()} == before
     # `.` from inside the folder is the same folder
-    res = run(["analyze", "study.toml", "--out", ".", "--cache-dir", str(cache)], cwd=study.parent)
+    monkeypatch.chdir(study.parent)
+    res = invoke(["analyze", "study.toml", "--out", ".", "--cache-dir", str(cache)])
     assert res.returncode == 2 and "compounds.csv" in res.stderr
     assert {p.name: _sha(p) for p in (tmp_path / "study").iterdir()} == before
 
@@ -135,7 +150,7 @@ def test_every_writing_command_refuses_to_overwrite_an_input(
     )
     before = _sha(layer)
     out = tmp_path / "study"
-    res = run([command, str(study), *extra, "--out", str(out), "--cache-dir", str(cache)])
+    res = invoke([command, str(study), *extra, "--out", str(out), "--cache-dir", str(cache)])
     assert res.returncode == 2, res.stderr
     assert layer.name in res.stderr and "Traceback" not in res.stderr
     assert _sha(layer) == before
@@ -144,7 +159,7 @@ def test_every_writing_command_refuses_to_overwrite_an_input(
 def test_map_and_demo_refuse_to_overwrite_an_input(tmp_path: Path, cache: Path) -> None:
     study = _study(tmp_path / "study")
     before = _sha(study)
-    res = run(
+    res = invoke(
         ["map", str(study), "--out", str(study), "--basemap", "none", "--cache-dir", str(cache)]
     )
     assert res.returncode == 2 and "study.toml" in res.stderr
@@ -153,7 +168,7 @@ def test_map_and_demo_refuse_to_overwrite_an_input(tmp_path: Path, cache: Path) 
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "study.toml").write_text('name = "我的研究"\n', encoding="utf-8")
-    res = run(["demo", "--out", str(mine), "--cache-dir", str(cache)])
+    res = invoke(["demo", "--out", str(mine), "--cache-dir", str(cache)])
     assert res.returncode == 2, res.stderr
     assert "study.toml" in res.stderr
     assert (mine / "study.toml").read_text(encoding="utf-8") == 'name = "我的研究"\n'
@@ -213,7 +228,7 @@ def _wait_for_staged(out: Path, count: int, child: subprocess.Popen[str]) -> Non
     """Wait until the run has staged ``count`` files (it is writing its outputs)."""
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        for staging in out.glob(f"{outputset.STAGING_PREFIX}*"):
+        for staging in filter(Path.is_dir, out.glob(f"{outputset.STAGING_PREFIX}*")):
             with_files = [p for p in staging.iterdir() if not p.name.startswith(".")]
             if len(with_files) >= count:
                 return
@@ -268,13 +283,13 @@ def test_an_unwritable_out_folder_fails_before_the_work(tmp_path: Path, cache: P
     a_file.write_text("x", encoding="utf-8")
     targets = [a_file / "out"] + ([Path("/sys/coverage-planner")] if Path("/sys").is_dir() else [])
     for target in targets:
-        res = run(["analyze", str(study), "--out", str(target), "--cache-dir", str(cache)])
+        res = invoke(["analyze", str(study), "--out", str(target), "--cache-dir", str(cache)])
         assert res.returncode == 1, res.stderr
         assert "Traceback" not in res.stderr
         assert "输出文件夹无法写入" in res.stderr and str(target) in res.stderr
         assert "…" not in res.stderr  # nothing ran
         assert len(res.stderr.strip().splitlines()) == 1
-        dbg = run(
+        dbg = invoke(
             ["analyze", str(study), "--out", str(target), "--debug", "--cache-dir", str(cache)]
         )
         assert dbg.returncode == 1 and "Traceback" in dbg.stderr
@@ -413,20 +428,19 @@ def test_progress_bar_needs_a_terminal_and_a_long_step() -> None:
 @pytest.mark.slow
 def test_progress_bar_in_a_real_terminal(tmp_path: Path, cache: Path) -> None:
     """stderr on a pseudo-terminal shows tqdm's bar; a pipe (the other tests) shows none."""
-    study = _study(tmp_path / "study")
     master, slave = pty.openpty()
+    # a terminal of 100 columns (a fresh pseudo-terminal has 0: tqdm would draw nothing)
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
     proc = subprocess.Popen(
         [
             sys.executable,
             "-c",
             "from coverage.cli import main; main()",
-            "analyze",
-            str(study),
+            "demo",
             "--out",
-            str(tmp_path / "out"),
+            str(tmp_path / "demo"),
             "--cache-dir",
             str(cache),
-            "--refresh",
         ],
         stdout=subprocess.DEVNULL,
         stderr=slave,
@@ -447,8 +461,8 @@ def test_progress_bar_in_a_real_terminal(tmp_path: Path, cache: Path) -> None:
     os.close(master)
     assert proc.wait(timeout=60) == 0
     text = seen.decode("utf-8", "replace")
-    assert re.search(r"读取步行路网: 00:0\d", text), text  # the bar of the network step
-    assert "\r" in text
+    # the demo's steps of seconds (walk times, siting) show a bar: elapsed time, redrawn by \r
+    assert re.search(r"\r(计算步行时间|读取|写出)[^\r\n]*: 00:0\d", text), text
 
 
 # --------------------------------------------------------------------------------------------
@@ -472,11 +486,12 @@ def test_csv_files_read_well_in_excel(tmp_path: Path, cache: Path) -> None:
     }
     assert (compounds.service_label == "党群服务站").all()
     assert (compounds.note == "试点数据，仅供内部讨论").all()
+    with sqlite3.connect(out / "coverage.gpkg") as gpkg:  # the note in the GeoPackage too
+        notes = {d for (d,) in gpkg.execute("select description from gpkg_contents")}
+    assert notes == {"试点数据，仅供内部讨论"}
     names = {"P1": "农大党群服务站", "P2": "西门站"}
-    for sid, sname in zip(
-        compounds.nearest_station_id, compounds.nearest_station_name, strict=True
-    ):
-        assert names[sid] == sname
+    nearest = zip(compounds.nearest_station_id, compounds.nearest_station_name, strict=True)
+    assert all(names[sid] == name for sid, name in nearest if isinstance(sid, str))
     # lon/lat WGS-84 back from the GCJ-02 input (within 1e-5 degrees), and the GCJ-02 columns
     given = {name: (lon, lat) for name, _, lon, lat in COMPOUNDS}
     for row in compounds.itertuples():
@@ -493,9 +508,10 @@ def test_csv_files_read_well_in_excel(tmp_path: Path, cache: Path) -> None:
     for row in summary[summary.scope == "overall"].itertuples():
         share = full["services"]["party"]["thresholds"][row.minutes]["share_covered"]
         assert row.share_covered == f"{share * 100:.1f}%"
-        assert re.fullmatch(r"\d+", row.households_total)
-    # English CSVs: flags 1/0
-    res = run(["analyze", str(study), "--out", str(out), "--lang", "en", "--cache-dir", str(cache)])
+        assert re.fullmatch(r"\d+", row.minutes) and row.households_total == "1462.5"
+    # a study in English: flags 1/0 (the files follow the study's language, not --lang)
+    study.write_text('language = "en"\n' + study.read_text(encoding="utf-8"), encoding="utf-8")
+    res = run(["analyze", str(study), "--out", str(out), "--cache-dir", str(cache)])
     assert res.returncode == 0, res.stderr
     english = pd.read_csv(out / "compounds.csv", encoding="utf-8-sig", dtype=str)
     assert set(english.covered_15min) <= {"1", "0"}
@@ -525,5 +541,6 @@ def test_csv_opens_as_excel_would(tmp_path: Path, cache: Path) -> None:
     header = [c.value for c in sheet[1]]
     assert header[:3] == ["service", "service_label", "scope"]
     row = [c.value for c in sheet[2]]
-    assert isinstance(row[header.index("households_total")], int)
+    assert isinstance(row[header.index("compounds_total")], int)
+    assert isinstance(row[header.index("households_total")], float)  # 1462.5: not text
     assert str(row[header.index("share_covered")]).endswith("%")

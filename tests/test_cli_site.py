@@ -74,7 +74,6 @@ def test_site_with_study_candidates_and_min_stations(demo: Path, tmp_path: Path)
     )
     code, text = invoke(
         [
-            "-q",
             "--lang",
             "en",
             "site",

@@ -60,3 +60,69 @@ def test_gap_line_says_why(reason: str, walk: float, zh: str, en: str) -> None:
     row = SimpleNamespace(rank=2, name="秀山小区", households=1234.0, walk_min=walk, reason=reason)
     assert outputs.gap_line(row, lang="zh") == f"缺口 2: 秀山小区（1,234 户，{zh}）"
     assert outputs.gap_line(row, lang="en") == f"gap 2: 秀山小区 (1,234 households, {en})"
+
+
+def test_table_for_people_reads_well_in_excel() -> None:
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    from coverage.coords import wgs84_to_gcj02
+
+    frame = gpd.GeoDataFrame(
+        {
+            "compound_id": ["a", "b", "c"],
+            "name": ["秀山小区", "东区", "西苑"],
+            "service": ["party", "party", "meal"],
+            "households": [120.0, 85.5, np.nan],
+            "nearest_station_id": ["P1", None, "M1"],
+            "share_covered": [0.099, 1.0, np.nan],  # summary.csv rounded 9.9% to 0.1
+            "covered_5min": [True, False, True],
+            "walk_min": [3.14159, np.nan, 12.0],
+        },
+        geometry=[shapely.Point(116.35, 40.0), shapely.box(116.0, 40.0, 116.02, 40.01), None],
+        crs=4326,
+    )
+    names = {("party", "P1"): "农大站", ("meal", "M1"): "助餐点"}
+    labels_ = {"party": "党群服务站", "meal": "助餐点"}
+    zh = outputs.table_for_people(
+        frame,
+        service_labels=labels_,
+        station_names=names,
+        locate=True,
+        gcj02=True,
+        note="试点",
+    )
+    assert list(zh.columns) == [
+        "compound_id",
+        "name",
+        "lon",
+        "lat",
+        "lon_gcj02",
+        "lat_gcj02",
+        "service",
+        "service_label",
+        "households",
+        "nearest_station_id",
+        "nearest_station_name",
+        "share_covered",
+        "covered_5min",
+        "walk_min",
+        "note",
+    ]
+    assert zh["covered_5min"].tolist() == ["是", "否", "是"]
+    assert zh["households"].tolist() == [120, 85.5, None]
+    assert isinstance(zh["households"][0], int)
+    assert zh["share_covered"].tolist() == ["9.9%", "100.0%", ""]
+    assert zh["service_label"].tolist() == ["党群服务站", "党群服务站", "助餐点"]
+    assert zh["nearest_station_name"].fillna("").tolist() == ["农大站", "", "助餐点"]
+    assert zh["walk_min"][0] == 3.14 and zh["note"].eq("试点").all()
+    assert (zh["lon"][0], zh["lat"][0]) == (116.35, 40.0)
+    inside = shapely.Point(zh["lon"][1], zh["lat"][1])
+    assert frame.geometry[1].contains(inside)  # a point inside the polygon
+    glon, glat = wgs84_to_gcj02(116.35, 40.0)
+    assert abs(zh["lon_gcj02"][0] - glon) < 1e-6 and abs(zh["lat_gcj02"][0] - glat) < 1e-6
+    en = outputs.table_for_people(frame, lang="en")
+    assert en["covered_5min"].tolist() == [1, 0, 1]
+    assert "lon" not in en and "note" not in en and "service_label" not in en
+    assert frame["households"].isna().sum() == 1  # the input is not changed

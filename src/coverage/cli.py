@@ -541,9 +541,8 @@ def _run_analysis(
         with _step(ctx, *labels.TEXTS["step_analyze"]):
             analysis = pipeline.analyze(study, net, data)
         with _step(ctx, *labels.TEXTS["step_write"]):
-            outputs.write_analysis(
-                analysis, out.path, lang=ctx.lang, gcj02=outputs.study_uses_gcj02(study)
-            )
+            # the files are in the study's language (是/否 or 1/0), whatever --lang says
+            outputs.write_analysis(analysis, out.path, gcj02=outputs.study_uses_gcj02(study))
             if then is not None:
                 then(analysis, out)
         for line in outputs.coverage_lines(analysis, lang=ctx.lang):
@@ -895,7 +894,14 @@ def isochrones(
 
 
 @main.command()
-@_out_option("示例研究及其结果的文件夹 / Folder for the sample study and its outputs.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("reports/demo"),
+    show_default=True,
+    help="示例研究及其结果的文件夹 / Folder for the sample study and its outputs.",
+)
 @click.option(
     "--cache-dir",
     type=click.Path(path_type=Path),

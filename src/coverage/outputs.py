@@ -107,12 +107,10 @@ def study_uses_gcj02(study: Study) -> bool:
 
 
 def _lonlat(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
-    """A point of each geometry: the point itself, a point inside a polygon."""
+    """A point of each geometry: the point itself, a point inside a polygon (NaN for none)."""
     geoms = np.asarray(geometry.values, dtype=object)
-    points = np.array(
-        [g if g is None or g.geom_type == "Point" else None for g in geoms], dtype=object
-    )
-    other = points == None  # noqa: E711 (elementwise)
+    other = shapely.get_type_id(geoms) != 0  # 0: Point
+    points = geoms.copy()
     points[other] = shapely.point_on_surface(geoms[other])
     return shapely.get_x(points), shapely.get_y(points)
 

@@ -117,10 +117,10 @@ def check_not_inputs(outputs: Iterable[str | Path], inputs: Iterable[str | Path]
     Examples
     --------
     >>> check_not_inputs(["out/compounds.csv"], ["data/compounds.csv"])
-    >>> check_not_inputs(["data/compounds.csv"], ["data/compounds.csv"])
+    >>> check_not_inputs(["data/compounds.csv"], ["data/compounds.csv"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    coverage.errors.InputError: data/compounds.csv: 输出会覆盖输入文件 ...
+    coverage.errors.InputError: data/compounds.csv: 输出会覆盖输入文件...
     """
     given = [Path(p) for p in inputs]
     resolved = {p.resolve(): p for p in given}
@@ -165,7 +165,7 @@ def check_writable(folder: str | Path) -> Path:
         if path.exists() and not path.is_dir():
             raise NotADirectoryError(20, "not a folder", str(path))
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / f"{STAGING_PREFIX}probe-{uuid.uuid4().hex[:8]}"
+        probe = path / f".coverage-probe-{uuid.uuid4().hex[:8]}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
@@ -405,6 +405,7 @@ class OutputSet:
         self.files: list[Path] = []
         self.path = self.folder / f"{STAGING_PREFIX}{command}-{self.run_id[:12]}"
         self._lock_fd: int | None = None
+        self._created = False
 
     def final(self, path: str | Path) -> Path:
         """The final path of a staged file (``path`` may be a name or a staged path)."""
@@ -417,11 +418,13 @@ class OutputSet:
     def open(self) -> OutputSet:
         """Check the folder, finish what killed runs left, refuse conflicts, start staging."""
         check_not_inputs([self.folder / n for n in self.names], self.inputs)
+        self._created = not self.folder.exists()
         check_writable(self.folder)
         with _locked(self.folder):
             recover(self.folder)
             foreign = _foreign(self.folder, self.names, _read_record(self.folder))
             if foreign:
+                self.discard()
                 raise _foreign_error(self.folder, foreign)
             self.path.mkdir()
         if fcntl is not None:
@@ -436,6 +439,9 @@ class OutputSet:
         """
         if not (self.path / _MARKER).exists():
             shutil.rmtree(self.path, ignore_errors=True)
+            if self._created:  # a failed run leaves no empty folder behind
+                with contextlib.suppress(OSError):
+                    self.folder.rmdir()
         self._unlock()
 
     def _unlock(self) -> None:
