@@ -42,7 +42,7 @@ class _Ctx:
         """Read the study; its language becomes the default of every line."""
         from coverage.config import load_study
 
-        study = load_study(study_file)
+        study = load_study(study_file, lang=self.option)
         if self.option is None:
             self.lang = study.language
         return study
