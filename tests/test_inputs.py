@@ -855,7 +855,8 @@ def test_gcj_named_columns_in_a_gbk_csv_are_converted(tmp_path: Path) -> None:
     [
         ("经度（GCJ-02）", "纬度（GCJ-02）", "wgs84", 'the study file sets coords = "wgs84"'),
         ("lng_bd09", "lat_bd09", "gcj02", "the column names say BD-09"),
-        ("经度(GCJ)", "纬度(WGS84)", None, "state different coordinate systems"),
+        ("经度(GCJ)", "纬度(WGS84)", None, "经度(GCJ) -> GCJ-02, 纬度(WGS84) -> WGS-84"),
+        ("lon_wgs84", "lat_gcj02", None, "lon_wgs84 -> WGS-84, lat_gcj02 -> GCJ-02"),
     ],
 )
 def test_column_datum_contradicting_coords_is_refused(
@@ -928,3 +929,17 @@ def test_row_errors_use_excel_rows_and_name_the_record(tmp_path: Path) -> None:
     (p,) = info.value.problems
     assert str(p).startswith(f"{geo}, feature 2 (A2 翠苑), column '户数'")
     assert "feature N" in str(info.value).splitlines()[0]
+
+
+def test_multi_line_cell_keeps_excel_rows_and_names_the_file_line(tmp_path: Path) -> None:
+    path = tmp_path / "xq.csv"
+    path.write_text(
+        '编号,名称,户数,经度,纬度\nA1,"秀山\n小区",10,117.5,30.66\nA2,翠苑,x,117.5,30.66\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as info:
+        load_compounds(LayerSpec(path=path))
+    (p,) = info.value.problems
+    # Excel shows the quoted two-line cell in one row: A2 is row 3, on line 4 of the text
+    assert (p.row, p.record) == (3, "A2 翠苑")
+    assert p.message.endswith("(文件第 4 行 / line 4 of the file)")

@@ -133,8 +133,13 @@ class Layer:
         ids, names
             The id and name of every row of ``data`` (empty text where missing).
         """
+        wanted = {p.row for p in self.problems if p.row is not None}
+        if not wanted:  # the usual case: nothing to name
+            return
         records = {}
         for row, rid, name in zip(self.rows.tolist(), ids, names, strict=True):
+            if row not in wanted:
+                continue
             rid, name = str(rid or "").strip(), str(name or "").strip()
             records[row] = " ".join(dict.fromkeys(v for v in (rid, name) if v))
         self.problems = [

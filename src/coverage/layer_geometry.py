@@ -186,9 +186,10 @@ def _system_from_names(layer: Layer, spec: LayerSpec, lon_col: str, lat_col: str
             None,
             pair,
             "经度列和纬度列的列名说明的坐标系不同 (the longitude and latitude column names state "
-            f"different coordinate systems): {lon_col} -> {SYSTEM_NAMES[systems[0]]}, "
-            f"{lat_col} -> {SYSTEM_NAMES[systems[1]]}; 请改正列名，或设置 lon_column/lat_column "
-            "和 coords (fix the names, or set lon_column/lat_column and coords)",
+            f"different coordinate systems): {lon_col} -> {SYSTEM_NAMES[str(stated[lon_col])]}, "
+            f"{lat_col} -> {SYSTEM_NAMES[str(stated[lat_col])]}; 请改正列名，或设置 "
+            "lon_column/lat_column 和 coords (fix the names, or set lon_column/lat_column and "
+            "coords)",
         )
         return None
     explicit = spec.coords_explicit or spec.coords != "wgs84"
