@@ -943,3 +943,17 @@ def test_multi_line_cell_keeps_excel_rows_and_names_the_file_line(tmp_path: Path
     # Excel shows the quoted two-line cell in one row: A2 is row 3, on line 4 of the text
     assert (p.row, p.record) == (3, "A2 翠苑")
     assert p.message.endswith("(文件第 4 行 / line 4 of the file)")
+
+
+def test_any_layer_names_the_feature_beside_its_number(tmp_path: Path) -> None:
+    bowtie = Polygon([(117.5, 30.6), (117.51, 30.61), (117.51, 30.6), (117.5, 30.61)])
+    areas = gpd.GeoDataFrame(
+        {"name": ["秋浦街道", "池阳街道"]},
+        geometry=[Point(117.5, 30.66).buffer(0.01), bowtie],
+        crs="EPSG:4326",
+    )
+    path = write_vector(areas, tmp_path / "areas.gpkg")
+    with pytest.raises(InputError) as info:
+        read_layer(LayerSpec(path=path))
+    (p,) = info.value.problems
+    assert str(p).startswith(f"{path}, feature 2 (池阳街道), column 'geometry': 几何无效")

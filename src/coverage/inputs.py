@@ -40,6 +40,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _HOUSEHOLD_COLUMNS = ("households", "户数", "住户数", "总户数", "hh")
+_AREA_NAMES = ("名称", "区域名称", "区县", "街道", "社区")  # a layer's rows may be named areas
 _CAPACITY_COLUMNS = ("capacity", "容量", "服务户数上限")
 
 
@@ -135,6 +136,17 @@ def read_layer(spec: LayerSpec, *, role: str = "layer") -> gpd.GeoDataFrame:
     """
     r = _role(role)
     layer = _read(spec, r, study_area=None, margin_km=0.0)
+    if layer.problems:  # name each row's record by its id and name columns, when it has them
+        columns = [c for c in layer.data.columns if c != "geometry"]
+        found = [
+            find_column(layer, columns, names, None, "", "")
+            for names in (r.id_names, (*r.name_names, *_AREA_NAMES))
+        ]
+        values = [
+            _texts(layer.data[c]) if c is not None else np.full(len(layer.data), "", dtype=object)
+            for c in found
+        ]
+        layer.name_records(*values)
     raise_problems(layer)
     out = layer.data.drop(columns=list(layer.coord_columns))
     if layer.kind == "table":
