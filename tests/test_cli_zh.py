@@ -108,3 +108,31 @@ def test_row_errors_name_excel_row_and_record(tmp_path: Path) -> None:
     assert "小区.csv, row 3 (XQ2 翠苑), column '户数': 户数不是有效数字" in err
     header = next(ln for ln in err.splitlines() if ln.startswith("输入数据有"))
     assert "Excel" in header  # what the row numbers count
+
+
+def test_gcj_named_columns_give_gcj_output_columns(tmp_path: Path) -> None:
+    """Outputs carry GCJ-02 columns when the inputs were GCJ-02, said by coords or by names."""
+    from coverage import outputs, pipeline
+    from coverage.config import load_study
+    from coverage.results import StudyInputs
+
+    _files(tmp_path)
+    (tmp_path / "study.toml").write_text(STUDY, encoding="utf-8")
+    study = load_study(tmp_path / "study.toml")
+    assert not outputs.study_uses_gcj02(study)  # no coords key anywhere
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compounds, stations, candidates = pipeline.read_layers(study)
+    inputs = StudyInputs(compounds, stations, candidates, None)
+    assert outputs.study_uses_gcj02(study, inputs=inputs)  # the column names said GCJ-02
+    wgs = tmp_path / "wgs.csv"
+    wgs.write_text("编号,户数,经度,纬度\nA,1,117.5,30.66\n", encoding="utf-8")
+    plain = STUDY.replace('path = "小区.csv"', 'path = "wgs.csv"').replace(
+        '"站点.xlsx"', '"wgs.csv"'
+    )
+    (tmp_path / "study.toml").write_text(plain, encoding="utf-8")
+    study = load_study(tmp_path / "study.toml")
+    compounds, stations, candidates = pipeline.read_layers(study)
+    assert not outputs.study_uses_gcj02(
+        study, inputs=StudyInputs(compounds, stations, candidates, None)
+    )

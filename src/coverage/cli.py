@@ -542,7 +542,10 @@ def _run_analysis(
             analysis = pipeline.analyze(study, net, data)
         with _step(ctx, *labels.TEXTS["step_write"]):
             outputs.write_analysis(
-                analysis, out.path, lang=ctx.lang, gcj02=outputs.study_uses_gcj02(study)
+                analysis,
+                out.path,
+                lang=ctx.lang,
+                gcj02=outputs.study_uses_gcj02(study, inputs=data),
             )
             if then is not None:
                 then(analysis, out)
