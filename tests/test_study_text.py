@@ -7,6 +7,7 @@ them) and what to type instead; inside quotes and comments it is fine.
 from __future__ import annotations
 
 from pathlib import Path
+from unicodedata import east_asian_width
 
 import pytest
 
@@ -68,7 +69,7 @@ def test_full_width_named_with_line_column_and_fix(
     # the line itself, with a caret under the character
     shown, caret = first.splitlines()[1:3]
     assert shown.strip() == text.splitlines()[line - 1].strip()
-    width = sum(2 if ord(c) >= 0x1100 else 1 for c in shown[: shown.index(char)])
+    width = sum(2 if east_asian_width(c) in "WFA" else 1 for c in shown[: shown.index(char)])
     assert caret.index("^") == width
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import tomllib
 from typing import Any
+from unicodedata import east_asian_width
 
 from coverage.errors import Problem, StudyError
 from coverage.labels import pick
@@ -233,8 +234,12 @@ def _string_end(line: str, start: int) -> int:
 
 
 def _caret(line: str, col: int) -> str:
-    """The line and a caret under column ``col`` (wide characters take two cells)."""
-    width = sum(2 if ord(c) >= 0x1100 and c not in "\u200b" else 1 for c in line[: col - 1])
+    """The line and a caret under column ``col``.
+
+    Wide and full-width characters take two cells, and so do the ambiguous ones (``“``),
+    as Chinese terminals and editors show them.
+    """
+    width = sum(2 if east_asian_width(c) in "WFA" else 1 for c in line[: col - 1])
     return f"  {line}\n  {' ' * width}^"
 
 
