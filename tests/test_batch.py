@@ -193,7 +193,7 @@ def _write_areas(folder: Path, geoms: list, names: list[str]) -> Path:
             "invalid geometry",
         ),
         ([shapely.Point(0, 0)], ["dot"], "must be a Polygon"),
-        ([shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)], ["a", "a"], "repeats row 1"),
+        ([shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)], ["a", "a"], "repeats feature 1"),
         ([shapely.box(0, 0, 1, 1)], [""], "no name"),
     ],
 )

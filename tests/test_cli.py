@@ -199,7 +199,13 @@ def test_validate_bad_input_exits_2_naming_file_row_column(case, tmp_path: Path)
             (
                 ln
                 for ln in res.stderr.splitlines()
-                if (row is None or f"row {row}," in ln)
+                if (
+                    row is None
+                    or f"row {row}," in ln
+                    or f"row {row} (" in ln
+                    or f"feature {row}," in ln
+                    or f"feature {row} (" in ln
+                )
                 and (column is None or f"column {column!r}" in ln)
             ),
             None,

@@ -29,8 +29,10 @@ RANKS: dict[str, int] = {
     "_osmnx": 20,
     "_leaflet": 20,
     "_validate": 20,
+    "study_text": 19,  # the study file's TOML text (full-width punctuation): errors, labels
     "config": 20,
     "coords": 20,
+    "coord_columns": 20,  # coordinate columns by name (经度(GCJ), lng_bd09): imports nothing
     "runinfo": 25,  # the run record (run.json): config and _atomic
     "outputset": 26,  # output sets: staged, committed together, never over an input
     "layer_files": 24,  # inputs, step 1: reading files

@@ -149,13 +149,13 @@ CASES = [
     Case(
         "non-numeric-longitude",
         _csv([H, ["A", "a", 10, 117.5, 30.66], ["B", "b", 10, "117度30分", 30.66]]),
-        {(2, "经度")},
+        {(3, "经度")},
         "not a number",
     ),
     Case(
         "empty-latitude",
         _csv([H, ["A", "a", 10, 117.5, ""], ["B", "b", 10, 117.5, 30.66]]),
-        {(1, "纬度")},
+        {(2, "纬度")},
         "empty coordinate",
     ),
     Case(
@@ -168,51 +168,51 @@ CASES = [
                 ["A", "c", 1, 117.5, 30.6],
             ]
         ),
-        {(1, "编号"), (3, "编号")},
+        {(2, "编号"), (4, "编号")},
         "duplicate id",
     ),
     Case(
         "empty-id",
         _csv([["ID", "hh", "LNG", "LAT"], ["A", 1, 117.5, 30.66], ["", 2, 117.5, 30.66]]),
-        {(2, "ID")},
+        {(3, "ID")},
         "empty id",
     ),
     Case(
         "negative-and-text-households",
         _csv([H, ["A", "a", -3, 117.5, 30.66], ["B", "b", "很多", 117.5, 30.66]]),
-        {(1, "户数"), (2, "户数")},
+        {(2, "户数"), (3, "户数")},
         "households is negative",
     ),
     Case(
         "nan-households",
         _csv([H, ["A", "a", "NaN", 117.5, 30.66], ["B", "b", "", 117.5, 30.66]]),
-        {(1, "户数"), (2, "户数")},
+        {(2, "户数"), (3, "户数")},
         "households is not a valid number",
     ),
     Case(
         "swapped-lonlat-csv",
         _csv([H, ["A", "a", 1, 117.5, 30.66], ["B", "b", 1, 30.6, 117.5]]),
-        {(2, "经度/纬度")},
+        {(3, "经度/纬度")},
         "longitude and latitude look swapped",
     ),
     Case(
         "swapped-lonlat-via-study-area",
         # Kashgar (喀什): both numbers are valid degrees, only the study area shows the swap
         _csv([["id", "households", "x", "y"], ["A", 1, 75.99, 39.47], ["B", 1, 39.47, 75.99]]),
-        {(2, "x/y")},
+        {(3, "x/y")},
         "longitude and latitude look swapped",
         options={"study_area": (75.9, 39.4, 76.1, 39.55)},
     ),
     Case(
         "out-of-range",
         _csv([["id", "households", "lon", "lat"], ["A", 1, 39512345.6, 3395000.1]]),
-        {(1, "lon/lat")},
+        {(2, "lon/lat")},
         "out of range",
     ),
     Case(
         "outside-study-area",
         _csv([H, ["A", "a", 1, 117.5, 30.66], ["B", "b", 1, 118.5, 30.66]]),
-        {(2, "经度/纬度")},
+        {(3, "经度/纬度")},
         "outside the study area",
         options={"study_area": AREA},
     ),
@@ -224,13 +224,13 @@ CASES = [
             )
             and d / "gap.csv"
         ),
-        {(3, "户数")},
+        {(4, "户数")},
         "not a valid number",
     ),
     Case(
         "xlsx-bad-households",
         lambda d: write_xlsx(d / "xq.xlsx", [*table_rows(), ["C4", "d", "abc", 117.5, 30.66]]),
-        {(4, "户数")},
+        {(5, "户数")},
         "households is not a valid number",
     ),
     Case(
@@ -239,8 +239,8 @@ CASES = [
             d / "titled.xlsx",
             [["池州市小区统计表"], [], *table_rows(), ["C4", "d", -1, 117.5, 30.66]],
         ),
-        {(4, "户数")},
-        "sheet line 7",
+        {(7, "户数")},
+        "households is negative",
     ),
     Case(
         "xlsx-missing-sheet",
@@ -338,7 +338,7 @@ CASES = [
             d / "dup.shp",
         ),
         {(1, "code"), (3, "code"), (2, "hh")},
-        "same as row 3",
+        "same as feature 3",
     ),
     Case(
         "geoparquet-no-crs",
@@ -367,7 +367,7 @@ CASES = [
             [["name", "capacity", "lng", "lat"], ["s", "many", 117.5, 30.66], ["t", 5, 120, 30]],
             name="st.csv",
         ),
-        {(1, "capacity"), (2, "lng/lat")},
+        {(2, "capacity"), (3, "lng/lat")},
         "capacity is not a valid number",
         load="stations",
         options={"study_area": AREA},
@@ -416,7 +416,10 @@ def test_bad_input(case: Case, tmp_path: Path) -> None:
         line = f"- {p}"
         assert line in text.splitlines()
         if p.row is not None:
-            assert f"row {p.row}," in line
+            # tables: the row Excel shows (header = row 1); geo files: the feature number
+            unit = "row" if path.suffix.lower() in (".csv", ".xlsx") else "feature"
+            assert p.unit == unit
+            assert f"{unit} {p.row} (" in line or f"{unit} {p.row}," in line
         if p.column is not None:
             assert f"column {p.column!r}" in line
         # Chinese first, then English in parentheses
@@ -452,18 +455,20 @@ def test_all_problems_in_one_error(tmp_path: Path) -> None:
     got = [(p.row, p.column) for p in info.value.problems]
     assert sorted(got, key=str) == sorted(
         [
-            (1, "编号"),
             (2, "编号"),
-            (2, "户数"),
             (3, "编号"),
             (3, "户数"),
-            (3, "经度"),
-            (4, "经度/纬度"),
+            (4, "编号"),
+            (4, "户数"),
+            (4, "经度"),
+            (5, "经度/纬度"),
         ],
         key=str,
     )
     assert [r for r, _ in got] == sorted(r for r, _ in got)  # listed by row
-    assert "row 1" in str(info.value) and "row 4" in str(info.value)
+    # Excel's row numbers (header = row 1), each beside the record's id and name
+    assert "row 2 (A a)" in str(info.value) and "row 5 (D d)" in str(info.value)
+    assert "row 4 (c), column '编号'" in str(info.value)  # no id: the name alone
     # the problems survive pickling (errors cross process boundaries)
     again = pickle.loads(pickle.dumps(info.value))
     assert again.problems == info.value.problems and str(again) == str(info.value)
@@ -586,8 +591,9 @@ def test_generated_ids_when_no_id_column(tmp_path: Path, caplog: pytest.LogCaptu
     rows = [["名称", "户数", "经度", "纬度"], ["a", 1, 117.5, 30.66], ["", 2, 117.51, 30.66]]
     with caplog.at_level("INFO", logger="coverage.inputs"):
         gdf = load_compounds(LayerSpec(path=write_csv(tmp_path / "anon.csv", rows)))
-    assert gdf["compound_id"].tolist() == ["anon-1", "anon-2"]
-    assert gdf["name"].tolist() == ["a", "anon-2"]  # a missing name falls back to the id
+    # <file stem>-<row>, the row as Excel shows it (header = row 1)
+    assert gdf["compound_id"].tolist() == ["anon-2", "anon-3"]
+    assert gdf["name"].tolist() == ["a", "anon-3"]  # a missing name falls back to the id
     assert "no id column" in caplog.text
 
 
@@ -748,8 +754,8 @@ def test_duplicate_station_points_warn_with_rows(tmp_path: Path) -> None:
         st = load_stations(LayerSpec(path=path), service="meal")
     assert len(st) == 3  # kept, not dropped
     text = str(record[0].message)
-    assert "dups.csv" in text and "row 1 (S1)" in text and "row 3 (S3)" in text
-    assert "row 2" not in text
+    assert "dups.csv" in text and "row 2 (S1)" in text and "row 4 (S3)" in text
+    assert "row 3" not in text
 
 
 def test_candidates(tmp_path: Path) -> None:
@@ -806,3 +812,148 @@ def test_households_source_of_a_derived_layer_is_kept(tmp_path: Path) -> None:
     gdf = load_compounds(LayerSpec(path=write_csv(tmp_path / "x.csv", rows)))
     assert gdf["households_source"].tolist() == ["estimated", "given", "given"]
     assert "households_source" in gdf.columns and list(gdf.columns).count("households_source") == 1
+
+
+# --------------------------------------------------------------------------------------------
+# coordinate columns as planners name them; rows as Excel shows them
+
+
+def _gcj(lon: list[float], lat: list[float]) -> tuple[list[float], list[float]]:
+    """WGS-84 positions as a Gaode (GCJ-02) export gives them (inverted numerically)."""
+    from coverage.coords import wgs84_to_gcj02
+
+    x, y = wgs84_to_gcj02(np.array(lon), np.array(lat))
+    return [round(v, 7) for v in x], [round(v, 7) for v in y]
+
+
+def test_gcj_named_columns_in_a_gbk_csv_are_converted(tmp_path: Path) -> None:
+    gx, gy = _gcj(LONS, LATS)
+    rows = [["小区编号", "小区名称", "户数", "经度(GCJ)", "纬度(GCJ)"]] + [
+        list(r) for r in zip(IDS, NAMES, HOUSEHOLDS, gx, gy, strict=True)
+    ]
+    path = write_csv(tmp_path / "xq.csv", rows, encoding="gbk")
+    with pytest.warns(CoverageWarning, match=r"GCJ-02") as record:
+        gdf = load_compounds(LayerSpec(path=path), study_area=AREA)
+    message = str(record[0].message)
+    assert "经度(GCJ)/纬度(GCJ)" in message and "coords" in message  # says so, and the fix
+    want_x, want_y = gcj02_to_wgs84(np.array(gx), np.array(gy))
+    np.testing.assert_allclose(gdf.geometry.x, want_x, atol=1e-9)
+    np.testing.assert_allclose(gdf.geometry.y, want_y, atol=1e-9)
+    # within a few centimetres of where the compounds really are (not 500 m off)
+    np.testing.assert_allclose(gdf.geometry.x, LONS, atol=1e-6)
+    assert gdf.attrs["coords"] == "gcj02"
+    assert "经度(GCJ)" not in gdf.columns  # the geometry holds them
+    # an explicit, agreeing coords: no warning, the same points
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        same = load_compounds(LayerSpec(path=path, coords="gcj02", coords_explicit=True))
+    assert same.geometry.equals(gdf.geometry)
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat", "coords", "phrase"),
+    [
+        ("经度（GCJ-02）", "纬度（GCJ-02）", "wgs84", 'the study file sets coords = "wgs84"'),
+        ("lng_bd09", "lat_bd09", "gcj02", "the column names say BD-09"),
+        ("经度(GCJ)", "纬度(WGS84)", None, "经度(GCJ) -> GCJ-02, 纬度(WGS84) -> WGS-84"),
+        ("lon_wgs84", "lat_gcj02", None, "lon_wgs84 -> WGS-84, lat_gcj02 -> GCJ-02"),
+    ],
+)
+def test_column_datum_contradicting_coords_is_refused(
+    tmp_path: Path, lon: str, lat: str, coords: str | None, phrase: str
+) -> None:
+    path = write_xlsx(tmp_path / "st.xlsx", [["编号", lon, lat], ["S1", 117.5, 30.66]])
+    spec = LayerSpec(path=path, coords=coords or "wgs84", coords_explicit=coords is not None)
+    with pytest.raises(InputError) as info:
+        load_stations(spec, service="party")
+    assert phrase in str(info.value)
+    assert info.value.problems[0].column == f"{lon}/{lat}"
+
+
+def test_bd_named_columns_and_lon_lat_column_keys(tmp_path: Path) -> None:
+    bx, by = wgs84_to_bd09(np.array(LONS), np.array(LATS))
+    rows = [["编号", "lng_bd09", "lat_bd09", "E", "N"]] + [
+        [i, x, y, lo, la] for i, x, y, lo, la in zip(IDS, bx, by, LONS, LATS, strict=True)
+    ]
+    path = write_csv(tmp_path / "st.csv", rows)
+    with pytest.warns(CoverageWarning, match="BD-09"):
+        st = load_stations(LayerSpec(path=path), service="meal")
+    np.testing.assert_allclose(st.geometry.x, bd09_to_wgs84(bx, by)[0], atol=1e-9)
+    # lon_column / lat_column pick any columns (these hold WGS-84 numbers)
+    st = load_stations(LayerSpec(path=path, lon_column="E", lat_column="N"), service="meal")
+    np.testing.assert_allclose(st.geometry.x, LONS, atol=1e-12)
+    assert "lng_bd09" in st.columns  # not the coordinates: kept as a column
+    with pytest.raises(InputError, match=r"column not found.*'East'.*set as lon_column"):
+        load_stations(LayerSpec(path=path, lon_column="East"), service="meal")
+
+
+def test_two_candidate_longitude_columns_need_lon_column(tmp_path: Path) -> None:
+    rows = [["编号", "经度(WGS84)", "经度(GCJ)", "纬度"], ["S1", 117.5, 117.505, 30.66]]
+    path = write_csv(tmp_path / "st.csv", rows)
+    with pytest.raises(InputError, match=r"several columns look like the longitude.*lon_column"):
+        load_stations(LayerSpec(path=path), service="meal")
+    # an explicit coords picks the column that says it
+    st = load_stations(LayerSpec(path=path, coords="wgs84", coords_explicit=True), service="m")
+    assert st.geometry.x.iloc[0] == pytest.approx(117.5)
+
+
+def test_missing_coordinates_mention_the_column_keys(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "st.csv", [["编号", "东", "北"], ["S1", 117.5, 30.66]])
+    with pytest.raises(InputError) as info:
+        load_stations(LayerSpec(path=path), service="meal")
+    assert "lon_column" in str(info.value) and "lat_column" in str(info.value)
+
+
+def test_row_errors_use_excel_rows_and_name_the_record(tmp_path: Path) -> None:
+    """Today's "row 3" of a CSV was Excel's row 4; geo files count features."""
+    rows = [*table_rows(), ["C4", "河滨花园", -5, 117.5, 30.66]]
+    csv_path = write_csv(tmp_path / "xq.csv", rows, encoding="gbk")
+    xlsx_path = write_xlsx(tmp_path / "xq.xlsx", [["池州市小区表"], *rows])
+    for path, row in ((csv_path, 5), (xlsx_path, 6)):
+        with pytest.raises(InputError) as info:
+            load_compounds(LayerSpec(path=path))
+        (p,) = info.value.problems
+        assert (p.row, p.unit, p.record, p.column) == (row, "row", "C4 河滨花园", "户数")
+        assert f"row {row} (C4 河滨花园), column '户数': 户数为负数" in str(info.value)
+        assert "Excel" in str(info.value).splitlines()[0]  # the header says what rows count
+        # the row the message names holds the record in the file as a spreadsheet shows it
+        if path.suffix == ".xlsx":
+            ws = openpyxl.load_workbook(path).active
+            assert ws is not None and ws.cell(row=row, column=1).value == "C4"
+        else:
+            assert path.read_text(encoding="gbk").splitlines()[row - 1].startswith("C4,")
+    gdf = base_gdf().assign(户数=[1.0, -2.0, 3.0])
+    geo = write_vector(gdf, tmp_path / "xq.gpkg")
+    with pytest.raises(InputError) as info:
+        load_compounds(LayerSpec(path=geo))
+    (p,) = info.value.problems
+    assert str(p).startswith(f"{geo}, feature 2 (A2 翠苑), column '户数'")
+    assert "feature N" in str(info.value).splitlines()[0]
+
+
+def test_multi_line_cell_keeps_excel_rows_and_names_the_file_line(tmp_path: Path) -> None:
+    path = tmp_path / "xq.csv"
+    path.write_text(
+        '编号,名称,户数,经度,纬度\nA1,"秀山\n小区",10,117.5,30.66\nA2,翠苑,x,117.5,30.66\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as info:
+        load_compounds(LayerSpec(path=path))
+    (p,) = info.value.problems
+    # Excel shows the quoted two-line cell in one row: A2 is row 3, on line 4 of the text
+    assert (p.row, p.record) == (3, "A2 翠苑")
+    assert p.message.endswith("(文件第 4 行 / line 4 of the file)")
+
+
+def test_any_layer_names_the_feature_beside_its_number(tmp_path: Path) -> None:
+    bowtie = Polygon([(117.5, 30.6), (117.51, 30.61), (117.51, 30.6), (117.5, 30.61)])
+    areas = gpd.GeoDataFrame(
+        {"name": ["秋浦街道", "池阳街道"]},
+        geometry=[Point(117.5, 30.66).buffer(0.01), bowtie],
+        crs="EPSG:4326",
+    )
+    path = write_vector(areas, tmp_path / "areas.gpkg")
+    with pytest.raises(InputError) as info:
+        read_layer(LayerSpec(path=path))
+    (p,) = info.value.problems
+    assert str(p).startswith(f"{path}, feature 2 (池阳街道), column 'geometry': 几何无效")

@@ -11,7 +11,7 @@ import pytest
 
 from coverage import pipeline, travel
 from coverage.config import load_study
-from coverage.errors import CoverageWarning, InputError
+from coverage.errors import CoverageWarning, FarFromNetworkWarning, InputError
 
 OSM = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
 
@@ -133,12 +133,21 @@ def test_outputs_say_how_each_compound_was_entered(tmp_path: Path) -> None:
 
 
 def test_station_far_from_the_network_is_flagged_not_dropped(tmp_path: Path) -> None:
-    far = ["P9", "far", 116.352, 40.0224]  # 1.5 km north of the extract: no walkable way
+    far = ["P9", "远郊服务站", 116.352, 40.0224]  # 1.5 km north of the extract: no walkable way
     study = load_study(_study(tmp_path, [*STATIONS, far]))
+    # both services use the one station file: the far station is one warning, not two
+    (tmp_path / "meal.csv").write_bytes((tmp_path / "party.csv").read_bytes())
     net = pipeline.network_for_study(study, cache_dir=tmp_path / "cache")
     data = pipeline.load_inputs(study, network=net)
-    with pytest.warns(CoverageWarning, match="P9"):
+    with pytest.warns(CoverageWarning) as record:
         analysis = pipeline.analyze(study, net, data)
+    far_warnings = [w for w in record if issubclass(w.category, FarFromNetworkWarning)]
+    assert len(far_warnings) == 1, [str(w.message) for w in record]
+    message = str(far_warnings[0].message)
+    assert "party/meal: P9 远郊服务站" in message  # by id and name, with the services
+    assert message.startswith("1 个站点距步行道路超过 300 米")  # Chinese first
+    assert "snap_points" not in message and "(stations, network)" not in message
+    assert "stations.csv" in message and "max_snap_m" in message  # where to look, what to do
     loads = analysis.services["party"].loads.set_index("station_id")
     assert loads.loc["P9", "reason"] == "far_from_network"
     assert loads.loc["P9", "compounds_served"] == 0

@@ -66,11 +66,14 @@ _LAZY = {
     "load_batch": "coverage.batch",
     "run_batch": "coverage.batch",
     "write_batch": "coverage.batch",
+    "wgs84_to_gcj02": "coverage.coords",
+    "gcj02_to_wgs84": "coverage.coords",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from coverage.batch import load_batch, run_batch, write_batch
     from coverage.config import Study, load_study
+    from coverage.coords import gcj02_to_wgs84, wgs84_to_gcj02
     from coverage.isochrones import service_areas
     from coverage.maps import coverage_map, write_map
     from coverage.network import WalkNetwork
@@ -116,6 +119,7 @@ __all__ = [
     "coverage_curve",
     "coverage_map",
     "demo_study",
+    "gcj02_to_wgs84",
     "load_batch",
     "load_inputs",
     "load_study",
@@ -130,6 +134,7 @@ __all__ = [
     "snap_points",
     "travel_graph",
     "walk_times",
+    "wgs84_to_gcj02",
     "write_analysis",
     "write_batch",
     "write_map",

@@ -21,7 +21,7 @@ EMPTY_ID = "编号为空 (empty id); 请为每一行填写唯一编号 (give eve
 
 
 def id_issues(
-    ids: Sequence[Any] | np.ndarray | pd.Series, *, rows: Any = None
+    ids: Sequence[Any] | np.ndarray | pd.Series, *, rows: Any = None, unit: str = "row"
 ) -> list[tuple[int, str]]:
     """Find empty and repeated ids.
 
@@ -51,13 +51,15 @@ def id_issues(
         where = dup.index[positions]
         numbered = [int(numbers[p]) for p in where]
         for pos, row in zip(where, numbered, strict=True):
-            others = ", ".join(f"row {r}" for r in numbered if r != row)
+            same = [r for r in numbered if r != row]
+            others = ", ".join(f"{unit} {r}" for r in same)
+            listed = "、".join(map(str, same))
+            zh = f"第 {listed} 个要素" if unit == "feature" else f"第 {listed} 行"
             issues.append(
                 (
                     int(pos),
-                    f"编号重复 (duplicate id {value!r}): 与第 {others.replace('row ', '')} 行相同 "
-                    f"(same as {others}); 每个编号须唯一 (no duplicate ids: every id must be "
-                    "unique)",
+                    f"编号重复 (duplicate id {value!r}): 与{zh}相同 (same as {others}); "
+                    "每个编号须唯一 (no duplicate ids: every id must be unique)",
                 )
             )
     return sorted(issues, key=lambda item: item[0])

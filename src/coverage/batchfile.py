@@ -276,7 +276,12 @@ class BrokenArea(BatchArea):
 
 
 def _duplicate_names(
-    names: Sequence[str], src: str, *, key: str | None = None, column: str | None = None
+    names: Sequence[str],
+    src: str,
+    *,
+    key: str | None = None,
+    column: str | None = None,
+    unit: str = "row",
 ) -> list[Problem]:
     seen: dict[str, int] = {}
     out = []
@@ -285,11 +290,12 @@ def _duplicate_names(
             out.append(
                 Problem(
                     src,
-                    f"区域名称重复 (area name {name!r} repeats row {seen[name] + 1}); "
+                    f"区域名称重复 (area name {name!r} repeats {unit} {seen[name] + 1}); "
                     "names must be unique",
                     row=i + 1 if column else None,
                     column=column,
                     key=key,
+                    unit=unit,
                 )
             )
         else:
@@ -340,12 +346,20 @@ def _areas_from_layer(spec_data: Any, base: Path, src: str) -> tuple[BatchArea, 
             )
         )
     problems: list[Problem] = []
+    # an areas layer is a geo file: its rows are features, counted from 1
+    unit = "feature"
     names = [str(v).strip() if v is not None and not pd.isna(v) else "" for v in layer[column]]
     types = shapely.get_type_id(np.asarray(layer.geometry.values, dtype=object))
     for i, (nm, tp) in enumerate(zip(names, types, strict=True)):
         if not nm:
             problems.append(
-                Problem(where, "区域名称为空 (the area has no name)", row=i + 1, column=column)
+                Problem(
+                    where,
+                    "区域名称为空 (the area has no name)",
+                    row=i + 1,
+                    column=column,
+                    unit=unit,
+                )
             )
         if tp not in (3, 6):
             problems.append(
@@ -355,9 +369,11 @@ def _areas_from_layer(spec_data: Any, base: Path, src: str) -> tuple[BatchArea, 
                     f"{layer.geometry.iloc[i].geom_type if tp >= 0 else 'nothing'}",
                     row=i + 1,
                     column="geometry",
+                    record=nm or None,
+                    unit=unit,
                 )
             )
-    problems += _duplicate_names(names, where, column=column)
+    problems += _duplicate_names(names, where, column=column, unit=unit)
     if problems:
         raise InputError(
             problems,

@@ -67,7 +67,7 @@ class _Ctx:
         """Read the study; its language becomes the default of every line."""
         from coverage.config import load_study
 
-        study = load_study(study_file)
+        study = load_study(study_file, lang=self.option)
         if self.option is None:
             self.lang = study.language
         return study
@@ -542,7 +542,9 @@ def _run_analysis(
             analysis = pipeline.analyze(study, net, data)
         with _step(ctx, *labels.TEXTS["step_write"]):
             # the files are in the study's language (是/否 or 1/0), whatever --lang says
-            outputs.write_analysis(analysis, out.path, gcj02=outputs.study_uses_gcj02(study))
+            outputs.write_analysis(
+                analysis, out.path, gcj02=outputs.study_uses_gcj02(study, inputs=data)
+            )
             if then is not None:
                 then(analysis, out)
         for line in outputs.coverage_lines(analysis, lang=ctx.lang):

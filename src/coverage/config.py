@@ -9,17 +9,18 @@ layer per service type, optional candidate sites), the travel profiles and the s
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from coverage.errors import Problem, StudyError
-from coverage.labels import DEFAULT_LANGUAGE, LANGUAGES
+from coverage.labels import DEFAULT_LANGUAGE, LANGUAGES, pick
 from coverage.osmfile import SUFFIX_TEXT, is_osm_file_name
+from coverage.study_text import parse_study_text
 
 __all__ = [
     "ACCESS_MODES",
@@ -31,6 +32,7 @@ __all__ = [
     "DEFAULT_MAX_SNAP_M",
     "DEFAULT_MINUTES",
     "DEFAULT_PROFILES",
+    "LAYER_KEYS",
     "MAX_FRONTAGE_M",
     "CompoundEstimation",
     "LayerSpec",
@@ -43,6 +45,19 @@ __all__ = [
 ]
 
 COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
+#: The keys of a layer table (``[compounds]``, ``[services.<key>.stations]``, ``[candidates]``).
+LAYER_KEYS = (
+    "path",
+    "coords",
+    "layer",
+    "id_column",
+    "name_column",
+    "households_column",
+    "capacity_column",
+    "lon_column",
+    "lat_column",
+    "encoding",
+)
 DEFAULT_MINUTES: tuple[float, ...] = (5.0, 10.0, 15.0)
 #: Values of the study key ``access``: how residents leave a polygon compound
 #: (see :mod:`coverage.access`).
@@ -81,6 +96,13 @@ class LayerSpec:
         Column names to use instead of the automatic detection.
     encoding
         Text encoding of a CSV or a Shapefile's .dbf, when it cannot be detected.
+    lon_column, lat_column
+        The longitude and latitude columns of a CSV/XLSX table, when their names are not
+        recognised (``经度``, ``lng``, ``经度(GCJ)``, ``lat_bd09`` ... are).
+    coords_explicit
+        Whether the study file sets ``coords``. When it does not, a datum named in the
+        coordinate columns (``经度(GCJ)``, ``lng_bd09``) decides; when it does, such a name
+        must agree with it.
     """
 
     path: Path
@@ -91,6 +113,9 @@ class LayerSpec:
     households_column: str | None = None
     capacity_column: str | None = None
     encoding: str | None = None
+    lon_column: str | None = None
+    lat_column: str | None = None
+    coords_explicit: bool = False
 
 
 @dataclass(frozen=True)
@@ -295,13 +320,16 @@ class Study:
         )
 
 
-def load_study(path: str | Path) -> Study:
+def load_study(path: str | Path, *, lang: str | None = None) -> Study:
     """Read and check a study file.
 
     Parameters
     ----------
     path
         The TOML study file.
+    lang
+        Language of the problems: ``"zh"`` (Chinese with English in brackets) or ``"en"``;
+        ``None`` uses the file's own ``language`` key (default ``"zh"``).
 
     Returns
     -------
@@ -311,26 +339,45 @@ def load_study(path: str | Path) -> Study:
     Raises
     ------
     StudyError
-        Listing every problem: unreadable TOML, unknown keys, wrong types, missing files.
+        Listing every problem: unreadable TOML (full-width punctuation named with its line and
+        column), unknown keys, wrong types, missing files.
     """
     path = Path(path)
     if not path.is_file():
         raise StudyError(
-            Problem(str(path), "study file not found; check the path (研究配置文件不存在)")
+            Problem(
+                str(path),
+                pick(
+                    "研究文件不存在，请检查路径 (study file not found; check the path)",
+                    "study file not found; check the path",
+                    lang,
+                ),
+            )
         )
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise StudyError(
-            Problem(str(path), f"not UTF-8 text ({exc.reason}); save the file as UTF-8")
+            Problem(
+                str(path),
+                pick(
+                    f"研究文件不是 UTF-8 编码 (not UTF-8 text: {exc.reason}); 请在编辑器中另存为 "
+                    "UTF-8 (save the file as UTF-8)",
+                    f"not UTF-8 text ({exc.reason}); save the file as UTF-8",
+                    lang,
+                ),
+            )
         ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise StudyError(Problem(str(path), f"not valid TOML: {exc}")) from None
-    return study_from_dict(data, base_dir=path.parent, source=str(path))
+    data = parse_study_text(text, file=str(path), lang=lang)
+    return study_from_dict(data, base_dir=path.parent, source=str(path), lang=lang)
 
 
 def study_from_dict(
-    data: Mapping[str, Any], *, base_dir: str | Path = ".", source: str = "<study>"
+    data: Mapping[str, Any],
+    *,
+    base_dir: str | Path = ".",
+    source: str = "<study>",
+    lang: str | None = None,
 ) -> Study:
     """Build a :class:`Study` from a parsed TOML mapping.
 
@@ -342,6 +389,9 @@ def study_from_dict(
         Folder that relative file paths are resolved against.
     source
         Name of the study file used in error messages.
+    lang
+        Language of the problems: ``"zh"`` (Chinese with English in brackets) or ``"en"``;
+        ``None`` uses the study's own ``language`` key (default ``"zh"``).
 
     Returns
     -------
@@ -359,17 +409,32 @@ def study_from_dict(
     ...     "services": {"party": {"stations": __file__, "minutes": [5, 10]}}})
     >>> study.services["party"].minutes, study.profiles["elderly"].speed_kmh
     ((5.0, 10.0), 3.0)
-    >>> study_from_dict({"name": "x", "network": {"place": "池州"},
-    ...                  "services": {"party": {"stations": __file__, "minutes": [5, "ten"]}}})
+    >>> bad = {"name": "x", "network": {"place": "池州"}, "language": "en",
+    ...        "services": {"party": {"stations": __file__, "minutes": [15, 10]}}}
+    >>> try:
+    ...     study_from_dict(bad)
+    ... except StudyError as err:
+    ...     print(err.problems[0].key, err.problems[0].message.split(";")[0])
+    services.party.minutes thresholds must be strictly increasing, got [15, 10]
+    >>> study_from_dict(bad, lang="zh")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    coverage.errors.StudyError: <study>: the study file has problems:
-    - <study>: services.party.minutes[1]: expected a positive number, got "ten"
+    coverage.errors.StudyError: <study>: 研究文件有 1 个问题 (the study file has problems):
+    - <study>: services.party.minutes: 阈值须严格递增，现为 [15, 10]；请从小到大填写...
     """
-    checker = _Checker(source, Path(base_dir))
+    if lang is None:
+        own = data.get("language") if isinstance(data, Mapping) else None
+        lang = own if own in LANGUAGES else DEFAULT_LANGUAGE
+    checker = _Checker(source, Path(base_dir), lang=lang)
     study = checker.study(data)
     if checker.problems:
-        raise StudyError(checker.problems, header=f"{source}: the study file has problems:")
+        n = len(checker.problems)
+        header = pick(
+            f"{source}: 研究文件有 {n} 个问题 (the study file has problems):",
+            f"{source}: the study file has problems:",
+            lang,
+        )
+        raise StudyError(checker.problems, header=header)
     assert study is not None
     return study
 
@@ -379,6 +444,8 @@ def study_from_dict(
 
 
 _MISSING = object()
+#: Layer keys a planner may write in a service's own table: they apply to its stations.
+_SERVICE_LAYER_KEYS = frozenset(LAYER_KEYS) - {"path", "households_column"}
 
 
 def _fmt(value: Any) -> str:
@@ -391,27 +458,80 @@ def _fmt(value: Any) -> str:
     return repr(value)
 
 
+def _fmt_zh(value: Any) -> str:
+    if isinstance(value, dict):
+        return "一个表"
+    if isinstance(value, list):
+        return "一个列表"
+    return _fmt(value)
+
+
 class _Checker:
     """Collects problems while walking the TOML tree."""
 
-    def __init__(self, source: str, base_dir: Path) -> None:
+    def __init__(self, source: str, base_dir: Path, *, lang: str = DEFAULT_LANGUAGE) -> None:
         self.source = source
         self.base_dir = base_dir
+        self.lang = lang
         self.problems: list[Problem] = []
 
     # -- primitives -----------------------------------------------------------------------
-    def add(self, key: str, message: str) -> None:
-        self.problems.append(Problem(self.source, message, key=key))
+    def add(self, key: str, zh: str, en: str) -> None:
+        """Record a problem: Chinese with English in brackets, or English only."""
+        self.problems.append(Problem(self.source, pick(f"{zh} ({en})", en, self.lang), key=key))
 
     def table(self, data: Any, key: str, allowed: set[str]) -> dict[str, Any]:
         if not isinstance(data, dict):
-            self.add(key, f"expected a table, got {_fmt(data)}")
+            self.add(
+                key, f"应为一个表，现为 {_fmt_zh(data)}", f"expected a table, got {_fmt(data)}"
+            )
             return {}
         for k in data:
             if k not in allowed:
-                hint = ", ".join(sorted(allowed))
-                self.add(f"{key}.{k}" if key else k, f"unknown key; allowed keys here: {hint}")
+                self.unknown_key(f"{key}.{k}" if key else k, k, allowed)
         return data
+
+    def unknown_key(self, path: str, name: str, allowed: set[str]) -> None:
+        """An unknown key: where it belongs when it is a layer key, else the closest key."""
+        hint = ", ".join(sorted(allowed))
+        close = difflib.get_close_matches(name, sorted(allowed), n=1, cutoff=0.75)
+        if name in LAYER_KEYS:
+            self.add(
+                path,
+                f"未知的键；{name} 是图层的键，应写在图层表中：[compounds]、[candidates] 或 "
+                f"[services.<服务>.stations]（站点图层的键也可直接写在 [services.<服务>] 中）",
+                f"unknown key; {name} is a layer key and belongs in a layer table: "
+                f"[compounds], [candidates] or [services.<service>.stations] (a station layer's "
+                f"keys may also go in [services.<service>] itself)",
+            )
+        elif name == "name" and path.startswith("services."):
+            self.add(
+                path,
+                '未知的键；服务的名称请写 label_zh = "党群服务站"（英文 label_en）',
+                'unknown key; give the service\'s name as label_zh = "..." (and label_en)',
+            )
+        elif name in self._TOP_KEYS and path != name:
+            table = path.removesuffix(f".{name}")
+            self.add(
+                path,
+                f"未知的键；{name} 是研究文件顶层的键，应写在文件开头、第一个表（如 [network]）"
+                f"之前：写在 [{table}] 下面的键都属于 [{table}]",
+                f"unknown key; {name} is a top-level key and goes at the start of the file, "
+                f"before the first table (such as [network]): keys below [{table}] belong to it",
+            )
+        elif close:
+            self.add(
+                path,
+                f"未知的键；是否应为 {close[0]}？此处可用的键：{hint}",
+                f"unknown key; did you mean {close[0]}? allowed keys here: {hint}",
+            )
+        else:
+            self.add(
+                path, f"未知的键；此处可用的键：{hint}", f"unknown key; allowed keys here: {hint}"
+            )
+
+    def missing(self, path: str, zh: str = "", en: str = "") -> None:
+        self.add(path, "缺少必需的键" + zh, "required key is missing" + en)
 
     def string(
         self,
@@ -427,13 +547,21 @@ class _Checker:
         path = f"{key}.{name}" if key else name
         if value is _MISSING:
             if required:
-                self.add(path, "required key is missing")
+                self.missing(path)
             return default
         if not isinstance(value, str) or not value.strip():
-            self.add(path, f"expected a non-empty string, got {_fmt(value)}")
+            self.add(
+                path,
+                f"应为非空文字（加英文双引号），现为 {_fmt_zh(value)}",
+                f"expected a non-empty string, got {_fmt(value)}",
+            )
             return default
         if choices is not None and value not in choices:
-            self.add(path, f"expected one of {', '.join(choices)}, got {_fmt(value)}")
+            self.add(
+                path,
+                f"应为 {', '.join(choices)} 之一，现为 {_fmt(value)}",
+                f"expected one of {', '.join(choices)}, got {_fmt(value)}",
+            )
             return default
         return value
 
@@ -441,8 +569,13 @@ class _Checker:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         if ok and math.isfinite(value) and (value > 0 or not positive):
             return float(value)
+        zh = "正数" if positive else "数字"
         kind = "a positive number" if positive else "a number"
-        self.add(path, f"expected {kind}, got {_fmt(value)}")
+        self.add(
+            path,
+            f"应为{zh}（不加引号），现为 {_fmt_zh(value)}",
+            f"expected {kind}, got {_fmt(value)}",
+        )
         return None
 
     def opt_number(
@@ -455,13 +588,21 @@ class _Checker:
 
     def file(self, value: Any, path: str, *, must_exist: bool = True) -> Path | None:
         if not isinstance(value, str) or not value.strip():
-            self.add(path, f"expected a file path, got {_fmt(value)}")
+            self.add(
+                path,
+                f"应为文件路径（加英文双引号），现为 {_fmt_zh(value)}",
+                f"expected a file path, got {_fmt(value)}",
+            )
             return None
         p = Path(value).expanduser()
         if not p.is_absolute():
             p = self.base_dir / p
         if must_exist and not p.exists():
-            self.add(path, f"file not found: {p} (paths are relative to the study file)")
+            self.add(
+                path,
+                f"文件不存在：{p}（相对路径以研究文件所在文件夹为起点）",
+                f"file not found: {p} (paths are relative to the study file)",
+            )
             return None
         return p
 
@@ -469,37 +610,31 @@ class _Checker:
     def layer(self, data: Any, key: str) -> LayerSpec | None:
         if isinstance(data, str):  # shorthand: just a path
             data = {"path": data}
-        allowed = {
-            "path",
-            "coords",
-            "layer",
-            "id_column",
-            "name_column",
-            "households_column",
-            "capacity_column",
-            "encoding",
-        }
+        allowed = set(LAYER_KEYS)
         t = self.table(data, key, allowed)
         if not t:
             return None
         if "path" not in t:
-            self.add(f"{key}.path", "required key is missing")
+            self.missing(f"{key}.path", "（图层文件）", " (the layer file)")
             return None
         p = self.file(t["path"], f"{key}.path")
         coords = self.string(t, key, "coords", default="wgs84", choices=COORD_SYSTEMS)
         opts = {k: self.string(t, key, k) for k in allowed - {"path", "coords"}}
         if p is None:
             return None
-        return LayerSpec(path=p, coords=coords or "wgs84", **opts)
+        return LayerSpec(path=p, coords=coords or "wgs84", coords_explicit="coords" in t, **opts)
 
     def network(self, data: Any) -> NetworkSource | None:
         t = self.table(data, "network", {"place", "bbox", "polygon", "osm_file"})
         given = [k for k in ("place", "bbox", "polygon", "osm_file") if k in t]
         if len(given) != 1:
-            msg = "give exactly one of place, bbox, polygon, osm_file" + (
-                f" (got {', '.join(given)})" if given else ""
+            got = f"（现有 {', '.join(given)}）" if given else ""
+            self.add(
+                "network",
+                "place、bbox、polygon、osm_file 须且只能给出一个" + got,
+                "give exactly one of place, bbox, polygon, osm_file"
+                + (f" (got {', '.join(given)})" if given else ""),
             )
-            self.add("network", msg)
             return None
         k = given[0]
         if k == "place":
@@ -511,14 +646,20 @@ class _Checker:
         if p is None:
             return None
         if k == "osm_file" and not is_osm_file_name(p):
-            self.add("network.osm_file", f"expected an {SUFFIX_TEXT} file")
+            self.add(
+                "network.osm_file", f"应为 {SUFFIX_TEXT} 文件", f"expected an {SUFFIX_TEXT} file"
+            )
             return None
         return NetworkSource(polygon=p) if k == "polygon" else NetworkSource(osm_file=p)
 
     def _bbox(self, value: Any) -> NetworkSource | None:
         path = "network.bbox"
         if not isinstance(value, list) or len(value) != 4:
-            self.add(path, f"expected [west, south, east, north] in degrees, got {_fmt(value)}")
+            self.add(
+                path,
+                f"应为 [西, 南, 东, 北]（经纬度），现为 {_fmt_zh(value)}",
+                f"expected [west, south, east, north] in degrees, got {_fmt(value)}",
+            )
             return None
         nums = [self.number(v, f"{path}[{i}]", positive=False) for i, v in enumerate(value)]
         if any(n is None for n in nums):
@@ -527,6 +668,7 @@ class _Checker:
         if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
             self.add(
                 path,
+                f"应满足 西 < 东（在 -180~180 之间）、南 < 北（在 -90~90 之间），现为 {value}",
                 "expected west < east within [-180, 180] and south < north within "
                 f"[-90, 90], got {value}",
             )
@@ -538,7 +680,11 @@ class _Checker:
         if data is _MISSING:
             return out
         if not isinstance(data, dict):
-            self.add("profiles", f"expected a table, got {_fmt(data)}")
+            self.add(
+                "profiles",
+                f"应为一个表，现为 {_fmt_zh(data)}",
+                f"expected a table, got {_fmt(data)}",
+            )
             return out
         for name, value in data.items():
             key = f"profiles.{name}"
@@ -552,12 +698,16 @@ class _Checker:
                 if not t:
                     continue
                 if "speed_kmh" not in t:
-                    self.add(f"{key}.speed_kmh", "required key is missing")
+                    self.missing(f"{key}.speed_kmh", "（步行速度，千米/小时）", " (km/h)")
                     continue
                 speed = self.number(t["speed_kmh"], f"{key}.speed_kmh")
                 ft = t.get("factors", {})
                 if not isinstance(ft, dict):
-                    self.add(f"{key}.factors", f"expected a table, got {_fmt(ft)}")
+                    self.add(
+                        f"{key}.factors",
+                        f"应为一个表，现为 {_fmt_zh(ft)}",
+                        f"expected a table, got {_fmt(ft)}",
+                    )
                 else:
                     for hw, f in ft.items():
                         got = self.number(f, f"{key}.factors.{hw}")
@@ -567,47 +717,37 @@ class _Checker:
                 out[name] = Profile(name, speed, factors)
         return out
 
+    _SERVICE_KEYS = frozenset(
+        {"label_zh", "label_en", "stations", "minutes", "profile", "weight_column", "capacity"}
+    )
+
     def service(self, key_name: str, data: Any, profiles: Mapping[str, Profile]) -> Service | None:
         key = f"services.{key_name}"
-        allowed = {
-            "label_zh",
-            "label_en",
-            "stations",
-            "minutes",
-            "profile",
-            "weight_column",
-            "capacity",
-        }
-        t = self.table(data, key, allowed)
+        if not isinstance(data, dict) and key_name in LAYER_KEYS:
+            self.unknown_key(key, key_name, set())  # [services] coords = "gcj02"
+            return None
+        t = self.table(data, key, set(self._SERVICE_KEYS | _SERVICE_LAYER_KEYS | {"path"}))
         if not t:
             return None
+        if "path" in t:
+            self.add(
+                f"{key}.path",
+                f'未知的键；站点文件请写作 stations = "{t["path"]}"',
+                f'unknown key; give the station file as stations = "{t["path"]}"',
+            )
         label_zh = self.string(t, key, "label_zh", default=key_name)
         label_en = self.string(t, key, "label_en", default=key_name)
         stations = None
         if "stations" not in t:
-            self.add(f"{key}.stations", "required key is missing (the station layer file)")
+            self.missing(f"{key}.stations", "（站点图层文件）", " (the station layer file)")
         else:
-            stations = self.layer(t["stations"], f"{key}.stations")
-        minutes: tuple[float, ...] = DEFAULT_MINUTES
-        if "minutes" in t:
-            raw = t["minutes"]
-            if not isinstance(raw, list) or not raw:
-                self.add(f"{key}.minutes", f"expected a non-empty list of minutes, got {_fmt(raw)}")
-            else:
-                vals = [self.number(v, f"{key}.minutes[{i}]") for i, v in enumerate(raw)]
-                if all(v is not None for v in vals):
-                    fv = tuple(float(v) for v in vals)  # type: ignore[arg-type]
-                    if any(b <= a for a, b in itertools.pairwise(fv)):
-                        self.add(
-                            f"{key}.minutes",
-                            f"thresholds must be strictly increasing, got {list(raw)}",
-                        )
-                    else:
-                        minutes = fv
+            stations = self.layer(self._station_table(t, key), f"{key}.stations")
+        minutes = self.minutes(t, key)
         profile = self.string(t, key, "profile", default="adult") or "adult"
         if profile not in profiles:
             self.add(
                 f"{key}.profile",
+                f"未定义的出行人群 {_fmt(profile)}；已定义：{', '.join(profiles)}",
                 f"unknown travel profile {_fmt(profile)}; defined: {', '.join(profiles)}",
             )
         weight = self.string(t, key, "weight_column", default="households") or "households"
@@ -624,6 +764,49 @@ class _Checker:
             weight,
             capacity,
         )
+
+    def _station_table(self, t: Mapping[str, Any], key: str) -> Any:
+        """The station layer, with the layer keys written in the service's own table."""
+        moved = {k: t[k] for k in _SERVICE_LAYER_KEYS if k in t}
+        layer = t["stations"]
+        if not moved:
+            return layer
+        if isinstance(layer, str):
+            return {"path": layer, **moved}
+        if isinstance(layer, dict):
+            for k in sorted(moved.keys() & layer.keys()):
+                self.add(
+                    f"{key}.{k}",
+                    f"{k} 写了两次：[{key}] 和 [{key}.stations] 中各一个，请只保留一个",
+                    f"{k} is given twice, in [{key}] and in [{key}.stations]; keep one",
+                )
+            return {**moved, **layer}
+        return layer
+
+    def minutes(self, t: Mapping[str, Any], key: str) -> tuple[float, ...]:
+        if "minutes" not in t:
+            return DEFAULT_MINUTES
+        raw = t["minutes"]
+        if not isinstance(raw, list) or not raw:
+            self.add(
+                f"{key}.minutes",
+                f"应为非空的分钟数列表，如 [5, 10, 15]，现为 {_fmt_zh(raw)}",
+                f"expected a non-empty list of minutes, got {_fmt(raw)}",
+            )
+            return DEFAULT_MINUTES
+        vals = [self.number(v, f"{key}.minutes[{i}]") for i, v in enumerate(raw)]
+        if any(v is None for v in vals):
+            return DEFAULT_MINUTES
+        fv = tuple(float(v) for v in vals)  # type: ignore[arg-type]
+        if any(b <= a for a, b in itertools.pairwise(fv)):
+            self.add(
+                f"{key}.minutes",
+                f"阈值须严格递增，现为 {list(raw)}；请从小到大填写，如 [5, 10, 15]",
+                f"thresholds must be strictly increasing, got {list(raw)}; list them from small "
+                "to large, e.g. [5, 10, 15]",
+            )
+            return DEFAULT_MINUTES
+        return fv
 
     _TOP_KEYS = frozenset(
         {
@@ -662,7 +845,11 @@ class _Checker:
         )
         network = None
         if "network" not in top:
-            self.add("network", "required table is missing (place, bbox, polygon or osm_file)")
+            self.add(
+                "network",
+                "缺少必需的表 [network]（place、bbox、polygon 或 osm_file）",
+                "required table is missing (place, bbox, polygon or osm_file)",
+            )
         else:
             network = self.network(top["network"])
         compounds = self.layer(top["compounds"], "compounds") if "compounds" in top else None
@@ -708,16 +895,28 @@ class _Checker:
             return ()
         raw = top["group_by"]
         if not isinstance(raw, list) or not all(isinstance(c, str) and c.strip() for c in raw):
-            self.add("group_by", f"expected a list of column names, got {_fmt(raw)}")
+            self.add(
+                "group_by",
+                f'应为列名列表，如 ["街道", "社区"]，现为 {_fmt_zh(raw)}',
+                f"expected a list of column names, got {_fmt(raw)}",
+            )
             return ()
         return tuple(raw)
 
     def services(self, raw: Any, profiles: Mapping[str, Profile]) -> dict[str, Service]:
         services: dict[str, Service] = {}
         if raw is _MISSING:
-            self.add("services", "required table is missing: define at least one service type")
+            self.add(
+                "services",
+                "缺少必需的表：请至少定义一类服务，如 [services.party_station]",
+                "required table is missing: define at least one service type",
+            )
         elif not isinstance(raw, dict) or not raw:
-            self.add("services", f"expected a table of service types, got {_fmt(raw)}")
+            self.add(
+                "services",
+                f"应为服务类型的表，现为 {_fmt_zh(raw)}",
+                f"expected a table of service types, got {_fmt(raw)}",
+            )
         else:
             for k, v in raw.items():
                 s = self.service(k, v, profiles)
@@ -730,13 +929,18 @@ class _Checker:
         if frontage > MAX_FRONTAGE_M:
             self.add(
                 "frontage_m",
+                f"应不大于 {MAX_FRONTAGE_M:g}（米），现为 {_fmt(frontage)}",
                 f"expected at most {MAX_FRONTAGE_M:g} (metres), got {_fmt(frontage)}",
             )
         fill_holes = DEFAULT_FILL_HOLES_M2
         if "fill_holes_m2" in top:
             got = self.number(top["fill_holes_m2"], "fill_holes_m2", positive=False)
             if got is not None and got < 0:
-                self.add("fill_holes_m2", f"expected a number >= 0, got {_fmt(got)}")
+                self.add(
+                    "fill_holes_m2",
+                    f"应为不小于 0 的数字，现为 {_fmt(got)}",
+                    f"expected a number >= 0, got {_fmt(got)}",
+                )
             elif got is not None:
                 fill_holes = got
         return frontage, fill_holes

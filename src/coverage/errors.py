@@ -15,6 +15,7 @@ __all__ = [
     "CRSError",
     "CoverageError",
     "CoverageWarning",
+    "FarFromNetworkWarning",
     "InfeasibleError",
     "InputError",
     "NetworkError",
@@ -36,11 +37,23 @@ class Problem:
     message
         What is wrong and how to fix it, in the user's language.
     row
-        1-based data row (the header is row 0), when the problem belongs to a row.
+        The row as the user finds it: for a CSV/XLSX table the row number Excel shows (the
+        header is row 1), for a geo file the 1-based feature number (``unit="feature"``),
+        for a table in memory the 1-based position.
     column
         Column name, when the problem belongs to one.
     key
         Key path in a study file, e.g. ``services.party_station.minutes[1]``.
+    record
+        The row's id and name (``"A3 秀山小区"``), shown beside the row number.
+    unit
+        What ``row`` counts: ``"row"`` (tables) or ``"feature"`` (geo files).
+
+    Examples
+    --------
+    >>> print(Problem("xq.csv", "户数为负数 (households is negative)", row=4,
+    ...               column="户数", record="A3 秀山小区"))
+    xq.csv, row 4 (A3 秀山小区), column '户数': 户数为负数 (households is negative)
     """
 
     file: str
@@ -48,11 +61,13 @@ class Problem:
     row: int | None = None
     column: str | None = None
     key: str | None = None
+    record: str | None = None
+    unit: str = "row"
 
     def __str__(self) -> str:
         where = [self.file] if self.file else []
         if self.row is not None:
-            where.append(f"row {self.row}")
+            where.append(f"{self.unit} {self.row}" + (f" ({self.record})" if self.record else ""))
         if self.column is not None:
             where.append(f"column {self.column!r}")
         text = ", ".join(where)
@@ -139,3 +154,11 @@ class InfeasibleError(CoverageError, RuntimeError):
 
 class CoverageWarning(UserWarning):
     """A recoverable oddity in the data (reported, never silently dropped)."""
+
+
+class FarFromNetworkWarning(CoverageWarning):
+    """Stations farther than ``max_snap_m`` from every walkable way were left out.
+
+    :func:`coverage.pipeline.analyze` gathers these into one warning for the whole study that
+    names each station by its id and name.
+    """

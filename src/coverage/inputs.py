@@ -40,6 +40,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _HOUSEHOLD_COLUMNS = ("households", "户数", "住户数", "总户数", "hh")
+_AREA_NAMES = ("名称", "区域名称", "区县", "街道", "社区")  # a layer's rows may be named areas
 _CAPACITY_COLUMNS = ("capacity", "容量", "服务户数上限")
 
 
@@ -135,6 +136,17 @@ def read_layer(spec: LayerSpec, *, role: str = "layer") -> gpd.GeoDataFrame:
     """
     r = _role(role)
     layer = _read(spec, r, study_area=None, margin_km=0.0)
+    if layer.problems:  # name each row's record by its id and name columns, when it has them
+        columns = [c for c in layer.data.columns if c != "geometry"]
+        found = [
+            find_column(layer, columns, names, None, "", "")
+            for names in (r.id_names, (*r.name_names, *_AREA_NAMES))
+        ]
+        values = [
+            _texts(layer.data[c]) if c is not None else np.full(len(layer.data), "", dtype=object)
+            for c in found
+        ]
+        layer.name_records(*values)
     raise_problems(layer)
     out = layer.data.drop(columns=list(layer.coord_columns))
     if layer.kind == "table":
@@ -308,27 +320,34 @@ def _load(
     layer = _read(spec, role, study_area=study_area, margin_km=margin_km)
     columns = [c for c in layer.data.columns if c != "geometry" and c not in layer.coord_columns]
     used: set[str] = set(layer.coord_columns)
-    out = _ids_and_names(layer, spec, role, columns, used)
+    out, record_ids = _ids_and_names(layer, spec, role, columns, used)
     if role is _COMPOUNDS:
         out.update(_households(layer, spec, columns, used))
     else:
         out.update(_capacity(layer, spec, columns, used, service))
+    # every row's problems name its record: the id (when the file has one) and the name
+    layer.name_records(record_ids, out["name"])
     raise_problems(layer)
     geometry = np.asarray(layer.data.geometry.array, dtype=object)
     if not role.keep_polygons:
         geometry = to_points(geometry)
         if role is _STATIONS:
-            _warn_duplicate_points(layer, geometry, out[role.id_out])
+            _warn_duplicate_points(layer, geometry, out[role.id_out], out["name"])
     result = _with_extra_columns(layer, pd.DataFrame(out), [c for c in columns if c not in used])
     result = gpd.GeoDataFrame(result, geometry=gpd.GeoSeries(geometry, crs="EPSG:4326"))
+    # the system the file's numbers were in (a table's column names may have said GCJ-02)
+    result.attrs["coords"] = layer.data.attrs.get("coords", spec.coords)
     logger.info("read %d %s from %s", len(result), role.key, layer.file)
     return result
 
 
 def _ids_and_names(
     layer: Layer, spec: LayerSpec, role: _Role, columns: list[str], used: set[str]
-) -> dict[str, Any]:
-    """The id and name columns: checked ids (``<file stem>-<row>`` without an id column)."""
+) -> tuple[dict[str, Any], NDArray[Any]]:
+    """The id and name columns: checked ids (``<file stem>-<row>`` without an id column).
+
+    Also the ids that name each row's record in messages (empty without an id column).
+    """
     data = layer.data
     id_col = find_column(layer, columns, role.id_names, spec.id_column, "id_column", "编号/id")
     name_col = find_column(
@@ -337,7 +356,7 @@ def _ids_and_names(
     used.update(c for c in (id_col, name_col) if c is not None)
     if id_col is not None:
         ids = _texts(data[id_col])
-        for pos, message in id_issues(ids, rows=layer.rows):
+        for pos, message in id_issues(ids, rows=layer.rows, unit=layer.unit):
             layer.add(pos, id_col, message)
     else:
         stem = Path(spec.path).stem
@@ -350,7 +369,8 @@ def _ids_and_names(
                 stem,
             )
     names = _texts(data[name_col]) if name_col is not None else ids.copy()
-    return {role.id_out: ids, "name": np.where(names == "", ids, names)}
+    record_ids = ids if id_col is not None else np.full(len(ids), "", dtype=object)
+    return {role.id_out: ids, "name": np.where(names == "", ids, names)}, record_ids
 
 
 def _households(
@@ -452,7 +472,9 @@ def _check_amounts(
     return np.where(empty | bad, np.nan, numbers)
 
 
-def _warn_duplicate_points(layer: Layer, points: NDArray[Any], ids: NDArray[Any]) -> None:
+def _warn_duplicate_points(
+    layer: Layer, points: NDArray[Any], ids: NDArray[Any], names: NDArray[Any]
+) -> None:
     xy = pd.DataFrame({"x": shapely.get_x(points), "y": shapely.get_y(points)})
     dup = xy.duplicated(keep=False)
     if not dup.any():
@@ -460,7 +482,10 @@ def _warn_duplicate_points(layer: Layer, points: NDArray[Any], ids: NDArray[Any]
     groups = []
     for positions in xy[dup].groupby(["x", "y"]).indices.values():
         pos = xy[dup].index[positions]
-        rows = ", ".join(f"row {layer.rows[p]} ({ids[p]})" for p in pos)
+        rows = ", ".join(
+            f"{layer.unit} {layer.rows[p]} ({' '.join(dict.fromkeys((ids[p], names[p])))})"
+            for p in pos
+        )
         groups.append(f"{rows} at lon={xy.x[pos[0]]:.6f}, lat={xy.y[pos[0]]:.6f}")
     warnings.warn(
         f"{layer.file}: 多个站点位于同一位置 (several stations share one location): "

@@ -16,7 +16,7 @@ import math
 import re
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -27,6 +27,7 @@ import pyogrio
 from numpy.typing import NDArray
 
 from coverage.config import LayerSpec
+from coverage.coord_columns import coordinate_header
 from coverage.errors import InputError, Problem
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "problems_header",
     "raise_problems",
     "read_source",
+    "row_note",
     "show_value",
     "table_rows",
 ]
@@ -100,21 +102,50 @@ class Layer:
     file: str
     kind: str  # "table" or "geo"
     data: gpd.GeoDataFrame  # RangeIndex, attributes + geometry (EPSG:4326, None where unusable)
-    rows: NDArray[np.int64]  # 1-based data row / feature number of each row of ``data``
-    lines: NDArray[np.int64] | None = None  # sheet line of each row (tables)
+    # row of each row of ``data`` as the user finds it: the row Excel shows (header = row 1)
+    # for tables, the 1-based feature number for geo files
+    rows: NDArray[np.int64]
+    lines: NDArray[np.int64] | None = None  # text line of each row (CSV; cells may span lines)
     coord_columns: tuple[str, ...] = ()
     note: str = ""  # which sheet/layer was read, when the file has several
     problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def unit(self) -> str:
+        """What :attr:`rows` counts in messages: ``"row"`` or ``"feature"``."""
+        return "feature" if self.kind == "geo" else "row"
 
     def add(self, row_pos: int | None, column: str | None, message: str) -> None:
         """Record a problem for the row at position ``row_pos`` of ``data``."""
         row = None
         if row_pos is not None:
             row = int(self.rows[row_pos])
-            if self.lines is not None and int(self.lines[row_pos]) != row + 1:
-                message = f"{message} (表格第 {self.lines[row_pos]} 行 / sheet line "
-                message += f"{self.lines[row_pos]})"
-        self.problems.append(Problem(self.file, message, row=row, column=column))
+            if self.lines is not None and int(self.lines[row_pos]) != row:
+                message = f"{message} (文件第 {self.lines[row_pos]} 行 / line "
+                message += f"{self.lines[row_pos]} of the file)"
+        self.problems.append(Problem(self.file, message, row=row, column=column, unit=self.unit))
+
+    def name_records(self, ids: Any, names: Any) -> None:
+        """Name each row's record (its id and name) beside the row of every problem.
+
+        Parameters
+        ----------
+        ids, names
+            The id and name of every row of ``data`` (empty text where missing).
+        """
+        wanted = {p.row for p in self.problems if p.row is not None}
+        if not wanted:  # the usual case: nothing to name
+            return
+        records = {}
+        for row, rid, name in zip(self.rows.tolist(), ids, names, strict=True):
+            if row not in wanted:
+                continue
+            rid, name = str(rid or "").strip(), str(name or "").strip()
+            records[row] = " ".join(dict.fromkeys(v for v in (rid, name) if v))
+        self.problems = [
+            replace(p, record=records.get(p.row) or None) if p.row is not None else p
+            for p in self.problems
+        ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,7 +369,8 @@ def table_rows(file: str, table: RawTable, *, known_headers: frozenset[str]) -> 
     -------
     Layer
         ``data``: one row per filled data row, every cell as read (object dtype), an empty
-        ``geometry``; ``rows``: each row's number below the header; ``lines``: its sheet line.
+        ``geometry``; ``rows``: each row's number as Excel shows it (the file's first row is
+        row 1, blank rows count); ``lines``: its text line (a CSV cell may span lines).
         Rows with more cells than the header are problems.
 
     Raises
@@ -355,14 +387,18 @@ def table_rows(file: str, table: RawTable, *, known_headers: frozenset[str]) -> 
         (
             i
             for i in filled[:20]
-            if any(isinstance(v, str) and v.strip().lower() in known_headers for v in grid[i])
+            if any(
+                isinstance(v, str)
+                and (v.strip().lower() in known_headers or coordinate_header(v)[0] is not None)
+                for v in grid[i]
+            )
         ),
         filled[0],
     )
     header = _header_names(grid[header_at])
     width = len(header)
     body = [i for i in filled if i > header_at]
-    rows = np.array([i - header_at for i in body], dtype=np.int64)
+    rows = np.array([i + 1 for i in body], dtype=np.int64)  # the row Excel shows
     cells = [(list(grid[i]) + [None] * width)[:width] for i in body]
     df = pd.DataFrame(cells, columns=header, dtype=object)
     empty_gdf = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries([None] * len(df), crs="EPSG:4326"))
@@ -507,13 +543,34 @@ def list_names(names: Iterable[Any]) -> str:
     return ", ".join(items[:30]) + (f" ... ({len(items)} in all)" if len(items) > 30 else "")
 
 
+_ROW_NOTES = {
+    "row": "第 N 行即 Excel 中的行号，表头为第 1 行 / row N as Excel shows it, header = row 1",
+    "feature": "第 N 个要素 / feature N = the N-th feature, from 1",
+}
+
+
+def row_note(problems: Iterable[Problem]) -> str:
+    """What the row numbers of ``problems`` mean (``""`` when none names a row).
+
+    Parameters
+    ----------
+    problems
+        Problems of one or several files.
+
+    Returns
+    -------
+    str
+        ``" (第 N 行即 Excel 中的行号 ...)"``, for each kind of row number used.
+    """
+    units = dict.fromkeys(p.unit for p in problems if p.row is not None)
+    return f" ({'; '.join(_ROW_NOTES.get(u, u) for u in units)})" if units else ""
+
+
 def problems_header(file: str, count: int, kind: str | None = None) -> str:
     """The first line of an error listing a file's problems (what row N means)."""
     text = f"{file}: {count} problem(s) / 发现 {count} 个问题"
-    if kind == "table":
-        text += " (row N = N-th data row below the header / 第 N 行指表头下第 N 行数据)"
-    elif kind == "geo":
-        text += " (row N = N-th feature / 第 N 个要素)"
+    if kind in ("table", "geo"):
+        text += row_note([Problem(file, "", row=1, unit="feature" if kind == "geo" else "row")])
     return text
 
 

@@ -9,6 +9,7 @@ coordinates is recorded as a problem naming its row and column.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import geopandas as gpd
@@ -18,8 +19,9 @@ from numpy.typing import NDArray
 from pyproj import CRS
 
 from coverage.config import LayerSpec
+from coverage.coord_columns import LAT_COLUMNS, LON_COLUMNS, SYSTEM_NAMES, coordinate_header
 from coverage.coords import to_wgs84, utm_crs_for
-from coverage.errors import CRSError, Problem
+from coverage.errors import CoverageWarning, CRSError, Problem
 from coverage.layer_files import (
     Layer,
     RawGeo,
@@ -35,8 +37,6 @@ from coverage.layer_files import (
 
 __all__ = ["LAT_COLUMNS", "LON_COLUMNS", "geo_layer", "table_layer", "to_points"]
 
-LON_COLUMNS = ("lon", "lng", "longitude", "x", "经度", "东经")
-LAT_COLUMNS = ("lat", "latitude", "y", "纬度", "北纬")
 _KM_PER_DEG = 111.32
 
 # shapely geometry type ids
@@ -78,10 +78,10 @@ def table_layer(
         When the file has no rows at all.
     """
     layer = table_rows(str(spec.path), table, known_headers=known_headers)
-    columns = _coordinate_columns(layer)
+    columns = _coordinate_columns(layer, spec)
     if columns is None:
         return layer
-    lon_col, lat_col = columns
+    lon_col, lat_col, system = columns
     df = layer.data
     lon, lon_empty, lon_bad = parse_numbers(df[lon_col])
     lat, lat_empty, lat_bad = parse_numbers(df[lat_col])
@@ -102,37 +102,123 @@ def table_layer(
     ok = ~(lon_empty | lon_bad | lat_empty | lat_bad)
     both = f"{lon_col}/{lat_col}"
     ok &= _check_range(layer, lon, lat, lon, lat, ok, both, geo=False)
-    x, y = to_wgs84(lon, lat, system=spec.coords)
+    x, y = to_wgs84(lon, lat, system=system)
     ok &= _check_area(layer, x, y, x, y, ok, both, study_area, margin_km)
     points = np.full(len(df), None, dtype=object)
     points[ok] = shapely.points(x[ok], y[ok])
     layer.data = gpd.GeoDataFrame(
         df.drop(columns="geometry"), geometry=gpd.GeoSeries(points, crs="EPSG:4326")
     )
+    layer.data.attrs["coords"] = system  # the system the file's numbers were in
     return layer
 
 
-def _coordinate_columns(layer: Layer) -> tuple[str, str] | None:
-    """The longitude and latitude columns of a table (``None`` when one is missing)."""
+def _coordinate_columns(layer: Layer, spec: LayerSpec) -> tuple[str, str, str] | None:
+    """The longitude and latitude columns of a table and the coordinate system of their numbers.
+
+    ``None`` when a column is missing or the names contradict the study's ``coords`` (the
+    problems are recorded).
+    """
     columns = [c for c in layer.data.columns if c != "geometry"]
-    lon_col = find_column(layer, columns, LON_COLUMNS, None, "", "经度/longitude")
-    lat_col = find_column(layer, columns, LAT_COLUMNS, None, "", "纬度/latitude")
-    for col, what, names in (
-        (lon_col, "经度 (longitude)", LON_COLUMNS),
-        (lat_col, "纬度 (latitude)", LAT_COLUMNS),
+    found: dict[str, str | None] = {}
+    for axis, names, option in (
+        ("lon", LON_COLUMNS, "lon_column"),
+        ("lat", LAT_COLUMNS, "lat_column"),
     ):
-        if col is None:
-            layer.add(
-                None,
-                None,
-                f"缺少坐标列 (missing coordinate column) {what}; 可用列名 (accepted names): "
-                f"{', '.join(names)}; 现有列 (columns in the file): {list_names(columns)}"
-                f"{layer.note}",
-            )
+        override = spec.lon_column if axis == "lon" else spec.lat_column
+        col = find_column(layer, columns, names, override, option, "")
+        if col is None and override is None:
+            col = _named_like(layer, columns, axis, spec, option)
+        found[axis] = col
+    lon_col, lat_col = found["lon"], found["lat"]
     layer.coord_columns = tuple(c for c in (lon_col, lat_col) if c is not None)
     if lon_col is None or lat_col is None:
         return None
-    return lon_col, lat_col
+    system = _system_from_names(layer, spec, lon_col, lat_col)
+    return None if system is None else (lon_col, lat_col, system)
+
+
+def _named_like(
+    layer: Layer, columns: list[str], axis: str, spec: LayerSpec, option: str
+) -> str | None:
+    """The one column whose name reads as ``axis`` (``经度(GCJ)``, ``lng_bd09`` ...)."""
+    zh, en = ("经度", "longitude") if axis == "lon" else ("纬度", "latitude")
+    like = [c for c in columns if coordinate_header(c)[0] == axis]
+    if len(like) > 1 and (spec.coords_explicit or spec.coords != "wgs84"):
+        # several datums side by side: the study's coords picks one
+        agree = [c for c in like if coordinate_header(c)[1] == spec.coords]
+        like = agree or like
+    if len(like) == 1:
+        return like[0]
+    if like:
+        layer.add(
+            None,
+            None,
+            f"有多个列像是{zh}列 (several columns look like the {en}): "
+            f"{list_names(like)}; 请在研究文件的图层表中用 {option} 指定其一 (set {option} "
+            "in the layer's table of the study file)",
+        )
+        return None
+    names = LON_COLUMNS if axis == "lon" else LAT_COLUMNS
+    layer.add(
+        None,
+        None,
+        f"缺少坐标列 (missing coordinate column) {zh} ({en}); 可用列名 (accepted names): "
+        f"{', '.join(names)}, 也可带坐标系或单位，如 经度(GCJ)、lng_bd09 (also with a datum or "
+        f"unit, e.g. 经度(GCJ), lng_bd09), 或在研究文件的图层表中设置 {option} (or set {option} "
+        f"in the layer's table of the study file); 现有列 (columns in the file): "
+        f"{list_names(columns)}{layer.note}",
+    )
+    return None
+
+
+def _system_from_names(layer: Layer, spec: LayerSpec, lon_col: str, lat_col: str) -> str | None:
+    """The coordinate system: the study's ``coords``, else the one the column names state.
+
+    Records a problem (and returns ``None``) when the two columns state different systems or
+    a stated system contradicts an explicit ``coords``; warns when a name decides.
+    """
+    stated = {col: coordinate_header(col)[1] for col in (lon_col, lat_col)}
+    systems = sorted({v for v in stated.values() if v is not None})
+    pair = f"{lon_col}/{lat_col}"
+    if len(systems) > 1:
+        layer.add(
+            None,
+            pair,
+            "经度列和纬度列的列名说明的坐标系不同 (the longitude and latitude column names state "
+            f"different coordinate systems): {lon_col} -> {SYSTEM_NAMES[str(stated[lon_col])]}, "
+            f"{lat_col} -> {SYSTEM_NAMES[str(stated[lat_col])]}; 请改正列名，或设置 "
+            "lon_column/lat_column 和 coords (fix the names, or set lon_column/lat_column and "
+            "coords)",
+        )
+        return None
+    explicit = spec.coords_explicit or spec.coords != "wgs84"
+    if not systems:
+        return spec.coords
+    named = systems[0]
+    if explicit and named != spec.coords:
+        layer.add(
+            None,
+            pair,
+            f'列名表明坐标为 {SYSTEM_NAMES[named]}，但研究文件设置了 coords = "{spec.coords}" '
+            f"(the column names say {SYSTEM_NAMES[named]} but the study file sets coords = "
+            f'"{spec.coords}"); 请确认坐标来源后改正其一：在高德/腾讯地图上取的点是 gcj02，百度'
+            "是 bd09，GPS 是 wgs84 (check where the coordinates come from and fix one of them: "
+            "points picked on Gaode/Tencent maps are gcj02, Baidu bd09, GPS wgs84)",
+        )
+        return None
+    if not explicit and named != "wgs84":
+        warnings.warn(
+            f"{layer.file}: 坐标列 {pair} 的列名表明坐标为 {SYSTEM_NAMES[named]}，已按 "
+            f"{SYSTEM_NAMES[named]} 转换为 WGS-84 (the column names say {SYSTEM_NAMES[named]}; "
+            f"the coordinates were converted from {SYSTEM_NAMES[named]} to WGS-84); 在研究文件的"
+            f'图层表中写 coords = "{named}" 即确认并不再提示，如不对请写实际的坐标系 (write coords '
+            f'= "{named}" in the layer\'s table of the study file to confirm it, or the right '
+            "system if this is wrong)",
+            CoverageWarning,
+            stacklevel=2,
+        )
+    return named
 
 
 def geo_layer(

@@ -29,7 +29,7 @@ import shapely
 from coverage import coords, labels
 from coverage._atomic import atomic_path
 from coverage.config import Study
-from coverage.results import Analysis
+from coverage.results import Analysis, StudyInputs
 
 __all__ = [
     "ANALYSIS_FILES",
@@ -92,8 +92,16 @@ def round_for_people(frame: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def study_uses_gcj02(study: Study) -> bool:
+def study_uses_gcj02(study: Study, *, inputs: StudyInputs | None = None) -> bool:
     """Whether any of the study's layers gives its coordinates as GCJ-02 (Gaode/Tencent).
+
+    Parameters
+    ----------
+    study
+        The study (each layer's ``coords``).
+    inputs
+        The layers as read: a table whose column names said GCJ-02 (``经度(GCJ)``) without a
+        ``coords`` key counts too (``attrs["coords"]``).
 
     Examples
     --------
@@ -103,7 +111,12 @@ def study_uses_gcj02(study: Study) -> bool:
     True
     """
     layers = [study.compounds, study.candidates, *(s.stations for s in study.services.values())]
-    return any(layer is not None and layer.coords == "gcj02" for layer in layers)
+    if any(layer is not None and layer.coords == "gcj02" for layer in layers):
+        return True
+    if inputs is None:
+        return False
+    read = [inputs.compounds, inputs.candidates, *inputs.stations.values()]
+    return any(frame is not None and frame.attrs.get("coords") == "gcj02" for frame in read)
 
 
 def _lonlat(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:

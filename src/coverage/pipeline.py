@@ -22,7 +22,8 @@ import pandas as pd
 
 from coverage import gaps, inputs, isochrones, network, osmdata, snap, travel
 from coverage.config import Study
-from coverage.errors import CoverageWarning, InputError, Problem
+from coverage.errors import CoverageWarning, FarFromNetworkWarning, InputError, Problem
+from coverage.layer_files import row_note
 from coverage.network import WalkNetwork
 from coverage.outputs import write_analysis  # re-exported: coverage.pipeline.write_analysis
 from coverage.results import Analysis, ServiceResult, StudyInputs
@@ -168,11 +169,12 @@ def read_layers(
         except InputError as exc:
             problems += exc.problems
     if problems:
+        problems = list(dict.fromkeys(problems))  # a file shared by two services: once
         files = sorted({p.file for p in problems})
         raise InputError(
             problems,
             header=f"输入数据有 {len(problems)} 个问题 / {len(problems)} problem(s) in "
-            f"{', '.join(files)}:",
+            f"{', '.join(files)}{row_note(problems)}:",
         )
     return compounds, stations, candidates
 
@@ -275,15 +277,20 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
     by = group_columns(study, data.compounds)
     origins = snap.snap_study_compounds(study, data.compounds, net, entrances=data.entrances)
     results: dict[str, ServiceResult] = {}
+    far: dict[str, gpd.GeoDataFrame] = {}
     for key, service in study.services.items():
         t0 = time.perf_counter()
         profile = study.profiles[service.profile]
         stations = data.stations[key]
         # each layer is snapped once and reused by every step below
         placed = snap.snap_layer(stations, net, id_column="station_id", max_snap_m=study.max_snap_m)
-        nearest = travel.nearest_station(
-            origins, placed, net, profile=profile, with_access_point=True
-        )
+        far[key] = stations[~placed.snapped]
+        with warnings.catch_warnings():
+            # stations far from the network: one warning for the whole study, below
+            warnings.simplefilter("ignore", FarFromNetworkWarning)
+            nearest = travel.nearest_station(
+                origins, placed, net, profile=profile, with_access_point=True
+            )
         with warnings.catch_warnings():
             # the same stations far from the network were just reported by nearest_station
             warnings.simplefilter("ignore", CoverageWarning)
@@ -323,11 +330,58 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
             len(stations),
             time.perf_counter() - t0,
         )
+    warn_far_stations(study, far)
     # the overall rows of each service's summary: summarising every table again cost ~0.1 s
     totals = gaps.summary_dict_from_summaries(
         {k: r.summary for k, r in results.items()}, study.services
     )
     return Analysis(study.name, results, totals, study.note, study.language)
+
+
+def warn_far_stations(study: Study, far: dict[str, gpd.GeoDataFrame]) -> None:
+    """Warn once about the stations too far from any walkable way, naming each by id and name.
+
+    Parameters
+    ----------
+    study
+        The study (service labels, ``max_snap_m``, language).
+    far
+        Per service key: its stations (``station_id``, ``name``) that were left out.
+
+    Warns
+    -----
+    FarFromNetworkWarning
+        One warning for all services; a station layer shared by several services is listed
+        once with their labels.
+    """
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for key, rows in far.items():
+        if len(rows):
+            names = rows["name"].astype(str).to_numpy() if "name" in rows else rows["station_id"]
+            listed = tuple(
+                " ".join(dict.fromkeys((str(i), str(n))))
+                for i, n in zip(rows["station_id"], names, strict=True)
+            )
+            service = study.services[key]
+            label = service.label_en if study.language == "en" else service.label_zh
+            groups.setdefault(listed, []).append(label)
+    if not groups:
+        return
+    count = len({s for listed in groups for s in listed})
+    parts = []
+    for listed, services in groups.items():
+        shown = ", ".join(listed[:20]) + (f" ... ({len(listed)})" if len(listed) > 20 else "")
+        parts.append(f"{'/'.join(services)}: {shown}")
+    m = f"{study.max_snap_m:g}"
+    warnings.warn(
+        f"{count} 个站点距步行道路超过 {m} 米，未参与计算 ({count} station(s) farther than {m} m "
+        f"from any walkable way were left out): {'; '.join(parts)}. 请核对其坐标及坐标系设置 "
+        "coords，或调大研究文件的 max_snap_m；stations.csv 中它们的原因 (reason) 为 "
+        "far_from_network (check their coordinates and the coords setting, or raise "
+        "max_snap_m in the study file; stations.csv gives them reason far_from_network)",
+        FarFromNetworkWarning,
+        stacklevel=3,
+    )
 
 
 def _with_access(assessed: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoDataFrame:

@@ -69,7 +69,7 @@ from pandas.api.extensions import ExtensionArray
 from scipy.sparse.csgraph import dijkstra
 
 from coverage.config import DEFAULT_MAX_SNAP_M, Profile
-from coverage.errors import CoverageWarning, InputError, Problem
+from coverage.errors import FarFromNetworkWarning, InputError, Problem
 from coverage.snap import SnappedPoints, snap_compounds, snap_layer
 from coverage.walknetwork import WalkNetwork
 
@@ -301,12 +301,12 @@ def _warn_far_stations(stations: SnappedPoints) -> None:
     names = ", ".join(map(str, stations.ids[far][:10])) + (" ..." if far.sum() > 10 else "")
     max_snap_m = stations.max_snap_m
     msg = (
-        f"{int(far.sum())} 个站点距步行网络超过 {max_snap_m:g} 米，已排除 "
-        f"({int(far.sum())} of {len(stations)} stations are farther than {max_snap_m:g} m "
-        f"from any walkable way and were left out: {names}); "
-        "snap_points(stations, network) lists them with reason 'far_from_network'"
+        f"{int(far.sum())} 个站点距步行道路超过 {max_snap_m:g} 米，未参与计算: {names}; 请核对"
+        f"其坐标 ({int(far.sum())} of {len(stations)} stations are farther than "
+        f"{max_snap_m:g} m from any walkable way and were left out: {names}; check their "
+        "coordinates; their reason is 'far_from_network')"
     )
-    warnings.warn(msg, CoverageWarning, stacklevel=4)
+    warnings.warn(msg, FarFromNetworkWarning, stacklevel=4)
 
 
 @dataclass(frozen=True, eq=False)
