@@ -244,7 +244,8 @@ def test_estimated_households_are_summed_overall_and_per_group(hand):
     a = assess_coverage(compounds, nearest, within, service=svc)
     s = summarize_coverage(a, service=svc, by=["community"])
     expect: dict[str, float] = {}
-    for community, hh, src in zip(compounds["community"], compounds["households"], source):
+    rows = zip(compounds["community"], compounds["households"], source, strict=True)
+    for community, hh, src in rows:
         expect[community] = expect.get(community, 0.0) + (hh if src == "estimated" else 0.0)
     overall = s[s["scope"] == "overall"]
     assert (overall["households_estimated"] == sum(expect.values())).all()

@@ -137,15 +137,18 @@ def enlarge_area(area: shapely.Geometry, margin_m: float) -> shapely.Geometry:
     if margin_m <= 0:
         return area
     from pyproj import Transformer
-    from shapely.ops import transform
 
     w, s, e, n = area.bounds
     crs = utm_crs_for([w, e], [s, n])
-    there = Transformer.from_crs(4326, crs, always_xy=True).transform
-    back = Transformer.from_crs(crs, 4326, always_xy=True).transform
-    metric = transform(there, area)
+    there = Transformer.from_crs(4326, crs, always_xy=True)
+    back = Transformer.from_crs(crs, 4326, always_xy=True)
+
+    def with_(t: Transformer) -> Any:
+        return lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1]))
+
+    metric = shapely.transform(area, with_(there))
     # a fine quadrant: the corners stay within a metre of the true margin
-    return transform(back, metric.buffer(margin_m, quad_segs=16))
+    return shapely.transform(metric.buffer(margin_m, quad_segs=16), with_(back))
 
 
 def extent_meta(area: shapely.Geometry) -> dict[str, str]:
@@ -270,7 +273,7 @@ def warn_outside_network_data(
         f"{len(compounds)} 个小区、{len(stations)} 个站点位于路网数据范围之外或距其边缘不足 "
         f"{reach_m:,.0f} 米，其缺口可能来自地图数据缺失（原因 outside_network_data）；"
         f"请使用比研究范围每边至少大 {reach_m:,.0f} 米的 OSM 数据 "
-        f"({len(compounds)} compounds and {len(stations)} stations lie outside the network "
+        f"({len(compounds)} compound(s) and {len(stations)} station(s) lie outside the network "
         f"data or within {reach_m:,.0f} m of its edge, so their gaps may come from missing "
         f"map data (reason outside_network_data); use an OSM extract reaching at least "
         f"{reach_m:,.0f} m beyond the study area on every side)"
