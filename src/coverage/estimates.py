@@ -114,7 +114,8 @@ def estimated_share(compounds: pd.DataFrame, *, weight_column: str = "households
         return estimated_households(compounds, weight_column=weight_column) / total
     if "households_source" not in compounds.columns or not len(compounds):
         return 0.0
-    return float(compounds["households_source"].astype("string").eq("estimated").mean())
+    estimated = compounds["households_source"].astype("string").eq("estimated").fillna(False)
+    return float(estimated.to_numpy(dtype=bool).mean())
 
 
 def built_up_area_m2(network: WalkNetwork) -> float:
