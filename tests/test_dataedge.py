@@ -106,7 +106,7 @@ def test_beijing_compounds_beyond_the_extract(tmp_path: Path) -> None:
     assessed = analysis.services["party"].assessed.set_index("compound_id")
     n_out = int((assessed["reason"] == "outside_network_data").sum())
     assert f"{n_out} 个小区、1 个站点" in message
-    assert "OSM extract reaching at least 1,125 m beyond the study area" in message
+    assert "OSM extract reaching at least 1,125 m" in message
     assert "双泉嘉苑 (B1)" in message or bool(assessed.loc["B1", "covered_15min"])
 
     # what the travel step alone says (today's reasons): unreachable / far_from_network
@@ -132,10 +132,10 @@ def test_beijing_compounds_beyond_the_extract(tmp_path: Path) -> None:
 
 
 @needs_data
-def test_far_from_network_stays_when_the_edge_is_out_of_reach(tmp_path: Path) -> None:
-    # a 2-minute service: reach 150 m. A compound inside the bounds, 400 m from the edge,
-    # with its way removed from the network stays far_from_network; the same at the edge is
-    # outside_network_data
+def test_which_reasons_the_edge_explains() -> None:
+    # points 50 m, 100 m and 400 m east of the CAU extract's west edge, one 100 m west of it
+    # (outside) and one in the middle; an unreachable point counts only on a piece of network
+    # that reaches the edge (a real island inside the data stays unreachable)
     net = network_from_file(CAU)
     west, south, east, north = CAU_BOUNDS
     mid = (south + north) / 2
@@ -145,34 +145,74 @@ def test_far_from_network_stays_when_the_edge_is_out_of_reach(tmp_path: Path) ->
         lon, lat, _ = geod.fwd(west, mid, 90 if metres > 0 else 270, abs(metres))
         return shapely.Point(lon, lat)
 
+    reasons = [
+        "far_from_network",
+        "far_from_network",
+        "far_from_network",
+        "unreachable",
+        "unreachable",
+        "beyond_threshold",
+        "no_access",
+    ]
     points = gpd.GeoDataFrame(
-        {"reason": ["far_from_network", "far_from_network", "unreachable", "beyond_threshold"]},
+        {"reason": reasons},
         geometry=[
-            shapely.Point((west + east) / 2, mid),  # about 600 m from every edge
             east_of_west_edge(50),
+            east_of_west_edge(400),
+            shapely.Point((west + east) / 2, mid),
             east_of_west_edge(100),
+            east_of_west_edge(100),
+            east_of_west_edge(-100),
             east_of_west_edge(-100),
         ],
         crs=4326,
     )
     pos = dataedge.edge_position(points, net)
-    assert pos["outside"].tolist() == [False, False, False, True]
-    assert pos.loc[1, "edge_m"] == pytest.approx(50, abs=1)
-    assert pos.loc[2, "edge_m"] == pytest.approx(100, abs=1)
-    assert pos.loc[0, "edge_m"] > 500
-    got = dataedge.mark_outside_network_data(points, pos, reach_m=150.0)["reason"].tolist()
+    assert pos["outside"].tolist() == [False] * 5 + [True, True]
+    assert pos["edge_m"].iloc[:5].tolist() == pytest.approx([50, 400, 622, 100, 100], abs=5)
+    pieces = np.array([False, False, False, True, False, False, False])
+    got = dataedge.mark_outside_network_data(
+        points, pos, reach_m=1125.0, max_snap_m=300.0, at_edge_piece=pieces
+    )["reason"].tolist()
     assert got == [
+        "outside_network_data",  # a way within 300 m may lie beyond the edge
+        "far_from_network",  # every way within 300 m is inside the data: truly far
         "far_from_network",
+        "outside_network_data",  # on a way the extract cut
+        "unreachable",  # an island wholly inside the data
         "outside_network_data",
-        "outside_network_data",
-        "outside_network_data",
+        "no_access",  # the study's access rule, not the data
     ]
     # a network without a known data area changes nothing
     bare = cp.network.WalkNetwork(net.nodes, net.edges, net.crs, {})
     pos = dataedge.edge_position(points, bare)
     assert not pos["outside"].any() and np.isinf(pos["edge_m"]).all()
-    same = dataedge.mark_outside_network_data(points, pos, reach_m=150.0)
+    same = dataedge.mark_outside_network_data(
+        points, pos, reach_m=1125.0, max_snap_m=300.0, at_edge_piece=pieces
+    )
     pd.testing.assert_frame_equal(pd.DataFrame(same), pd.DataFrame(points))
+
+
+def test_pieces_at_edge_on_a_lattice_with_an_island() -> None:
+    from _lattice import grid, points, wgs
+
+    # a 1 km street grid (0..1000 m) with an island way (420..480 m, y = 430) in its middle;
+    # the data area is the grid's box, 10 m wider
+    lattice = grid(k=11, step=100.0, extra=[(420.0, 430.0), (480.0, 430.0)])
+    area = shapely.Polygon(
+        [wgs(x, y) for x, y in [(-10, -10), (1010, -10), (1010, 1010), (-10, 1010)]]
+    )
+    net = cp.network.WalkNetwork(
+        lattice.nodes, lattice.edges, lattice.crs, dataedge.extent_meta(area)
+    )
+    layer = points([(450.0, 431.0), (50.0, 1.0), (5000.0, 5000.0)], ["island", "grid", "far"], "id")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CoverageWarning)  # "far" is far from the network
+        snapped = cp.snap.snap_layer(layer, net, id_column="id")
+    got = dataedge.pieces_at_edge(snapped, net, tolerance_m=300.0)
+    assert got.tolist() == [False, True, False]
+    # with a tolerance beyond the island's 420 m from the edge, it reaches the edge too
+    assert dataedge.pieces_at_edge(snapped, net, tolerance_m=450.0).tolist() == [True, True, False]
 
 
 def test_walk_reach_of_a_study(tmp_path: Path) -> None:

@@ -17,13 +17,21 @@ just beyond it is missing too.
 
 Decisions
 ---------
-- A feature is *outside* when its geometry does not touch the data area; it is *at the
-  edge* when it is outside, crosses the boundary, or lies within ``reach_m`` of it.
+- A feature is *outside* when its geometry does not touch the data area; otherwise
+  ``edge_m`` is its distance to the area's boundary (0 when it crosses it).
 - An uncovered feature outside the data gets ``outside_network_data`` whatever its reason
-  (``no_access`` excepted: that is the study's access rule); one at the edge gets it only
-  instead of ``unreachable`` / ``far_from_network``. A walk that is merely beyond the
-  threshold near the edge keeps ``beyond_threshold`` (its time is known; a station beyond
-  the edge could only shorten it, which the warning says).
+  (``no_access`` excepted: that is the study's access rule).
+- Inside, the edge explains a gap only where missing data could have changed it:
+
+  * ``far_from_network`` within ``max_snap_m`` of the edge (a way that would have taken the
+    point must lie within ``max_snap_m`` of it, and inside the area the data is complete);
+  * ``unreachable`` within ``reach_m`` (the walk reach of the largest threshold) of the edge,
+    when the piece of network the feature was snapped onto reaches the edge (a node outside
+    the area or within ``max_snap_m`` of its boundary: a way cut by the extract). An island
+    wholly inside the data is a real island and stays ``unreachable``.
+
+  A walk merely beyond the threshold keeps ``beyond_threshold`` inside the area (its time
+  is known; a station beyond the edge could only shorten it).
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ __all__ = [
     "enlarge_area",
     "extent_meta",
     "mark_outside_network_data",
+    "pieces_at_edge",
     "service_reach_m",
     "walk_reach_m",
     "warn_outside_network_data",
@@ -65,8 +74,6 @@ log = logging.getLogger(__name__)
 OUTSIDE_REASON = "outside_network_data"
 #: The network ``meta`` key holding the data area (WKT, WGS-84).
 EXTENT_KEY = "data_extent"
-#: Reasons replaced at the edge (inside the data area, within the reach of its boundary).
-_EDGE_REASONS = frozenset({"unreachable", "far_from_network"})
 #: Reasons kept even outside the data area.
 _KEPT_REASONS = frozenset({"", "no_access"})
 
@@ -211,8 +218,62 @@ def edge_position(layer: gpd.GeoDataFrame, network: WalkNetwork) -> pd.DataFrame
     return pd.DataFrame({"outside": outside, "edge_m": edge}, index=layer.index)
 
 
+def pieces_at_edge(snapped: Any, network: WalkNetwork, *, tolerance_m: float) -> np.ndarray:
+    """Whether each feature was snapped onto a piece of network that reaches the data's edge.
+
+    Parameters
+    ----------
+    snapped
+        A :class:`coverage.snap.SnappedPoints` of the layer (``ids``, ``owner``, ``edge``).
+    network
+        The walk network it was snapped onto.
+    tolerance_m
+        A connected component reaches the edge when one of its nodes lies outside the data
+        area or within this many metres of its boundary.
+
+    Returns
+    -------
+    numpy.ndarray
+        One bool per feature (in ``snapped.ids`` order); False for features not snapped, and
+        everywhere when the network has no known data area.
+    """
+    n = len(snapped.ids)
+    out = np.zeros(n, dtype=bool)
+    area = data_extent(network)
+    if area is None or len(snapped.owner) == 0:
+        return out
+    import geopandas as gpd
+
+    nodes = network.nodes
+    component = nodes["component"].to_numpy()
+    points = gpd.GeoSeries(gpd.points_from_xy(nodes["lon"], nodes["lat"]), crs=4326).to_crs(
+        network.crs
+    )
+    zone = gpd.GeoSeries([area], crs=4326).to_crs(network.crs).iloc[0]
+    # only the components the features were snapped onto are measured
+    index = network.edge_index
+    comp_of_point = component[index.u[np.asarray(snapped.edge)]]
+    wanted = np.isin(component, np.unique(comp_of_point))
+    geoms = points.to_numpy()[wanted]
+    inner = zone.buffer(-tolerance_m) if tolerance_m > 0 else zone
+    reaching = (
+        ~shapely.contains_properly(inner, geoms)
+        if not inner.is_empty
+        else np.ones(len(geoms), dtype=bool)
+    )
+    touching = np.unique(component[wanted][reaching])
+    at_edge = np.isin(comp_of_point, touching)
+    np.logical_or.at(out, np.asarray(snapped.owner), at_edge)
+    return out
+
+
 def mark_outside_network_data(
-    table: pd.DataFrame, position: pd.DataFrame, *, reach_m: float
+    table: pd.DataFrame,
+    position: pd.DataFrame,
+    *,
+    reach_m: float,
+    max_snap_m: float,
+    at_edge_piece: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Give ``outside_network_data`` to the gaps the edge of the map data explains.
 
@@ -224,7 +285,12 @@ def mark_outside_network_data(
     position
         :func:`edge_position` of the same layer (same length and order).
     reach_m
-        The walk reach of the largest threshold (:func:`walk_reach_m`).
+        The walk reach of the largest threshold (:func:`service_reach_m`).
+    max_snap_m
+        The study's ``max_snap_m``: how near the edge a ``far_from_network`` feature must be.
+    at_edge_piece
+        Per row, whether its network piece reaches the edge (:func:`pieces_at_edge`); None
+        (stations) changes no ``unreachable``.
 
     Returns
     -------
@@ -233,16 +299,24 @@ def mark_outside_network_data(
 
     Examples
     --------
-    >>> table = pd.DataFrame({"reason": ["unreachable", "unreachable", "beyond_threshold"]})
-    >>> pos = pd.DataFrame({"outside": [False, False, True], "edge_m": [50.0, 900.0, 0.0]})
-    >>> list(mark_outside_network_data(table, pos, reach_m=500)["reason"])
-    ['outside_network_data', 'unreachable', 'outside_network_data']
+    >>> table = pd.DataFrame({"reason": ["unreachable", "unreachable", "far_from_network",
+    ...                                  "far_from_network", "beyond_threshold"]})
+    >>> pos = pd.DataFrame({"outside": [False, False, False, False, True],
+    ...                     "edge_m": [50.0, 900.0, 200.0, 400.0, 0.0]})
+    >>> pieces = np.array([True, True, False, False, False])
+    >>> got = mark_outside_network_data(table, pos, reach_m=500, max_snap_m=300,
+    ...                                 at_edge_piece=pieces)
+    >>> [r[:7] for r in got["reason"]]
+    ['outside', 'unreach', 'outside', 'far_fro', 'outside']
     """
     reason = table["reason"].fillna("").astype(str).to_numpy()
     outside = position["outside"].to_numpy(dtype=bool)
-    near = position["edge_m"].to_numpy(dtype="float64") < reach_m
-    change = (outside & ~np.isin(reason, list(_KEPT_REASONS))) | (
-        near & np.isin(reason, list(_EDGE_REASONS))
+    edge = position["edge_m"].to_numpy(dtype="float64")
+    pieces = np.zeros(len(reason), dtype=bool) if at_edge_piece is None else at_edge_piece
+    change = (
+        (outside & ~np.isin(reason, list(_KEPT_REASONS)))
+        | ((reason == "far_from_network") & (edge < max_snap_m))
+        | ((reason == "unreachable") & (edge < reach_m) & np.asarray(pieces, dtype=bool))
     )
     out = table.copy()
     if change.any():
@@ -270,13 +344,15 @@ def warn_outside_network_data(
         return
     shown = ", ".join(compounds[:5]) + (" …" if len(compounds) > 5 else "")
     warnings.warn(
-        f"{len(compounds)} 个小区、{len(stations)} 个站点位于路网数据范围之外或距其边缘不足 "
-        f"{reach_m:,.0f} 米，其缺口可能来自地图数据缺失（原因 outside_network_data）；"
-        f"请使用比研究范围每边至少大 {reach_m:,.0f} 米的 OSM 数据 "
-        f"({len(compounds)} compound(s) and {len(stations)} station(s) lie outside the network "
-        f"data or within {reach_m:,.0f} m of its edge, so their gaps may come from missing "
-        f"map data (reason outside_network_data); use an OSM extract reaching at least "
-        f"{reach_m:,.0f} m beyond the study area on every side)"
+        f"{len(compounds)} 个小区、{len(stations)} 个站点位于路网数据范围之外或其边缘（在被数据边界"
+        f"截断的路网上，或附近的道路可能在范围外），其缺口可能来自地图数据缺失（原因 "
+        f"outside_network_data）；请使用比研究范围每边至少大 {reach_m:,.0f} 米"
+        f"（最大阈值的步行距离）的 OSM 数据 ({len(compounds)} compound(s) and "
+        f"{len(stations)} station(s) lie outside "
+        "the network data or at its edge (on ways the data's boundary cuts, or where the nearest "
+        "way may lie beyond it), so their gaps may come from missing map data (reason "
+        f"outside_network_data); use an OSM extract reaching at least {reach_m:,.0f} m (the walk "
+        "reach of the largest threshold) beyond the study area on every side)"
         + (f": {shown}" if compounds else ""),
         CoverageWarning,
         stacklevel=2,

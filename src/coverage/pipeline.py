@@ -287,6 +287,7 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
     by = group_columns(study, data.compounds)
     origins = snap.snap_study_compounds(study, data.compounds, net, entrances=data.entrances)
     at_edge = dataedge.edge_position(data.compounds, net)
+    cut_pieces = dataedge.pieces_at_edge(origins, net, tolerance_m=study.max_snap_m)
     results: dict[str, ServiceResult] = {}
     for key, service in study.services.items():
         t0 = time.perf_counter()
@@ -315,12 +316,15 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
             assessed, snap.access_table(origins, nearest["access_index"].to_numpy())
         )
         reach = dataedge.service_reach_m(study, key)
-        assessed = dataedge.mark_outside_network_data(assessed, at_edge, reach_m=reach)
+        assessed = dataedge.mark_outside_network_data(
+            assessed, at_edge, reach_m=reach, max_snap_m=study.max_snap_m, at_edge_piece=cut_pieces
+        )
         # stations the walk network does not reach are kept in the loads, flagged
         flagged = dataedge.mark_outside_network_data(
             stations.assign(reason=placed.reason),
             dataedge.edge_position(stations, net),
             reach_m=reach,
+            max_snap_m=study.max_snap_m,
         )
         loads = gaps.station_load(
             assessed, flagged, minutes=service.minutes, capacity=service.capacity, service=key
