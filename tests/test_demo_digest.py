@@ -5,6 +5,10 @@ the numbers changed: only update a digest when the change of results is intended
 in the commit message. Updated once for the compound access rules (issue 8): polygon
 compounds are entered by new rules and the outputs gained four access columns; point compounds
 and stations are unchanged (``PORTO_POINTS`` was recorded with the code before that change).
+Updated for issue 7 ("say what the numbers are"): ``summary.csv`` gained the columns
+``households_estimated`` and ``share_estimated`` and ``summary.json`` the ``estimates`` note
+and each service's ``households_estimated`` / ``share_estimated``; every other file and the
+full-precision tables are unchanged.
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ DEMO_FILES = {
     "compounds.csv": "486b16fea4c57e32341c08e2d12550197b5bd9507a651200f2dcf9f446255c47",
     "stations.csv": "51474c32a15af4f2e8d53c6d2997f4254747095b398a536a281fb3cfe23942eb",
     "gaps.csv": "3aa0498f8b9f2c2018fc848ca7ee40984b62c15dc053fc727307949bf3887a9a",
-    "summary.csv": "7398fb8e67d9e0226c85811343a5c71332b6f09793cb8495fcb2ba2da688aee3",
-    "summary.json": "95ae6d8daf0a5a55b7d83fcc1dbb6491bd4f3e8eda43888b20b19ceeb094a8c9",
+    "summary.csv": "e2504ea7eeb045a5528b1a4eb5e06468ce3f5841df877952bc30951e9c151ab3",
+    "summary.json": "967dcf0a6e54ae7f0ee366d55ae046dd07ea5478c17b4db8049411fffcfb3acd",
 }
 
 

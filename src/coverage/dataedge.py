@@ -246,21 +246,22 @@ def pieces_at_edge(snapped: Any, network: WalkNetwork, *, tolerance_m: float) ->
 
     nodes = network.nodes
     component = nodes["component"].to_numpy()
-    points = gpd.GeoSeries(gpd.points_from_xy(nodes["lon"], nodes["lat"]), crs=4326).to_crs(
-        network.crs
+    # only the nodes of the components the features were snapped onto are measured
+    comp_of_point = component[network.edge_index.u[np.asarray(snapped.edge)]]
+    wanted = np.isin(component, np.unique(comp_of_point))
+    chosen = nodes.loc[wanted]
+    geoms = (
+        gpd.GeoSeries(gpd.points_from_xy(chosen["lon"], chosen["lat"]), crs=4326)
+        .to_crs(network.crs)
+        .to_numpy()
     )
     zone = gpd.GeoSeries([area], crs=4326).to_crs(network.crs).iloc[0]
-    # only the components the features were snapped onto are measured
-    index = network.edge_index
-    comp_of_point = component[index.u[np.asarray(snapped.edge)]]
-    wanted = np.isin(component, np.unique(comp_of_point))
-    geoms = points.to_numpy()[wanted]
     inner = zone.buffer(-tolerance_m) if tolerance_m > 0 else zone
-    reaching = (
-        ~shapely.contains_properly(inner, geoms)
-        if not inner.is_empty
-        else np.ones(len(geoms), dtype=bool)
-    )
+    if inner.is_empty:
+        reaching = np.ones(len(geoms), dtype=bool)
+    else:
+        shapely.prepare(inner)
+        reaching = ~shapely.contains_properly(inner, geoms)
     touching = np.unique(component[wanted][reaching])
     at_edge = np.isin(comp_of_point, touching)
     np.logical_or.at(out, np.asarray(snapped.owner), at_edge)
