@@ -5,6 +5,9 @@ the numbers changed: only update a digest when the change of results is intended
 in the commit message. Updated once for the compound access rules (issue 8): polygon
 compounds are entered by new rules and the outputs gained four access columns; point compounds
 and stations are unchanged (``PORTO_POINTS`` was recorded with the code before that change).
+Updated for the Excel-friendly CSV files (issue 7): the four CSV digests changed (是/否 flags,
+whole households as integers, shares as percentages, service labels, station names, lon/lat,
+the note column); ``summary.json`` and the full-precision tables (``DEMO_FULL``) did not.
 Updated for issue 7 ("say what the numbers are"): ``summary.csv`` gained the columns
 ``households_estimated`` and ``share_estimated`` and ``summary.json`` the ``estimates`` note
 and each service's ``households_estimated`` / ``share_estimated``; every other file and the
@@ -29,10 +32,10 @@ from coverage.network import WalkNetwork, network_from_file
 OSM = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
 
 DEMO_FILES = {
-    "compounds.csv": "486b16fea4c57e32341c08e2d12550197b5bd9507a651200f2dcf9f446255c47",
-    "stations.csv": "51474c32a15af4f2e8d53c6d2997f4254747095b398a536a281fb3cfe23942eb",
-    "gaps.csv": "3aa0498f8b9f2c2018fc848ca7ee40984b62c15dc053fc727307949bf3887a9a",
-    "summary.csv": "e2504ea7eeb045a5528b1a4eb5e06468ce3f5841df877952bc30951e9c151ab3",
+    "compounds.csv": "ef5db66e41763950a89c5f9bbe71358c2aec7ea6b8a13d1b612d6dc620c852bd",
+    "stations.csv": "34bb6d9ae6c61f2a82b911a7e72d71756fe2e005d13f7d59d06145ea995dfd20",
+    "gaps.csv": "764d88bdb54285ca63c19b7489a22acfecc691b092355d5184deb271b177a9b8",
+    "summary.csv": "614777e1204a2ad44a925efdee01adb618fd1c7f209ceb6a299baf6871546cb0",
     "summary.json": "967dcf0a6e54ae7f0ee366d55ae046dd07ea5478c17b4db8049411fffcfb3acd",
 }
 
