@@ -242,26 +242,22 @@ def pieces_at_edge(snapped: Any, network: WalkNetwork, *, tolerance_m: float) ->
     area = data_extent(network)
     if area is None or len(snapped.owner) == 0:
         return out
-    import geopandas as gpd
+    from pyproj import Transformer
 
     nodes = network.nodes
     component = nodes["component"].to_numpy()
     # only the nodes of the components the features were snapped onto are measured
     comp_of_point = component[network.edge_index.u[np.asarray(snapped.edge)]]
     wanted = np.isin(component, np.unique(comp_of_point))
-    chosen = nodes.loc[wanted]
-    geoms = (
-        gpd.GeoSeries(gpd.points_from_xy(chosen["lon"], chosen["lat"]), crs=4326)
-        .to_crs(network.crs)
-        .to_numpy()
-    )
-    zone = gpd.GeoSeries([area], crs=4326).to_crs(network.crs).iloc[0]
+    there = Transformer.from_crs(4326, network.crs, always_xy=True)
+    x, y = there.transform(nodes["lon"].to_numpy()[wanted], nodes["lat"].to_numpy()[wanted])
+    zone = shapely.transform(area, lambda xy: np.column_stack(there.transform(xy[:, 0], xy[:, 1])))
     inner = zone.buffer(-tolerance_m) if tolerance_m > 0 else zone
     if inner.is_empty:
-        reaching = np.ones(len(geoms), dtype=bool)
+        reaching = np.ones(len(x), dtype=bool)
     else:
         shapely.prepare(inner)
-        reaching = ~shapely.contains_properly(inner, geoms)
+        reaching = ~shapely.contains_xy(inner, x, y)
     touching = np.unique(component[wanted][reaching])
     at_edge = np.isin(comp_of_point, touching)
     np.logical_or.at(out, np.asarray(snapped.owner), at_edge)

@@ -287,7 +287,7 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
     by = group_columns(study, data.compounds)
     origins = snap.snap_study_compounds(study, data.compounds, net, entrances=data.entrances)
     at_edge = dataedge.edge_position(data.compounds, net)
-    cut_pieces = dataedge.pieces_at_edge(origins, net, tolerance_m=study.max_snap_m)
+    cut_pieces: Any = None  # which compounds sit on ways the data's edge cuts: when needed
     results: dict[str, ServiceResult] = {}
     for key, service in study.services.items():
         t0 = time.perf_counter()
@@ -316,6 +316,8 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
             assessed, snap.access_table(origins, nearest["access_index"].to_numpy())
         )
         reach = dataedge.service_reach_m(study, key)
+        if cut_pieces is None and (assessed["reason"] == "unreachable").any():
+            cut_pieces = dataedge.pieces_at_edge(origins, net, tolerance_m=study.max_snap_m)
         assessed = dataedge.mark_outside_network_data(
             assessed, at_edge, reach_m=reach, max_snap_m=study.max_snap_m, at_edge_piece=cut_pieces
         )
