@@ -297,11 +297,17 @@ def test_station_far_from_network_is_warned_once_and_flagged(tmp_path: Path) -> 
     )
     assert res.returncode == 0, res.stderr
     lines = [ln for ln in res.stderr.splitlines() if ln.startswith("警告 (warning):")]
-    assert len(lines) == 1 and "P9" in lines[0]
+    far = [ln for ln in lines if "P9" in ln and "outside_network_data" not in ln]
+    assert len(far) == 1
+    # P9 lies 1.5 km beyond the extract's bounds (issue 7): the edge of the map data, said once
+    edge = [ln for ln in lines if "outside_network_data" in ln]
+    assert len(edge) == 1 and "1 个站点" in edge[0]
     loads = pd.read_csv(tmp_path / "out" / "stations.csv", encoding="utf-8-sig")
-    assert loads.set_index("station_id").loc["P9", "reason"] == "far_from_network"
+    assert loads.set_index("station_id").loc["P9", "reason"] == "outside_network_data"
 
 
+# in-process, pytest would turn the edge-of-the-data warning (CAU cuts some ways) into an error
+@pytest.mark.filterwarnings("ignore:.*outside_network_data:coverage.errors.CoverageWarning")
 def test_study_language_en_gives_english_without_lang(tmp_path: Path) -> None:
     from _studies import cau_study
 
@@ -315,8 +321,10 @@ def test_study_language_en_gives_english_without_lang(tmp_path: Path) -> None:
     assert "Party station (2 stations): households covered 5 min" in out
     assert "gap 1: " in out and "Written: " in english.output
     assert "loading the walk network" in english.stderr
+    # warnings are bilingual (Chinese first); every other line is English
+    shown = [ln for ln in english.output.splitlines() if not ln.startswith("warning")]
     for word in ("户", "分钟", "缺口", "路网", "小区:", "已写出", "完成"):
-        assert word not in english.output, word  # compound names from OSM may be Chinese
+        assert word not in "\n".join(shown), word  # compound names from OSM may be Chinese
     # --lang overrides the study's language; the files do not depend on it
     first = (tmp_path / "out" / "compounds.csv").read_bytes()
     chinese = runner.invoke(main, ["--lang", "zh", *args])

@@ -8,6 +8,10 @@ and stations are unchanged (``PORTO_POINTS`` was recorded with the code before t
 Updated for the Excel-friendly CSV files (issue 7): the four CSV digests changed (是/否 flags,
 whole households as integers, shares as percentages, service labels, station names, lon/lat,
 the note column); ``summary.json`` and the full-precision tables (``DEMO_FULL``) did not.
+Updated for issue 7 ("say what the numbers are"): ``summary.csv`` gained the columns
+``households_estimated`` and ``share_estimated`` and ``summary.json`` the ``estimates`` note
+and each service's ``households_estimated`` / ``share_estimated``; every other file and the
+full-precision tables are unchanged.
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ DEMO_FILES = {
     "compounds.csv": "ef5db66e41763950a89c5f9bbe71358c2aec7ea6b8a13d1b612d6dc620c852bd",
     "stations.csv": "34bb6d9ae6c61f2a82b911a7e72d71756fe2e005d13f7d59d06145ea995dfd20",
     "gaps.csv": "764d88bdb54285ca63c19b7489a22acfecc691b092355d5184deb271b177a9b8",
-    "summary.csv": "1fd62df9563be1323e7b9a8605260ba3178dffea5e41430623f6680fc70f219e",
-    "summary.json": "95ae6d8daf0a5a55b7d83fcc1dbb6491bd4f3e8eda43888b20b19ceeb094a8c9",
+    "summary.csv": "614777e1204a2ad44a925efdee01adb618fd1c7f209ceb6a299baf6871546cb0",
+    "summary.json": "967dcf0a6e54ae7f0ee366d55ae046dd07ea5478c17b4db8049411fffcfb3acd",
 }
 
 

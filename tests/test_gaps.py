@@ -191,7 +191,10 @@ def test_summaries_hand_case(hand):
         "share_covered",
         "compounds_total",
         "compounds_covered",
+        "households_estimated",
+        "share_estimated",
     ]
+    assert (s["households_estimated"] == 0.0).all()
     overall = s[s["scope"] == "overall"].set_index("minutes")
     assert overall.loc[5.0, "households_covered"] == 50.0
     assert overall.loc[10.0, "households_covered"] == 130.0
@@ -224,10 +227,36 @@ def test_summaries_hand_case(hand):
     }
     assert type(t15["compounds_total"]) is int
     assert type(t15["households_total"]) is float
+    assert d["party"]["households_estimated"] == 0.0
+    assert d["party"]["share_estimated"] == 0.0
     # from summaries already made (group rows included): the same dictionary
     assert summary_dict_from_summaries({"party": s}, [svc]) == d
     with pytest.raises(InputError, match="party"):
         summary_dict_from_summaries({}, [svc])
+
+
+def test_estimated_households_are_summed_overall_and_per_group(hand):
+    # c2 (A, 80) and c5, c6 (B, 120 + 40) estimated; checked against a plain loop
+    compounds, nearest, within, _ = hand
+    source = ["given", "estimated", "given", "given", "estimated", "estimated", "given", "given"]
+    compounds = compounds.assign(households_source=source)
+    svc = make_service()
+    a = assess_coverage(compounds, nearest, within, service=svc)
+    s = summarize_coverage(a, service=svc, by=["community"])
+    expect: dict[str, float] = {}
+    rows = zip(compounds["community"], compounds["households"], source, strict=True)
+    for community, hh, src in rows:
+        expect[community] = expect.get(community, 0.0) + (hh if src == "estimated" else 0.0)
+    overall = s[s["scope"] == "overall"]
+    assert (overall["households_estimated"] == sum(expect.values())).all()
+    assert overall["share_estimated"].iloc[0] == pytest.approx(240 / 380)
+    for community, value in expect.items():
+        rows = s[(s["scope"] == "group") & (s["community"] == community)]
+        assert len(rows) == 3 and (rows["households_estimated"] == value).all()
+    assert summary_dict({"party": a}, [svc])["party"]["share_estimated"] == pytest.approx(240 / 380)
+    # a table that does not say where its counts come from has no such columns
+    plain = summarize_coverage(a.drop(columns="households_source"), service=svc)
+    assert "households_estimated" not in plain.columns
 
 
 def test_share_is_nan_without_households(hand):

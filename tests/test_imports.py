@@ -41,6 +41,8 @@ RANKS: dict[str, int] = {
     "osmdata": 30,
     "access": 30,
     "netarrays": 34,
+    "dataedge": 36,  # the edge of the map data: coords, errors (network records its extent)
+    "estimates": 36,  # estimated households: shares and the plausibility warning
     "walknetwork": 37,
     "netbuild": 38,
     "netcache": 39,

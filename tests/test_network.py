@@ -32,6 +32,7 @@ from pyproj import Geod
 from scipy.sparse import coo_array
 from scipy.sparse.csgraph import dijkstra
 
+from coverage import dataedge
 from coverage import network as netmod
 from coverage.config import NetworkSource
 from coverage.errors import CoverageWarning, CRSError, NetworkError
@@ -648,6 +649,77 @@ def test_online_bbox_cuts_ways_at_the_box(offline_osmnx: Any) -> None:
     assert 0 < len(half.nodes) < len(full.nodes)
     assert half.nodes["lon"].max() <= (w + e) / 2
     assert set(half.edges["way_id"]) <= set(full.edges["way_id"])
+
+
+CAU_BOUNDS = (116.34403, 39.99767, 116.35974, 40.00888)
+
+
+def _query_area(query: str) -> shapely.Polygon:
+    """The polygon an Overpass query asked for (``poly:'lat lon lat lon ...'``)."""
+    import re
+
+    text = re.search(r"poly:'([^']+)'", query)
+    assert text is not None, query
+    values = [float(x) for x in text.group(1).split()]
+    return shapely.Polygon(list(zip(values[1::2], values[0::2], strict=True)))
+
+
+def _north_m(a: shapely.Geometry, b: shapely.Geometry) -> float:
+    """Metres from a's north edge to b's (along the meridian through a's centre)."""
+    lon = a.centroid.x
+    return GEOD.inv(lon, a.bounds[3], lon, b.bounds[3])[2] * (
+        1 if b.bounds[3] > a.bounds[3] else -1
+    )
+
+
+def test_online_download_is_enlarged_by_the_margin(offline_osmnx: Any) -> None:
+    # issue 7: online sources download the study area enlarged by the walk reach, so that
+    # stations and paths just outside the area count; the request is recorded, not sent
+    overpass, _ = _overpass_json(SMALL)
+    rec = offline_osmnx(overpass, _nominatim(CAU_BOUNDS))
+    plain = network_from_bbox(CAU_BOUNDS)
+    asked_plain = _query_area(rec.queries[-1])
+    big = network_from_bbox(CAU_BOUNDS, margin_m=600)
+    asked_big = _query_area(rec.queries[-1])
+    # osmnx adds its own 500 m to both requests; ours adds 600 m more on every side
+    assert _north_m(asked_plain, asked_big) == pytest.approx(600, rel=0.02)
+    assert asked_big.contains(asked_plain)
+    box = shapely.box(*CAU_BOUNDS)
+    assert _north_m(box, asked_plain) == pytest.approx(500, rel=0.02)
+    # the data area recorded is the enlarged one; the plain download stays in the box
+    assert dataedge.data_extent(plain).equals_exact(box, tolerance=1e-7)
+    assert _north_m(box, dataedge.data_extent(big)) == pytest.approx(600, rel=0.01)
+    assert plain.nodes["lat"].max() <= CAU_BOUNDS[3]
+    assert big.nodes["lat"].max() > CAU_BOUNDS[3]  # ways beyond the box now count
+    assert len(big.edges) > len(plain.edges)
+    # a place: geocoded (recorded Nominatim answer), then enlarged the same way
+    network_from_place("中国农业大学东校区, 海淀区, 北京市", margin_m=600)
+    asked_place = _query_area(rec.queries[-1])
+    assert asked_place.symmetric_difference(asked_big).area < 1e-6 * asked_big.area
+
+
+def test_study_download_is_enlarged_by_its_walk_reach(offline_osmnx: Any, tmp_path: Path) -> None:
+    from coverage import pipeline
+    from coverage.config import load_study
+
+    overpass, _ = _overpass_json(SMALL)
+    rec = offline_osmnx(overpass, [])
+    (tmp_path / "s.csv").write_text("id,name,lon,lat\nS1,a,116.35,40.0\n", encoding="utf-8")
+    (tmp_path / "study.toml").write_text(
+        f"name = 'online'\n[network]\nbbox = {list(CAU_BOUNDS)}\n"
+        "[services.party]\nlabel_zh = '站'\nstations = 's.csv'\nminutes = [5, 10]\n",
+        encoding="utf-8",
+    )
+    study = load_study(tmp_path / "study.toml")
+    assert dataedge.walk_reach_m(study) == pytest.approx(750.0)  # 10 min at 4.5 km/h
+    net = pipeline.network_for_study(study, cache_dir=tmp_path / "cache")
+    box = shapely.box(*CAU_BOUNDS)
+    assert _north_m(box, dataedge.data_extent(net)) == pytest.approx(750, rel=0.01)
+    assert _north_m(box, _query_area(rec.queries[-1])) == pytest.approx(1250, rel=0.02)
+    # the margin is part of the cache key (another margin is another download)
+    src = study.network
+    assert network_cache_key(src, margin_m=750) != network_cache_key(src)
+    assert network_cache_key(src, margin_m=750) == net.meta["cache_key"]
 
 
 def test_geocoding_failure(offline_osmnx: Any) -> None:

@@ -436,6 +436,46 @@ def test_pbf_loads_and_matches_pyrosm() -> None:
     assert (compounds["source"] == "landuse").sum() == len(theirs)
 
 
+def test_derived_compounds_keep_osm_names(tmp_path: Path) -> None:
+    osm = SyntheticOsm()
+    # cluster 1: two buildings named 华府 and one 1号楼 (a number, not a name)
+    osm.rect(0, 0, 20, 10, building="apartments", name="华府")
+    osm.rect(30, 0, 20, 10, building="apartments", name="1号楼")
+    osm.rect(60, 0, 20, 10, building="apartments", name="华府")
+    # cluster 2 (500 m away): only addr:housename
+    osm.rect(500, 0, 20, 10, building="apartments", addr__housename="锦绣苑")
+    # cluster 3: nothing but numbers and letters
+    osm.rect(1000, 0, 20, 10, building="apartments", name="A棟")
+    # an unnamed residential polygon whose buildings are named 梅园
+    osm.rect(0, 500, 100, 100, landuse="residential")
+    osm.rect(10, 510, 20, 10, building="residential", name="梅园")
+    got = _compounds(osm, tmp_path).set_index("compound_id")["name"].to_dict()
+    assert sorted(got.values()) == ["华府", "居民楼群 3", "梅园", "锦绣苑"]
+
+
+@needs_data
+def test_hsinchu_meizhu_keeps_its_name() -> None:
+    # issue 7: 梅竹山莊 (three 22-storey buildings named so) became "居民楼群 3"
+    compounds = osmdata.compounds_from_osm(osmdata.read_osm_features(HSINCHU))
+    row = compounds[compounds["name"] == "梅竹山莊"]
+    assert len(row) == 1 and row["source"].iloc[0] == "buildings"
+    assert row["compound_id"].iloc[0] == "bld-w138076303"  # its lowest-id building
+    # the names the buildings carry, read independently from the PBF with pyosmium
+    import osmium
+
+    named = {
+        f"w{w.id}"
+        for w in osmium.FileProcessor(str(HSINCHU), osmium.osm.WAY)
+        if w.tags.get("name") == "梅竹山莊" and "building" in w.tags
+    }
+    assert named == {"w138076303", "w138076307", "w138076312"}
+    hull = row.geometry.iloc[0].buffer(1e-9)
+    feats = osmdata.read_osm_features(HSINCHU)
+    assert all(
+        hull.contains(g) for g in feats.buildings.set_index("osm_id").loc[sorted(named)].geometry
+    )
+
+
 @needs_data
 def test_osm_file_bounds() -> None:
     assert osmdata.osm_file_bounds(CAU) == pytest.approx(CAU_BBOX)

@@ -13,6 +13,12 @@ from coverage import pipeline, travel
 from coverage.config import load_study
 from coverage.errors import CoverageWarning, FarFromNetworkWarning, InputError
 
+# the CAU extract cuts the ways of 学士居 and two building clusters: their reason is
+# outside_network_data, and every analysis of it warns once (tests/test_dataedge.py checks it)
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:.*outside_network_data:coverage.errors.CoverageWarning"
+)
+
 OSM = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
 
 
@@ -149,7 +155,8 @@ def test_station_far_from_the_network_is_flagged_not_dropped(tmp_path: Path) -> 
     assert "snap_points" not in message and "(stations, network)" not in message
     assert "stations.csv" in message and "max_snap_m" in message  # where to look, what to do
     loads = analysis.services["party"].loads.set_index("station_id")
-    assert loads.loc["P9", "reason"] == "far_from_network"
+    # beyond the extract's bounds: the map data, not the street, is missing (issue 7)
+    assert loads.loc["P9", "reason"] == "outside_network_data"
     assert loads.loc["P9", "compounds_served"] == 0
     assert (loads.loc[["P1", "P2"], "reason"] == "").all()
 

@@ -97,7 +97,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from shapely.geometry.base import BaseGeometry
 
-from coverage import gaps, network, pipeline, travel
+from coverage import dataedge, gaps, network, pipeline, travel
 from coverage._atomic import atomic_path
 from coverage.batchfile import AREA_STEPS, Batch, BatchArea, BrokenArea, load_batch
 from coverage.config import Study
@@ -288,6 +288,8 @@ def clip_network(network: WalkNetwork, polygon: BaseGeometry) -> WalkNetwork:
     meta = {
         "source": f"{network.meta.get('source', '?')} (clipped)",
         "clipped_from": network.meta.get("cache_key"),
+        # the region's data area: the edge of the map data is the same for every area
+        **{k: network.meta[k] for k in (dataedge.EXTENT_KEY,) if k in network.meta},
     }
     return WalkNetwork(nodes=nodes, edges=edges, crs=network.crs, meta=meta)
 

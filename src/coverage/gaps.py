@@ -64,7 +64,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Values of the ``reason`` column of :func:`assess_coverage` ("" = covered).
-REASONS = ("", "beyond_threshold", "unreachable", "far_from_network", "no_access")
+REASONS = (
+    "",
+    "beyond_threshold",
+    "unreachable",
+    "far_from_network",
+    "no_access",
+    "outside_network_data",  # given by coverage.dataedge after assess_coverage
+)
 _TRAVEL_REASONS = ("", "unreachable", "far_from_network", "no_access")
 _FIXED = (
     "compound_id",
@@ -523,8 +530,10 @@ def summarize_coverage(
         Columns ``service``, ``scope`` (``"overall"`` or ``"group"``), the ``by`` columns (NA
         on overall rows), ``minutes``, ``households_total``, ``households_covered``,
         ``share_covered`` (``households_covered / households_total``; NaN when the total is
-        0), ``compounds_total``, ``compounds_covered``. Overall rows come first, then the
-        groups sorted by their values; thresholds ascending within each.
+        0), ``compounds_total``, ``compounds_covered``; when ``assessed`` has
+        ``households_source``, also ``households_estimated`` (households whose count is
+        ``"estimated"``) and ``share_estimated`` (of ``households_total``). Overall rows come
+        first, then the groups sorted by their values; thresholds ascending within each.
 
     Raises
     ------
@@ -564,7 +573,7 @@ def summarize_coverage(
         out[c] = out[c].astype("int64")
     total = out["households_total"]
     out["share_covered"] = out["households_covered"] / total.where(total > 0)
-    return out[
+    out = out[
         [
             "service",
             "scope",
@@ -577,6 +586,31 @@ def summarize_coverage(
             "compounds_covered",
         ]
     ]
+    return _with_estimated(out, assessed, by)
+
+
+def _with_estimated(summary: pd.DataFrame, assessed: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Add ``households_estimated`` and ``share_estimated`` (of ``households_total``) when
+    ``assessed`` says which counts are estimated (``households_source``)."""
+    if "households_source" not in assessed.columns:
+        return summary
+    estimated = assessed["households_source"].astype("string").eq("estimated").fillna(False)
+    weights = assessed["households"].where(estimated.to_numpy(dtype=bool), 0.0)
+    out = summary.copy()
+    out["households_estimated"] = float(weights.sum())
+    if by:
+        per_group = (
+            weights.groupby([assessed[c] for c in by], dropna=False)
+            .sum()
+            .rename("_est")
+            .reset_index()
+        )
+        groups = out["scope"] == "group"
+        merged = out.loc[groups, by].merge(per_group, on=by, how="left")
+        out.loc[groups, "households_estimated"] = merged["_est"].fillna(0.0).to_numpy()
+    total = out["households_total"]
+    out["share_estimated"] = out["households_estimated"] / total.where(total > 0)
+    return out
 
 
 def summary_dict(
@@ -600,6 +634,8 @@ def summary_dict(
         ``{service_key: {"label_zh", "label_en", "thresholds": {"5": {"households_total",
         "households_covered", "share_covered", "compounds_total", "compounds_covered"}}}}``
         with plain ``float``/``int`` values; an undefined share (no households) is ``None``.
+        When the compounds say which counts are estimated (``households_source``), each
+        service also has ``households_estimated`` and ``share_estimated``.
 
     Raises
     ------
@@ -680,7 +716,20 @@ def summary_dict_from_summaries(
             "label_en": svc.label_en,
             "thresholds": thresholds,
         }
+        result[svc.key].update(_estimated_entry(table))
     return result
+
+
+def _estimated_entry(overall: pd.DataFrame) -> dict[str, Any]:
+    """``households_estimated`` and ``share_estimated`` of a service's overall rows."""
+    if "households_estimated" not in overall.columns or not len(overall):
+        return {}
+    row = overall.iloc[0]
+    share = float(row["share_estimated"])
+    return {
+        "households_estimated": float(row["households_estimated"]),
+        "share_estimated": share if math.isfinite(share) else None,
+    }
 
 
 # --------------------------------------------------------------------------------------------

@@ -67,6 +67,19 @@ TEXTS: dict[str, tuple[str, str]] = {
         "小区: {count} 个，{households:,.0f} 户",
         "Compounds: {count}, {households:,.0f} households",
     ),
+    "compounds_estimated_part": (
+        "（估算 (estimated) 户数占 {share:.1%}）",
+        " ({share:.1%} of households estimated)",
+    ),
+    "coverage_estimated_part": (
+        "；户数含估算 (estimated) {share:.1%}",
+        "; {share:.1%} of households estimated",
+    ),
+    "estimated_note": (
+        "户数为估算 (estimated)：由 OSM 建筑面积推算的户数占 {share:.1%}，仅供参考",
+        "Households are partly or wholly estimated: {share:.1%} come from OSM building floor "
+        "area and are approximate",
+    ),
     "stations_line": ("{label}: {count} 个站点", "{label}: {count} stations"),
     "candidates_line": ("候选站址: {count}", "Candidate sites: {count}"),
     "inputs_valid": ("检查通过。", "All inputs are valid."),
@@ -89,6 +102,10 @@ TEXTS: dict[str, tuple[str, str]] = {
         "缺口 {rank}: {name}（{households:,.0f} 户，{why}）",
         "gap {rank}: {name} ({households:,.0f} households, {why})",
     ),
+    "gap_line_estimated": (
+        "缺口 {rank}: {name}（{households:,.0f} 户 估算 (estimated)，{why}）",
+        "gap {rank}: {name} ({households:,.0f} households estimated, {why})",
+    ),
     "walk_minutes": ("步行 {minutes:.1f} 分钟", "{minutes:.1f} min walk"),
     "written": ("已写出: ", "Written: "),
     # demo
@@ -106,6 +123,10 @@ REASONS: dict[str, tuple[str, str]] = {
     "unreachable": ("路网不连通，无法到达", "unreachable on the walk network"),
     "far_from_network": ("距步行道路过远", "too far from any walkable way"),
     "no_access": ("按研究的接入规则没有出入口", "no way out under the study's access rule"),
+    "outside_network_data": (
+        "位于路网数据范围之外或边缘，需更大范围的地图数据",
+        "outside the network data or at its edge: needs a larger map extract",
+    ),
 }
 
 #: Labels of output columns: column -> (Chinese, English).
@@ -124,6 +145,9 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "rank": ("排名", "rank"),
     "households_total": ("总户数", "households"),
     "households_covered": ("覆盖户数", "households covered"),
+    "households_estimated": ("估算户数", "households estimated"),
+    "share_estimated": ("估算户数占比", "share of households estimated"),
+    "households_source": ("户数来源", "households source"),
     "share_covered": ("户数覆盖率", "share covered"),
     "compounds_total": ("小区数", "compounds"),
     "compounds_covered": ("覆盖小区数", "compounds covered"),

@@ -70,16 +70,19 @@ def _normalise_place(place: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", place).split()).casefold()
 
 
-def network_cache_key(source: NetworkSource) -> str:
+def network_cache_key(source: NetworkSource, *, margin_m: float = 0.0) -> str:
     """Return the cache key of a network source.
 
     The key is the SHA-256 of the source (for files: of their content; for places, boxes
-    and polygons: of the normalised query), the walk filter and :data:`FORMAT_VERSION`.
+    and polygons: of the normalised query and the margin the download is enlarged by), the
+    walk filter and :data:`FORMAT_VERSION`.
 
     Parameters
     ----------
     source
         The network source.
+    margin_m
+        Metres an online download is enlarged by (ignored for files).
 
     Returns
     -------
@@ -105,6 +108,8 @@ def network_cache_key(source: NetworkSource) -> str:
         desc = {"polygon_wkb_sha256": hashlib.sha256(shapely.to_wkb(geom.normalize())).hexdigest()}
     else:
         raise NetworkError("未指定路网来源 (no network source given)")
+    if source.osm_file is None and margin_m > 0:
+        desc["margin_m"] = round(float(margin_m), 1)
     payload = {"source": desc, "filter": FILTER_SPEC, "format_version": FORMAT_VERSION}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 

@@ -35,6 +35,7 @@ import shapely
 
 from coverage._osmnx import osmnx_settings
 from coverage.config import NetworkSource
+from coverage.dataedge import enlarge_area, extent_meta
 from coverage.errors import CoverageWarning, NetworkError
 from coverage.netbuild import (
     EDGE_COLUMNS,
@@ -51,7 +52,7 @@ from coverage.netcache import (
     save_network,
     write_network_tables,
 )
-from coverage.osmfile import read_walk_ways, ways_from_osmnx_graph
+from coverage.osmfile import osm_file_extent, read_walk_ways, ways_from_osmnx_graph
 from coverage.walkfilter import (
     ACCESS_FORBIDDEN,
     FOOT_ALLOWED,
@@ -111,7 +112,9 @@ def network_from_file(path: str | os.PathLike[str], *, retain_all: bool = True) 
     Returns
     -------
     WalkNetwork
-        The network; ``meta["source"]`` names the file.
+        The network; ``meta["source"]`` names the file, ``meta["data_extent"]`` the area its
+        data covers (the file's bounds, else the hull of its nodes: see
+        :mod:`coverage.dataedge`).
 
     Raises
     ------
@@ -119,16 +122,18 @@ def network_from_file(path: str | os.PathLike[str], *, retain_all: bool = True) 
         The file is missing, unreadable or of an unsupported type, or holds no walkable way.
     """
     p = Path(path)
-    return build_network(read_walk_ways(p), source=f"file {p}", retain_all=retain_all)
+    net = build_network(read_walk_ways(p), source=f"file {p}", retain_all=retain_all)
+    return net.with_meta({**net.meta, **extent_meta(osm_file_extent(p))})
 
 
 def _download(
     what: str,
-    fetch: Callable[[Any, dict[str, Any]], nx.MultiDiGraph],
+    fetch: Callable[[Any, dict[str, Any]], tuple[nx.MultiDiGraph, shapely.Geometry]],
     *,
     retain_all: bool,
     http_cache_dir: str | os.PathLike[str] | None,
 ) -> WalkNetwork:
+    """Download through osmnx; ``fetch`` returns the graph and the area it asked for."""
     import requests
 
     options = {
@@ -141,7 +146,7 @@ def _download(
         http_cache_dir=http_cache_dir, way_tags=OSMNX_WAY_TAGS, bidirectional=("walk",)
     ) as ox:
         try:
-            graph = fetch(ox, options)
+            graph, area = fetch(ox, options)
         except requests.RequestException as exc:
             raise NetworkError(f"下载路网失败 (network download failed) for {what}: {exc}") from exc
         except (ValueError, TypeError) as exc:  # osmnx's errors derive from ValueError
@@ -151,7 +156,8 @@ def _download(
     ways = ways_from_osmnx_graph(graph)
     if len(ways.way_id) == 0:
         raise NetworkError(f"该范围内没有可步行的道路 (no walkable ways) in {what}")
-    return build_network(ways, source=what, retain_all=retain_all)
+    net = build_network(ways, source=what, retain_all=retain_all)
+    return net.with_meta({**net.meta, **extent_meta(area)})
 
 
 def network_from_place(
@@ -159,6 +165,7 @@ def network_from_place(
     *,
     retain_all: bool = True,
     http_cache_dir: str | os.PathLike[str] | None = None,
+    margin_m: float = 0.0,
 ) -> WalkNetwork:
     """Download the walk network of a named place (geocoded by Nominatim through osmnx).
 
@@ -171,11 +178,15 @@ def network_from_place(
     http_cache_dir
         Folder for osmnx's HTTP response cache (default: osmnx's own, ``./cache``); online
         sources only.
+    margin_m
+        Download the place's polygon enlarged by this many metres (a study's walk reach,
+        :func:`coverage.dataedge.walk_reach_m`), so that stations and paths just outside
+        the place count.
 
     Returns
     -------
     WalkNetwork
-        The network of the place's polygon.
+        The network of the place's polygon (enlarged by ``margin_m``; ``meta["data_extent"]``).
 
     Raises
     ------
@@ -184,11 +195,14 @@ def network_from_place(
     """
     if not isinstance(place, str) or not place.strip():
         raise NetworkError(f"地名为空 (empty place name): {place!r}")
+
+    def fetch(ox: Any, opts: dict[str, Any]) -> tuple[nx.MultiDiGraph, shapely.Geometry]:
+        # what osmnx's graph_from_place does, with the polygon enlarged in between
+        area = enlarge_area(ox.geocode_to_gdf(place).union_all(), margin_m)
+        return ox.graph_from_polygon(area, **opts), area
+
     return _download(
-        f"place {place!r}",
-        lambda ox, opts: ox.graph_from_place(place, **opts),
-        retain_all=retain_all,
-        http_cache_dir=http_cache_dir,
+        f"place {place!r}", fetch, retain_all=retain_all, http_cache_dir=http_cache_dir
     )
 
 
@@ -197,6 +211,7 @@ def network_from_polygon(
     *,
     retain_all: bool = True,
     http_cache_dir: str | os.PathLike[str] | None = None,
+    margin_m: float = 0.0,
 ) -> WalkNetwork:
     """Download the walk network inside a polygon.
 
@@ -210,10 +225,13 @@ def network_from_polygon(
         Folder for osmnx's HTTP response cache (default: osmnx's own, ``./cache``); online
         sources only.
 
+    margin_m
+        Download the polygon enlarged by this many metres (see :func:`network_from_place`).
+
     Returns
     -------
     WalkNetwork
-        The network inside the polygon (ways cut at its boundary).
+        The network inside the (enlarged) polygon, ways cut at its boundary.
 
     Raises
     ------
@@ -233,9 +251,10 @@ def network_from_polygon(
         )
     if not polygon.is_valid:
         polygon = shapely.make_valid(polygon)
+    area = enlarge_area(polygon, margin_m)
     return _download(
         f"polygon {shapely.to_wkt(polygon, rounding_precision=6)[:120]}",
-        lambda ox, opts: ox.graph_from_polygon(polygon, **opts),
+        lambda ox, opts: (ox.graph_from_polygon(area, **opts), area),
         retain_all=retain_all,
         http_cache_dir=http_cache_dir,
     )
@@ -246,6 +265,7 @@ def network_from_bbox(
     *,
     retain_all: bool = True,
     http_cache_dir: str | os.PathLike[str] | None = None,
+    margin_m: float = 0.0,
 ) -> WalkNetwork:
     """Download the walk network inside a bounding box.
 
@@ -259,10 +279,13 @@ def network_from_bbox(
         Folder for osmnx's HTTP response cache (default: osmnx's own, ``./cache``); online
         sources only.
 
+    margin_m
+        Download the box enlarged by this many metres (see :func:`network_from_place`).
+
     Returns
     -------
     WalkNetwork
-        The network inside the box.
+        The network inside the (enlarged) box.
 
     Raises
     ------
@@ -280,9 +303,18 @@ def network_from_bbox(
             f"范围无效 (invalid bbox: need west < east, south < north in degrees): {bbox!r}"
         )
     box = (west, south, east, north)
+    what = "bbox " + ",".join(f"{x:g}" for x in box)
+    if margin_m > 0:
+        area = enlarge_area(shapely.box(*box), margin_m)
+        return _download(
+            what,
+            lambda ox, opts: (ox.graph_from_polygon(area, **opts), area),
+            retain_all=retain_all,
+            http_cache_dir=http_cache_dir,
+        )
     return _download(
-        "bbox " + ",".join(f"{x:g}" for x in box),
-        lambda ox, opts: ox.graph_from_bbox(box, **opts),
+        what,
+        lambda ox, opts: (ox.graph_from_bbox(box, **opts), shapely.box(*box)),
         retain_all=retain_all,
         http_cache_dir=http_cache_dir,
     )
@@ -293,6 +325,7 @@ def network_from_source(
     *,
     retain_all: bool = True,
     http_cache_dir: str | os.PathLike[str] | None = None,
+    margin_m: float = 0.0,
 ) -> WalkNetwork:
     """Build the walk network a study's ``[network]`` section describes (no cache).
 
@@ -305,6 +338,9 @@ def network_from_source(
     http_cache_dir
         Folder for osmnx's HTTP response cache (default: osmnx's own, ``./cache``); online
         sources only.
+    margin_m
+        Online sources: download the area enlarged by this many metres (a file is what it
+        is: its own extent is recorded instead).
 
     Returns
     -------
@@ -320,23 +356,29 @@ def network_from_source(
     """
     if source.osm_file is not None:
         return network_from_file(source.osm_file, retain_all=retain_all)
+    cache = http_cache_dir
     if source.place is not None:
         return network_from_place(
-            source.place, retain_all=retain_all, http_cache_dir=http_cache_dir
+            source.place, retain_all=retain_all, http_cache_dir=cache, margin_m=margin_m
         )
     if source.bbox is not None:
-        return network_from_bbox(source.bbox, retain_all=retain_all, http_cache_dir=http_cache_dir)
+        return network_from_bbox(
+            source.bbox, retain_all=retain_all, http_cache_dir=cache, margin_m=margin_m
+        )
     if source.polygon is not None:
+        area = read_polygon_file(source.polygon)
         return network_from_polygon(
-            read_polygon_file(source.polygon),
-            retain_all=retain_all,
-            http_cache_dir=http_cache_dir,
+            area, retain_all=retain_all, http_cache_dir=cache, margin_m=margin_m
         )
     raise NetworkError("未指定路网来源 (no network source given: place, bbox, polygon or osm_file)")
 
 
 def load_network(
-    source: NetworkSource, *, cache_dir: str | os.PathLike[str], refresh: bool = False
+    source: NetworkSource,
+    *,
+    cache_dir: str | os.PathLike[str],
+    refresh: bool = False,
+    margin_m: float = 0.0,
 ) -> WalkNetwork:
     """Build the walk network of a source, or load it from the cache.
 
@@ -352,6 +394,8 @@ def load_network(
         Folder holding cached networks (e.g. ``data/processed``); created when missing.
     refresh
         Rebuild (and re-download) even when a cached network exists.
+    margin_m
+        Online sources: download the area enlarged by this many metres (part of the key).
 
     Returns
     -------
@@ -364,7 +408,7 @@ def load_network(
     NetworkError
         The network could not be built.
     """
-    key = network_cache_key(source)
+    key = network_cache_key(source, margin_m=margin_m)
     folder = Path(cache_dir) / f"network-{key[:24]}"
     if folder.exists() and not refresh:
         t0 = time.perf_counter()
@@ -387,7 +431,9 @@ def load_network(
                 source.describe(),
             )
             return net.with_meta(meta)
-    net = network_from_source(source, http_cache_dir=Path(cache_dir) / "osmnx-http")
+    net = network_from_source(
+        source, http_cache_dir=Path(cache_dir) / "osmnx-http", margin_m=margin_m
+    )
     net = net.with_meta({**net.meta, "cache_key": key, "from_cache": False})
     try:
         save_network(net, folder)

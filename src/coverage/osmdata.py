@@ -51,7 +51,12 @@ from coverage._osmnx import osmnx_settings
 from coverage.config import CompoundEstimation
 from coverage.coords import utm_crs_for
 from coverage.errors import CoverageWarning, InputError, NetworkError, Problem
-from coverage.osmfile import SUFFIX_TEXT, is_osm_file_name, open_osm_file, osm_format
+from coverage.osmfile import (
+    SUFFIX_TEXT,
+    is_osm_file_name,
+    open_osm_file,
+    osm_file_extent,
+)
 
 __all__ = [
     "DEFAULT_FLOOR_AREA_RATIO",
@@ -175,6 +180,7 @@ DEFAULT_FLOOR_AREA_RATIO = 1.5
 #: Tags kept from each OSM object (columns of the raw table).
 _TAG_KEYS: tuple[str, ...] = (
     "name",
+    "addr:housename",
     "landuse",
     "building",
     "building:levels",
@@ -221,7 +227,8 @@ class OsmFeatures:
     residential
         ``landuse=residential`` areas: ``osm_id``, ``name``, ``geometry`` ((Multi)Polygon).
     buildings
-        Areas with ``building=*`` (not ``no``): ``osm_id``, ``name``, ``building``,
+        Areas with ``building=*`` (not ``no``): ``osm_id``, ``name``, ``housename``
+        (``addr:housename``), ``building``,
         ``levels`` (float64, from ``building:levels``; NaN when missing or unreadable),
         ``use`` (the first of :data:`POI_KEYS` present as ``"key=value"``, else None),
         ``geometry`` ((Multi)Polygon).
@@ -377,31 +384,8 @@ def osm_file_bounds(path: str | Path) -> tuple[float, float, float, float]:
     InputError
         The file does not exist, cannot be read, or holds no node.
     """
-    import osmium
-
-    path = _check_osm_path(path)
-    try:
-        with osmium.io.Reader(
-            osmium.io.File(str(path), osm_format(path) or ""), osmium.osm.NOTHING
-        ) as reader:
-            box = reader.header().box()
-        if box.valid():
-            bl, tr = box.bottom_left, box.top_right
-            return (float(bl.lon), float(bl.lat), float(tr.lon), float(tr.lat))
-        lons: list[float] = []
-        lats: list[float] = []
-        for node in open_osm_file(path, osmium.osm.NODE):
-            loc = node.location if isinstance(node, osmium.osm.Node) else None
-            if loc is not None and loc.valid():
-                lons.append(loc.lon)
-                lats.append(loc.lat)
-    except RuntimeError as exc:
-        raise InputError(
-            Problem(str(path), f"无法读取 OSM 文件 (cannot read OSM file): {exc}")
-        ) from exc
-    if not lons:
-        raise InputError(Problem(str(path), "OSM 文件中没有节点 (the OSM file holds no node)"))
-    return (min(lons), min(lats), max(lons), max(lats))
+    w, s, e, n = osm_file_extent(_check_osm_path(path)).bounds
+    return (float(w), float(s), float(e), float(n))
 
 
 def _check_osm_path(path: str | Path) -> Path:
@@ -534,7 +518,13 @@ def _features_from_raw(raw: gpd.GeoDataFrame) -> OsmFeatures:
     levels[has_building] = _parse_levels(tag["building:levels"][has_building])
     buildings = frame(
         has_building,
-        {"name": tag["name"], "building": building, "levels": levels, "use": use},
+        {
+            "name": tag["name"],
+            "housename": tag["addr:housename"],
+            "building": building,
+            "levels": levels,
+            "use": use,
+        },
     )
     buildings["levels"] = buildings["levels"].astype("float64")
 
@@ -883,6 +873,9 @@ def compounds_from_osm(
     names = res["name"].to_numpy(dtype=object).copy()
     unnamed = np.array([not (isinstance(v, str) and v.strip()) for v in names], dtype=bool)
     names[unnamed] = [f"未命名小区 {k}" for k in range(1, int(unnamed.sum()) + 1)]
+    # an unnamed polygon takes the name its buildings carry most often
+    kept = _common_names(owner[inside], n_res, bld[inside])
+    names = np.where(unnamed & (kept != None), kept, names)  # noqa: E711 - elementwise
     landuse = gpd.GeoDataFrame(
         {
             "compound_id": ("osm-" + res["osm_id"].astype(str)).to_numpy(dtype=object),
@@ -940,6 +933,48 @@ def compounds_from_osm(
     return result[[*_COMPOUND_COLUMNS, "geometry"]]
 
 
+#: Building names that are only a building's number (``1号楼``, ``A棟``, ``12``), not a
+#: compound's name.
+_NUMBER_NAME_RE = re.compile(
+    r"^[\s0-9A-Za-z#\-一二三四五六七八九十百零〇]*"
+    r"(号楼|號樓|号|號|栋|棟|幢|座|楼|樓|单元|單元)?[\s0-9A-Za-z\-]*$"
+)
+
+
+def _usable_name(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    return None if _NUMBER_NAME_RE.match(text) else text
+
+
+def _common_names(group: np.ndarray, n: int, bld: pd.DataFrame) -> np.ndarray:
+    """Per group ``0..n-1``, the most common usable building name (``name``, else
+    ``addr:housename``), ties to the one first in OSM order; None when there is none."""
+    out = np.full(n, None, dtype=object)
+    if len(bld) == 0:
+        return out
+    housenames = bld["housename"] if "housename" in bld else pd.Series(None, index=bld.index)
+    votes = [
+        _usable_name(a) or _usable_name(b)
+        for a, b in zip(
+            bld["name"].to_numpy(dtype=object), housenames.to_numpy(dtype=object), strict=True
+        )
+    ]
+    table = pd.DataFrame({"group": group, "name": votes, "pos": np.arange(len(votes))}).dropna()
+    if not len(table):
+        return out
+    tally = table.groupby(["group", "name"], sort=False).agg(
+        count=("pos", "size"), first=("pos", "min")
+    )
+    tally = tally.reset_index().sort_values(
+        ["group", "count", "first"], ascending=[True, False, True]
+    )
+    best = tally.drop_duplicates("group")
+    out[best["group"].to_numpy(dtype="int64")] = best["name"].to_numpy(dtype=object)
+    return out
+
+
 def _clusters_frame(
     bld: gpd.GeoDataFrame, floor: np.ndarray, labels: np.ndarray, per_hh: float
 ) -> gpd.GeoDataFrame:
@@ -961,10 +996,16 @@ def _clusters_frame(
     hulls = shapely.convex_hull(shapely.multipoints(coords[srt], indices=part[srt]))
     cfloor = np.bincount(rank[labels], weights=floor, minlength=n)
     count = np.bincount(rank[labels], minlength=n).astype("int64")
+    # the name the cluster's buildings carry most often, else a number
+    common = _common_names(rank[labels], n, bld)
+    names = np.array(
+        [c if c is not None else f"居民楼群 {k}" for k, c in enumerate(common, start=1)],
+        dtype=object,
+    )
     return gpd.GeoDataFrame(
         {
             "compound_id": np.array([f"bld-{r}" for r in rep_ids[cl_order]], dtype=object),
-            "name": np.array([f"居民楼群 {k}" for k in range(1, n + 1)], dtype=object),
+            "name": names,
             "households": _round_households(cfloor / per_hh),
             "households_source": "estimated",
             "source": "buildings",

@@ -24,6 +24,7 @@ from coverage.walkfilter import FILTER_TAGS, Tags, is_private, is_walkable
 if TYPE_CHECKING:
     import networkx as nx
     import osmium
+    import shapely
 
 __all__ = [
     "OSM_SUFFIXES",
@@ -32,6 +33,7 @@ __all__ = [
     "WayRecords",
     "is_osm_file_name",
     "open_osm_file",
+    "osm_file_extent",
     "osm_format",
     "read_walk_ways",
     "ways_from_osmnx_graph",
@@ -114,6 +116,60 @@ def open_osm_file(path: str | Path, entities: Any = None) -> osmium.FileProcesso
     if entities is None:
         return osmium.FileProcessor(file)
     return osmium.FileProcessor(file, entities)
+
+
+def osm_file_extent(path: str | Path) -> shapely.Polygon:
+    """Return the area an OSM file's data covers: its header box, else its nodes' hull.
+
+    An export's ``<bounds>`` (OSM XML) or header bounding box (PBF) says where the data is
+    complete; a file without one covers the convex hull of its nodes.
+
+    Parameters
+    ----------
+    path
+        An OSM file with a supported suffix (:data:`OSM_SUFFIXES`).
+
+    Returns
+    -------
+    shapely.Polygon
+        In WGS-84 degrees (a hull of fewer than three distinct nodes is widened by a
+        millionth of a degree, so it is still a polygon).
+
+    Raises
+    ------
+    SourceFileError
+        The file has an unsupported suffix, cannot be read, or holds no node.
+    """
+    import osmium
+    import shapely
+
+    p = Path(path)
+    fmt = osm_format(p)
+    if fmt is None or not p.is_file():
+        raise SourceFileError(
+            f"找不到或不支持的 OSM 文件 (OSM file not found or unsupported): {p}; "
+            f"expected {SUFFIX_TEXT}"
+        )
+    try:
+        with osmium.io.Reader(osmium.io.File(str(p), fmt), osmium.osm.NOTHING) as reader:
+            box = reader.header().box()
+        if box.valid():
+            bl, tr = box.bottom_left, box.top_right
+            return shapely.box(bl.lon, bl.lat, tr.lon, tr.lat)
+        coords = [
+            (n.location.lon, n.location.lat)
+            for n in open_osm_file(p, osmium.osm.NODE)
+            if isinstance(n, osmium.osm.Node) and n.location.valid()
+        ]
+    except Exception as exc:  # pyosmium raises RuntimeError for unreadable/corrupt files
+        raise SourceFileError(f"无法读取 OSM 文件 (cannot read OSM file) {p}: {exc}") from exc
+    if not coords:
+        raise SourceFileError(f"OSM 文件中没有节点 (the OSM file holds no node): {p}")
+    hull = shapely.convex_hull(shapely.multipoints(np.asarray(coords, dtype="float64")))
+    if not isinstance(hull, shapely.Polygon):
+        hull = shapely.convex_hull(hull.buffer(1e-6))
+    logger.info("%s has no bounds in its header: its data area is the hull of its nodes", p)
+    return hull
 
 
 IntArray = npt.NDArray[np.int64]

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from coverage import coords, labels
+from coverage import coords, estimates, labels
 from coverage._atomic import atomic_path
 from coverage.config import Study
 from coverage.results import Analysis, StudyInputs
@@ -36,6 +36,7 @@ __all__ = [
     "CSV_DECIMALS",
     "compounds_line",
     "coverage_lines",
+    "estimated_note",
     "gap_line",
     "network_line",
     "round_for_people",
@@ -333,6 +334,7 @@ def write_analysis(
         payload: dict[str, Any] = {"study": analysis.study_name}
         if analysis.note:
             payload["note"] = analysis.note
+        payload.update(estimated_note(analysis))
         payload["services"] = analysis.summary
         tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
     written.append(path)
@@ -394,9 +396,19 @@ def compounds_line(compounds: pd.DataFrame, *, lang: str | None = None) -> str:
     --------
     >>> compounds_line(pd.DataFrame({"households": [120.0, 80.0]}), lang="en")
     'Compounds: 2, 200 households'
+    >>> compounds_line(pd.DataFrame({"households": [120.0, 80.0],
+    ...                              "households_source": ["estimated", "given"]}), lang="en")
+    'Compounds: 2, 200 households (60.0% of households estimated)'
     """
     households = float(compounds["households"].sum())
-    return labels.text("compounds_line", lang, count=len(compounds), households=households)
+    line = labels.text("compounds_line", lang, count=len(compounds), households=households)
+    return line + _estimated_part(compounds, lang=lang)
+
+
+def _estimated_part(compounds: pd.DataFrame, *, lang: str | None) -> str:
+    """`` (xx% of households estimated)`` when any count is estimated, else ``""``."""
+    share = estimates.estimated_share(compounds)
+    return labels.text("compounds_estimated_part", lang, share=share) if share > 0 else ""
 
 
 def gap_line(row: Any, *, lang: str | None = None) -> str:
@@ -418,9 +430,45 @@ def gap_line(row: Any, *, lang: str | None = None) -> str:
         why = labels.text("walk_minutes", lang, minutes=row.walk_min)
     else:
         why = labels.reason_label(row.reason, lang)
-    return labels.text(
-        "gap_line", lang, rank=row.rank, name=row.name, households=row.households, why=why
-    )
+    key = "gap_line_estimated" if _is_estimated(row) else "gap_line"
+    return labels.text(key, lang, rank=row.rank, name=row.name, households=row.households, why=why)
+
+
+def _is_estimated(row: Any) -> bool:
+    return getattr(row, "households_source", None) == "estimated"
+
+
+def _estimated_shares(analysis: Analysis) -> dict[str, float]:
+    """The share of households estimated, per service (services without estimates left out)."""
+    shares = {}
+    for key, svc in analysis.summary.items():
+        share = svc.get("share_estimated")
+        if share:
+            shares[key] = float(share)
+    return shares
+
+
+def estimated_note(analysis: Analysis) -> dict[str, str]:
+    """``{"estimates": text}`` for ``summary.json`` when households are estimated, else ``{}``.
+
+    Parameters
+    ----------
+    analysis
+        The result of :func:`coverage.pipeline.analyze`.
+
+    Returns
+    -------
+    dict
+        The note says "估算 (estimated)" and the share of households estimated, in Chinese
+        and English.
+    """
+    shares = _estimated_shares(analysis)
+    if not shares:
+        return {}
+    share = max(shares.values())
+    zh = labels.text("estimated_note", "zh", share=share)
+    en = labels.text("estimated_note", "en", share=share)
+    return {"estimates": f"{zh} ({en})"}
 
 
 def _percent(share: float | None) -> str:
@@ -444,8 +492,9 @@ def coverage_lines(
     Returns
     -------
     list of str
-        Per service: one line with the share of households covered at each threshold, then
-        its ``top_gaps`` worst gaps, indented.
+        Per service: one line with the share of households covered at each threshold (and
+        the share of households estimated, when any are), then its ``top_gaps`` worst gaps,
+        indented (estimated household counts marked so).
     """
     lang = lang or analysis.language
     lines = []
@@ -465,6 +514,8 @@ def coverage_lines(
                 gaps=len(result.gaps),
             )
         )
+        if share := svc.get("share_estimated"):
+            lines[-1] += labels.text("coverage_estimated_part", lang, share=share)
         lines += [
             "  " + gap_line(row, lang=lang) for row in result.gaps.head(top_gaps).itertuples()
         ]

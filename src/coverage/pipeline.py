@@ -20,7 +20,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from coverage import gaps, inputs, isochrones, network, osmdata, snap, travel
+from coverage import dataedge, estimates, gaps, inputs, isochrones, network, osmdata, snap, travel
 from coverage.config import Study
 from coverage.errors import CoverageWarning, FarFromNetworkWarning, InputError, Problem
 from coverage.layer_files import row_note
@@ -98,9 +98,13 @@ def network_for_study(
     Returns
     -------
     WalkNetwork
+        For online sources, the area downloaded is the study's enlarged by its walk reach
+        (:func:`coverage.dataedge.walk_reach_m`).
     """
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir(study)
-    return network.load_network(study.network, cache_dir=folder, refresh=refresh)
+    # online sources are downloaded beyond the study area by the walk reach
+    margin = dataedge.walk_reach_m(study)
+    return network.load_network(study.network, cache_dir=folder, refresh=refresh, margin_m=margin)
 
 
 def _osm_features(study: Study, area: BBox | None) -> osmdata.OsmFeatures:
@@ -182,6 +186,9 @@ def read_layers(
 def load_inputs(study: Study, *, network: WalkNetwork | None = None) -> StudyInputs:
     """Read and validate every input layer; derive compounds from OSM when none is given.
 
+    Derived households are estimates: a :class:`~coverage.errors.CoverageWarning` says when
+    they look far too low for the area (:func:`coverage.estimates.check_derived_households`).
+
     Parameters
     ----------
     study
@@ -213,6 +220,11 @@ def load_inputs(study: Study, *, network: WalkNetwork | None = None) -> StudyInp
         assert features is not None
         compounds = osmdata.compounds_from_osm(features, estimation=study.estimation)
         log.info("derived %d compounds from OSM (households estimated)", len(compounds))
+        estimates.check_derived_households(
+            compounds,
+            mapped_buildings=len(features.buildings),
+            built_up_m2=None if network is None else estimates.built_up_area_m2(network),
+        )
     return StudyInputs(compounds, stations, candidates, entrances)
 
 
@@ -276,6 +288,8 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
     """
     by = group_columns(study, data.compounds)
     origins = snap.snap_study_compounds(study, data.compounds, net, entrances=data.entrances)
+    at_edge = dataedge.edge_position(data.compounds, net)
+    cut_pieces: Any = None  # which compounds sit on ways the data's edge cuts: when needed
     results: dict[str, ServiceResult] = {}
     far: dict[str, gpd.GeoDataFrame] = {}
     for key, service in study.services.items():
@@ -284,7 +298,6 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
         stations = data.stations[key]
         # each layer is snapped once and reused by every step below
         placed = snap.snap_layer(stations, net, id_column="station_id", max_snap_m=study.max_snap_m)
-        far[key] = stations[~placed.snapped]
         with warnings.catch_warnings():
             # stations far from the network: one warning for the whole study, below
             warnings.simplefilter("ignore", FarFromNetworkWarning)
@@ -308,8 +321,23 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
         assessed = _with_access(
             assessed, snap.access_table(origins, nearest["access_index"].to_numpy())
         )
+        reach = dataedge.service_reach_m(study, key)
+        if cut_pieces is None and (assessed["reason"] == "unreachable").any():
+            cut_pieces = dataedge.pieces_at_edge(origins, net, tolerance_m=study.max_snap_m)
+        assessed = dataedge.mark_outside_network_data(
+            assessed, at_edge, reach_m=reach, max_snap_m=study.max_snap_m, at_edge_piece=cut_pieces
+        )
         # stations the walk network does not reach are kept in the loads, flagged
-        flagged = stations.assign(reason=placed.reason)
+        flagged = dataedge.mark_outside_network_data(
+            stations.assign(reason=placed.reason),
+            dataedge.edge_position(stations, net),
+            reach_m=reach,
+            max_snap_m=study.max_snap_m,
+        )
+        # far from the network, but not because the map data ends: warned about below
+        far[key] = stations[
+            ~placed.snapped & (flagged["reason"] != dataedge.OUTSIDE_REASON).to_numpy()
+        ]
         loads = gaps.station_load(
             assessed, flagged, minutes=service.minutes, capacity=service.capacity, service=key
         )
@@ -331,6 +359,7 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
             time.perf_counter() - t0,
         )
     warn_far_stations(study, far)
+    _warn_data_edge(study, results)
     # the overall rows of each service's summary: summarising every table again cost ~0.1 s
     totals = gaps.summary_dict_from_summaries(
         {k: r.summary for k, r in results.items()}, study.services
@@ -382,6 +411,19 @@ def warn_far_stations(study: Study, far: dict[str, gpd.GeoDataFrame]) -> None:
         FarFromNetworkWarning,
         stacklevel=3,
     )
+
+
+def _warn_data_edge(study: Study, results: dict[str, ServiceResult]) -> None:
+    """One warning for the compounds and stations beyond the edge of the map data."""
+    outside = dataedge.OUTSIDE_REASON
+    compounds: list[str] = []
+    stations: list[str] = []
+    for r in results.values():
+        hit = r.assessed[r.assessed["reason"] == outside]
+        compounds += [f"{n} ({i})" for n, i in zip(hit["name"], hit["compound_id"], strict=True)]
+        hit = r.loads[r.loads["reason"] == outside] if "reason" in r.loads else r.loads.iloc[:0]
+        stations += [f"{n} ({i})" for n, i in zip(hit["name"], hit["station_id"], strict=True)]
+    dataedge.warn_outside_network_data(compounds, stations, reach_m=dataedge.walk_reach_m(study))
 
 
 def _with_access(assessed: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoDataFrame:
