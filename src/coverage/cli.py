@@ -868,5 +868,117 @@ def map_command(
         )
 
 
+# --------------------------------------------------------------------------------------------
+# report: the scheduled coverage-gap report (issue #12)
+
+
+@main.command()
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Reports folder: writes <out>/<study-slug>/<YYYY-MM-DD>/ and history.sqlite.",
+)
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait while another run of the study holds its lock (then exit 3).",
+)
+@click.option("--date", "run_date", default=None, help="Report date YYYY-MM-DD (default today).")
+@click.option("--slug", default=None, help="Folder name of the study (default from its name).")
+@click.option(
+    "--basemap",
+    type=click.Choice(["osm", "tianditu", "gaode", "none"]),
+    default="none",
+    show_default=True,
+    help="Basemap of map.html (none: the walk network, fully offline).",
+)
+@_cache_options
+@click.pass_obj
+def report(
+    ctx: _Ctx,
+    study_file: Path,
+    out_dir: Path,
+    wait_s: float,
+    run_date: str | None,
+    slug: str | None,
+    basemap: str,
+    refresh: bool,
+    cache_dir: Path | None,
+) -> None:
+    """定期覆盖缺口报告 / The scheduled coverage-gap report (for cron and systemd timers).
+
+    Runs the study and writes report.html, gaps.xlsx, map.html, the analyze outputs, run.json
+    and run.log into <out>/<study-slug>/<YYYY-MM-DD>/ all at once, and records the run in
+    <out>/<study-slug>/history.sqlite. Exit codes: 0 done, 1 failed, 2 bad input, 3 another
+    run of the study is still going (see --wait).
+    """
+    from coverage import outputs
+    from coverage import report as reportmod
+    from coverage.errors import LockedError
+
+    try:
+        _load(study_file)  # the language of the lines
+        result = reportmod.run_report(
+            study_file,
+            out_dir=out_dir,
+            run_date=run_date,
+            slug=slug,
+            wait_s=wait_s,
+            cache_dir=cache_dir,
+            refresh=refresh,
+            lang=ctx.option,
+            basemap=basemap,
+        )
+    except LockedError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(3)
+    except CoverageError as exc:
+        _fail(exc)
+    except OSError as exc:
+        click.echo(ctx.text("report_unwritable", path=out_dir, error=exc), err=True)
+        sys.exit(1)
+    for line in outputs.coverage_lines(result.analysis, lang=ctx.lang):
+        click.echo(line)
+    for line in _change_lines(ctx, result.changes):
+        click.echo(line)
+    click.echo(ctx.text("report_written", path=result.folder / "report.html"))
+
+
+def _change_lines(ctx: _Ctx, changes: Any) -> list[str]:
+    """What changed since the previous report, for the terminal."""
+    if changes.previous is None:
+        return [ctx.text("report_first_run")]
+    lines = []
+    overall = changes.coverage[changes.coverage["group_level"] == ""]
+    for row in overall.itertuples():
+        if row.share_before == row.share_before and abs(row.delta) >= 5e-5:
+            lines.append(
+                ctx.text(
+                    "report_change_line",
+                    date=changes.previous.run_date,
+                    label=row.label,
+                    minutes=float(row.minutes),
+                    before=float(row.share_before),
+                    after=float(row.share_after),
+                )
+            )
+    lines.append(
+        ctx.text(
+            "report_change_counts",
+            closed=len(changes.gaps_closed),
+            new=len(changes.new_gaps),
+            added=len(changes.stations_added),
+            removed=len(changes.stations_removed),
+        )
+    )
+    return lines
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

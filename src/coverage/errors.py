@@ -17,7 +17,9 @@ __all__ = [
     "CoverageWarning",
     "InfeasibleError",
     "InputError",
+    "LockedError",
     "NetworkError",
+    "OutputFolderError",
     "Problem",
     "SourceFileError",
     "StudyError",
@@ -127,6 +129,14 @@ class SourceFileError(NetworkError, InputError):
 
 class InfeasibleError(CoverageError, RuntimeError):
     """An optimisation model has no feasible solution."""
+
+
+class OutputFolderError(CoverageError, OSError):
+    """An output folder cannot be created or written (read-only mount, no permission)."""
+
+
+class LockedError(CoverageError, RuntimeError):
+    """Another run of the same study holds its lock (the command exits with code 3)."""
 
 
 class CoverageWarning(UserWarning):
