@@ -70,10 +70,7 @@ def cjk_font() -> str | None:
 
 
 def _figure(width: float, height: float) -> tuple[Any, Any]:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # no pyplot: no backend is chosen or changed
 
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     fig.set_facecolor("white")
@@ -242,6 +239,10 @@ def plot_coverage_history(history: pd.DataFrame, *, ax: Any = None, lang: str = 
             color=_COLOURS[i % len(_COLOURS)],
             label=f"{label} {float(str(minutes)):g} min",
         )
+    dates = sorted(pd.to_datetime(history["run_date"]).unique())
+    if len(dates) <= 12:  # one tick per report, not matplotlib's calendar ticks
+        ax.set_xticks(dates, [pd.Timestamp(d).strftime("%Y-%m-%d") for d in dates])
+    ax.tick_params(axis="x", labelrotation=30)
     ax.set_ylabel("户数覆盖率 (%)" if zh else "households covered (%)")
     ax.set_xlabel("报告日期" if zh else "report date")
     ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))

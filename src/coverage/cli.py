@@ -586,6 +586,7 @@ def demo(ctx: _Ctx, out_dir: Path, cache_dir: Path | None) -> None:
         service="meal_point",
         sites=sited.sites,
     )
+    _demo_report(ctx, study_file, out_dir, analysis, sited, cache_dir=cache_dir)
     click.echo(ctx.text("demo_note"))
 
 
@@ -870,6 +871,42 @@ def map_command(
 
 # --------------------------------------------------------------------------------------------
 # report: the scheduled coverage-gap report (issue #12)
+
+
+def _demo_report(
+    ctx: _Ctx,
+    study_file: Path,
+    out_dir: Path,
+    analysis: Any,
+    sited: Any,
+    *,
+    cache_dir: Path | None,
+) -> None:
+    """The demo's report bundle: ``<out>/report/<today>/`` and ``<out>/report/history.sqlite``."""
+    from coverage import pipeline
+    from coverage import report as reportmod
+
+    study = _load(study_file)
+    with _step(ctx, "写出定期报告", "writing the scheduled report"):
+        net = pipeline.network_for_study(study, cache_dir=cache_dir)
+        data = pipeline.load_inputs(study, network=net)
+        result = reportmod.run_report(
+            study_file,
+            out_dir=out_dir,
+            slug="report",
+            cache_dir=cache_dir,
+            lang=ctx.option,
+            precomputed=(net, data, analysis),
+            siting=sited,
+        )
+    click.echo(ctx.text("report_written", path=result.folder / "report.html"))
+    click.echo(
+        ctx.t(
+            f"定期运行同一报告: coverage-planner report {study_file} --out {out_dir} --slug report",
+            f"The same report on a schedule: coverage-planner report {study_file} --out "
+            f"{out_dir} --slug report",
+        )
+    )
 
 
 @main.command()

@@ -555,6 +555,7 @@ def run_report(
     basemap: str = "none",
     precomputed: tuple[WalkNetwork, StudyInputs, Analysis] | None = None,
     siting: Any = None,
+    site: bool = True,
 ) -> ReportResult:
     """Run a study's scheduled report (see the module's description).
 
@@ -580,6 +581,8 @@ def run_report(
         ``(network, inputs, analysis)`` already made for this study (the demo), else computed.
     siting
         A siting result already made; default: computed when the study asks for it.
+    site
+        Run the study's ``[siting]`` (when it has one and ``siting`` is not given).
 
     Returns
     -------
@@ -618,7 +621,7 @@ def run_report(
         else:
             net, data, analysis = precomputed
         sited = siting
-        if sited is None and study.siting is not None:
+        if sited is None and site and study.siting is not None:
             t0 = time.perf_counter()
             sited = _run_siting(study, net, data)
             timings["siting"] = time.perf_counter() - t0

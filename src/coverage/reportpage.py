@@ -121,7 +121,7 @@ def _delta(value: Any, lang: str) -> str:
         return labels.text("report_same", lang)
     word, cls = ("report_up", "up") if v > 0 else ("report_down", "down")
     arrow = "▲" if v > 0 else "▼"
-    return f'<span class="{cls}">{arrow} {abs(v) * 100:.1f} pp {labels.text(word, lang)}</span>'
+    return f'<span class="{cls}">{arrow} {labels.text(word, lang, pp=abs(v) * 100)}</span>'
 
 
 def _headline(c: ReportContent) -> str:
