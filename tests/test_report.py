@@ -210,4 +210,4 @@ def test_slug_and_history_of_the_batch_step(grouped, tmp_path: Path) -> None:
     )
     assert any(p.name == "report.html" for p in paths)
     assert len(history.read_runs(tmp_path / "area-1" / history.HISTORY_FILE)) == 1
-    assert report.report_slug(s) == "测试研究-b-粗体-b"
+    assert report.report_slug(s.name) == "测试研究-b-粗体-b"

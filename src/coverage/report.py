@@ -87,21 +87,29 @@ class ReportResult:
     record: dict[str, Any]
 
 
-def report_slug(study: Study) -> str:
+def report_slug(name: str, *, fallback: str = "study") -> str:
     """The folder name of a study's reports: its name's letters, digits and Chinese characters.
+
+    Parameters
+    ----------
+    name
+        The study's name.
+    fallback
+        Used when the name has none of those (e.g. the study file's stem).
+
+    Returns
+    -------
+    str
 
     Examples
     --------
-    >>> from coverage.config import study_from_dict
-    >>> study = study_from_dict({"name": "池州市 贵池区 (2026)", "network": {"place": "x"},
-    ...     "services": {}}, source="<study>")
-    >>> report_slug(study)
+    >>> report_slug("池州市 贵池区 (2026)")
     '池州市-贵池区-2026'
+    >>> report_slug("***", fallback="guichi")
+    'guichi'
     """
-    slug = _SLUG_DROP.sub("-", study.name).strip("-").lower()[:60].strip("-")
-    if not slug and study.path is not None:
-        slug = _SLUG_DROP.sub("-", Path(study.path).stem).strip("-").lower()
-    return slug or "study"
+    slug = _SLUG_DROP.sub("-", name).strip("-").lower()[:60].strip("-")
+    return slug or _SLUG_DROP.sub("-", fallback).strip("-").lower() or "study"
 
 
 def _check_date(date: str) -> str:
@@ -601,7 +609,7 @@ def run_report(
     study = load_study(study_file)
     lang = lang or study.language
     run_date = _check_date(run_date) if run_date else dt.date.today().isoformat()
-    slug = slug or report_slug(study)
+    slug = slug or report_slug(study.name, fallback=Path(study_file).stem)
     root = Path(out_dir) / slug
     made: dict[str, Analysis] = {}
 
