@@ -211,3 +211,47 @@ def test_slug_and_history_of_the_batch_step(grouped, tmp_path: Path) -> None:
     assert any(p.name == "report.html" for p in paths)
     assert len(history.read_runs(tmp_path / "area-1" / history.HISTORY_FILE)) == 1
     assert report.report_slug(s.name) == "测试研究-b-粗体-b"
+
+
+def _siting_study(siting: object) -> object:
+    from coverage.config import study_from_dict
+
+    return study_from_dict(
+        {
+            "name": "s",
+            "network": {"bbox": [116.29, 39.99, 116.31, 40.01]},
+            "services": {"meal": {"stations": __file__}},
+            "siting": siting,
+        }
+    )
+
+
+def test_the_siting_table_of_a_study() -> None:
+    s = _siting_study({"service": "meal", "new": 3, "minutes": 10, "generate": ["kmeans"]})
+    assert s.siting is not None
+    assert (s.siting.service, s.siting.new, s.siting.minutes, s.siting.generate) == (
+        "meal",
+        3,
+        10.0,
+        ("kmeans",),
+    )
+    assert s.siting.curve is None
+
+
+@pytest.mark.parametrize(
+    ("siting", "message"),
+    [
+        ({"new": 3}, "siting.service: required key is missing"),
+        ({"service": "party", "new": 3}, "siting.service: unknown service; defined: meal"),
+        ({"service": "meal"}, "siting.new: required key is missing"),
+        ({"service": "meal", "new": 0}, "siting.new: expected a positive whole number, got 0"),
+        ({"service": "meal", "new": 2.5}, "siting.new: expected a positive whole number"),
+        ({"service": "meal", "new": 2, "generate": ["osm", "x"]}, "siting.generate: expected"),
+        ({"service": "meal", "new": 2, "where": 1}, "siting.where: unknown key"),
+    ],
+)
+def test_bad_siting_tables(siting: dict, message: str) -> None:
+    from coverage.errors import StudyError
+
+    with pytest.raises(StudyError, match=re.escape(message)):
+        _siting_study(siting)

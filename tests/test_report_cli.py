@@ -77,6 +77,29 @@ def test_first_report_is_complete(base) -> None:
     assert not [p for p in (out / SLUG).iterdir() if p.name.endswith((".tmp", ".tmp.sqlite"))]
 
 
+def test_report_tables_equal_those_of_analyze(base) -> None:
+    """The report's tables are byte for byte those `coverage-planner analyze` writes."""
+    study, out, cache = base
+    res = subprocess.run(
+        [
+            *CMD,
+            "analyze",
+            str(study),
+            "--out",
+            str(out.parent / "analyze"),
+            "--cache-dir",
+            str(cache),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    for name in ("compounds.csv", "stations.csv", "gaps.csv", "summary.csv", "summary.json"):
+        mine = (out / SLUG / "2026-11-01" / name).read_bytes()
+        assert mine == (out.parent / "analyze" / name).read_bytes(), name
+
+
 def _kill_when(cmd: list[str], ready: Callable[[], bool], timeout: float = 240) -> int:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t0 = time.monotonic()

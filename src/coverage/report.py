@@ -312,6 +312,11 @@ def _run_siting(study: Study, net: WalkNetwork, data: StudyInputs) -> Any:
     if {"osm", "gates"} & set(request.generate) and study.network.osm_file is not None:
         features = osmdata.read_osm_features(study.network.osm_file)
     generate = [g for g in request.generate if features is not None or g == "kmeans"]
+    if dropped := sorted(set(request.generate) - set(generate)):
+        log.warning(
+            "siting: candidates from %s need the study's network from an osm_file; skipped",
+            ", ".join(dropped),
+        )
     return siting_study.site_service(
         study,
         net,
