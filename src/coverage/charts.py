@@ -58,8 +58,14 @@ def cjk_font() -> str | None:
     for path in paths:
         if path and Path(path).is_file():
             try:
-                font_manager.fontManager.addfont(path)
-                name = font_manager.FontProperties(fname=path).get_name()
+                font_manager.fontManager.addfont(path)  # every face of a .ttc
+                faces = [
+                    f.name for f in font_manager.fontManager.ttflist if Path(f.fname) == Path(path)
+                ]
+                # Simplified Chinese glyph forms when the collection has them (Noto: "... SC")
+                name = next((f for f in faces if f.endswith(" SC")), None) or (
+                    faces[0] if faces else font_manager.FontProperties(fname=path).get_name()
+                )
             except (OSError, RuntimeError, ValueError) as exc:  # unreadable font file
                 log.debug("font %s not usable: %s", path, exc)
                 continue
@@ -69,11 +75,16 @@ def cjk_font() -> str | None:
     return None
 
 
-def _figure(width: float, height: float) -> tuple[Any, Any]:
+def _figure(
+    width: float, height: float, margins: tuple[float, float, float, float]
+) -> tuple[Any, Any]:
+    """A figure with fixed margins (left, right, bottom, top): no layout engine, one draw."""
     from matplotlib.figure import Figure  # no pyplot: no backend is chosen or changed
 
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=100)
     fig.set_facecolor("white")
+    left, right, bottom, top = margins
+    fig.subplots_adjust(left=left, right=right, bottom=bottom, top=top)
     return fig, fig.subplots()
 
 
@@ -139,7 +150,7 @@ def coverage_by_threshold_svg(
     str
         An ``<svg>`` element.
     """
-    fig, ax = _figure(7.5, 3.6)
+    fig, ax = _figure(7.5, 3.6, (0.1, 0.8, 0.17, 0.9))
     services = list(dict.fromkeys(overall["label"]))
     thresholds = sorted(set(overall["minutes"].astype(float)))
     width = 0.8 / max(len(thresholds), 1)
@@ -184,7 +195,7 @@ def coverage_curve_svg(curve: pd.DataFrame, *, title: str, xlabel: str, ylabel: 
     str
         An ``<svg>`` element.
     """
-    fig, ax = _figure(6.0, 3.2)
+    fig, ax = _figure(6.0, 3.2, (0.12, 0.97, 0.17, 0.88))
     x = curve["new_sites"].astype(int).to_numpy()
     y = curve["share_covered"].astype(float).to_numpy() * 100
     ax.plot(x, y, marker="o", color=_COLOURS[0])
