@@ -255,3 +255,19 @@ def test_bad_siting_tables(siting: dict, message: str) -> None:
 
     with pytest.raises(StudyError, match=re.escape(message)):
         _siting_study(siting)
+
+
+def test_cli_bad_date_and_help(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from _studies import cau_study
+    from coverage.cli import main
+
+    study = cau_study(tmp_path)
+    res = CliRunner().invoke(
+        main, ["report", str(study), "--out", str(tmp_path / "r"), "--date", "2026-13-01"]
+    )
+    assert res.exit_code == 2 and "YYYY-MM-DD" in res.output and res.exception is not None
+    assert not (tmp_path / "r").exists()  # nothing written for bad input
+    res = CliRunner().invoke(main, ["report", "--help"])
+    assert res.exit_code == 0 and "定期覆盖缺口报告" in res.output and "--wait" in res.output

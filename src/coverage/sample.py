@@ -443,7 +443,6 @@ def _study_toml() -> str:
         "new = 3",
         "minutes = 10",
         'generate = ["osm", "gates", "kmeans"]',
-        "curve = 6",
     ]
     return "\n".join(lines) + "\n"
 
