@@ -19,7 +19,7 @@ __all__ = [
     "InputError",
     "LockedError",
     "NetworkError",
-    "OutputFolderError",
+    "OutputError",
     "Problem",
     "SourceFileError",
     "StudyError",
@@ -127,12 +127,15 @@ class SourceFileError(NetworkError, InputError):
     """
 
 
+class OutputError(CoverageError, OSError):
+    """An output folder or file cannot be written (read-only, no permission, disk full).
+
+    The command line exits with code 1 and this message.
+    """
+
+
 class InfeasibleError(CoverageError, RuntimeError):
     """An optimisation model has no feasible solution."""
-
-
-class OutputFolderError(CoverageError, OSError):
-    """An output folder cannot be created or written (read-only mount, no permission)."""
 
 
 class LockedError(CoverageError, RuntimeError):

@@ -37,7 +37,7 @@ import pandas as pd
 from coverage import charts, history, labels, outputs, pipeline, reportpage, runinfo, workbook
 from coverage._atomic import atomic_dir
 from coverage.config import Study, load_study
-from coverage.errors import LockedError, OutputFolderError
+from coverage.errors import LockedError, OutputError
 from coverage.network import WalkNetwork
 from coverage.results import Analysis, StudyInputs
 
@@ -143,7 +143,7 @@ def study_lock(
     ------
     LockedError
         Still held by another run after ``wait_s`` seconds.
-    OutputFolderError
+    OutputError
         The folder cannot be created or written.
     """
     path = folder / LOCK_FILE
@@ -173,10 +173,8 @@ def study_lock(
         os.close(fd)  # releases the lock
 
 
-def _unwritable(path: Path, exc: OSError, lang: str) -> OutputFolderError:
-    return OutputFolderError(
-        labels.text("report_unwritable", lang, path=path, error=exc.strerror or exc)
-    )
+def _unwritable(path: Path, exc: OSError, lang: str) -> OutputError:
+    return OutputError(labels.text("report_unwritable", lang, path=path, error=exc.strerror or exc))
 
 
 def _check_writable(folder: Path, lang: str) -> None:
@@ -607,7 +605,7 @@ def run_report(
         Bad study or input layers (nothing written).
     LockedError
         Another run of the study held the lock for ``wait_s`` seconds.
-    OutputFolderError
+    OutputError
         The output folder cannot be written.
     """
     started = dt.datetime.now(dt.UTC)
