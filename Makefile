@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP_BASE := $(VENV)/.installed-base
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench clean venv check-env chromium
+.PHONY: demo test lint bench clean venv check-env chromium fonts
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 
 venv: $(STAMP_BASE)
 
-demo: $(STAMP_BASE)
+demo: $(STAMP_BASE) fonts
 	$(BIN)/coverage-planner demo --out reports/demo
 
 # coverage.py installs a top-level package named `coverage` too: in one environment the two
@@ -46,10 +46,17 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || \
 		(apt-get update -q && apt-get install -y -q chromium fonts-wqy-microhei)
 
-test: lint chromium
+# a CJK font for the report's charts (found by path, see coverage.charts.CJK_FONT_PATHS);
+# without one the report still renders, with English chart labels and a note
+fonts:
+	@[ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || \
+		(apt-get update -q && apt-get install -y -q fonts-noto-cjk) || \
+		echo "warning: fonts-noto-cjk is not installed: report charts will use English labels"
+
+test: lint chromium fonts
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP_TEST) chromium
+bench: $(STAMP_TEST) chromium fonts
 	$(BIN)/python benchmarks/run.py
 
 clean:

@@ -60,7 +60,11 @@ RANKS: dict[str, int] = {
     "_mappage": 85,  # the map page machinery (escaping, data blocks, inlined Leaflet)
     "outputs": 90,
     "maps": 90,
-    "report": 100,
+    "history": 92,  # the report history (sqlite): errors only
+    "charts": 92,  # matplotlib charts with a CJK font, as SVG
+    "workbook": 92,  # gaps.xlsx (openpyxl)
+    "reportpage": 95,  # report.html from the tables of a run
+    "report": 112,  # the scheduled report: runs the study (pipeline), lock, history
     "pipeline": 110,
     "batchfile": 115,  # the batch file (areas of a batch); imports config, inputs
     "batch": 120,

@@ -68,17 +68,21 @@ _LAZY = {
     "write_batch": "coverage.batch",
     "wgs84_to_gcj02": "coverage.coords",
     "gcj02_to_wgs84": "coverage.coords",
+    "run_report": "coverage.report",
+    "read_coverage_history": "coverage.history",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from coverage.batch import load_batch, run_batch, write_batch
     from coverage.config import Study, load_study
     from coverage.coords import gcj02_to_wgs84, wgs84_to_gcj02
+    from coverage.history import read_coverage_history
     from coverage.isochrones import service_areas
     from coverage.maps import coverage_map, write_map
     from coverage.network import WalkNetwork
     from coverage.outputs import write_analysis
     from coverage.pipeline import analyze, load_inputs, network_for_study
+    from coverage.report import run_report
     from coverage.results import Analysis
     from coverage.sample import demo_study
     from coverage.siting import (
@@ -127,7 +131,9 @@ __all__ = [
     "network_for_study",
     "node_times",
     "node_times_by_source",
+    "read_coverage_history",
     "run_batch",
+    "run_report",
     "service_areas",
     "site_service",
     "snap_layer",

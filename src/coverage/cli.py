@@ -965,7 +965,7 @@ def demo(ctx: _Ctx, out_dir: Path, cache_dir: Path | None) -> None:
             sites=sited.sites,
         )
 
-    _run_siting(
+    sited = _run_siting(
         ctx,
         study_file,
         out_dir / "siting",
@@ -979,6 +979,8 @@ def demo(ctx: _Ctx, out_dir: Path, cache_dir: Path | None) -> None:
     siting_map = out_dir / "siting" / "map.html"
     click.echo(ctx.t(f"地图: {siting_map}", f"Map: {siting_map}"))
     ctx.result = {**result, "study_file": str(study_file), "siting": ctx.result}
+    report_html = _demo_report(ctx, study_file, out_dir, analysis, sited, cache_dir=cache_dir)
+    ctx.result["report"] = str(report_html)
     click.echo(ctx.text("demo_note"))
 
 
@@ -1329,6 +1331,178 @@ def map_command(
             )
     click.echo(ctx.t(f"地图: {out}", f"Map: {out}"))
     ctx.result["map"] = str(out)
+
+
+# --------------------------------------------------------------------------------------------
+# report: the scheduled coverage-gap report (issue #12)
+
+
+def _demo_report(
+    ctx: _Ctx,
+    study_file: Path,
+    out_dir: Path,
+    analysis: Any,
+    sited: Any,
+    *,
+    cache_dir: Path | None,
+) -> Path:
+    """The demo's report bundle: ``<out>/report/<today>/`` and ``<out>/report/history.sqlite``."""
+    from coverage import pipeline
+    from coverage import report as reportmod
+
+    study = _load(study_file)
+    with _step(ctx, "写出定期报告", "writing the scheduled report"):
+        net = pipeline.network_for_study(study, cache_dir=cache_dir)
+        data = pipeline.load_inputs(study, network=net)
+        result = reportmod.run_report(
+            study_file,
+            out_dir=out_dir,
+            slug="report",
+            cache_dir=cache_dir,
+            lang=ctx.option,
+            precomputed=(net, data, analysis),
+            siting=sited,
+        )
+    click.echo(ctx.text("report_written", path=result.folder / "report.html"))
+    click.echo(
+        ctx.t(
+            f"定期运行同一报告: coverage-planner report {study_file} --out {out_dir} --slug report",
+            f"The same report on a schedule: coverage-planner report {study_file} --out "
+            f"{out_dir} --slug report",
+        )
+    )
+    return result.folder / "report.html"
+
+
+@main.command()
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="报告文件夹：写出 <out>/<研究>/<日期>/ 和 history.sqlite / Reports folder: writes "
+    "<out>/<study-slug>/<YYYY-MM-DD>/ and history.sqlite.",
+)
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="同一研究另一次运行未结束时等待的秒数（之后退出码 3） / Seconds to wait while another "
+    "run of the study holds its lock (then exit 3).",
+)
+@click.option(
+    "--date",
+    "run_date",
+    default=None,
+    help="报告日期 YYYY-MM-DD（默认今天） / Report date YYYY-MM-DD (default today).",
+)
+@click.option(
+    "--slug",
+    default=None,
+    help="研究的文件夹名（默认取自研究名称） / Folder name of the study (default from its name).",
+)
+@click.option(
+    "--basemap",
+    type=click.Choice(["osm", "tianditu", "gaode", "none"]),
+    default="none",
+    show_default=True,
+    help="map.html 的底图（none：步行路网，完全离线） / Basemap of map.html (none: the walk "
+    "network, fully offline).",
+)
+@_cache_options
+@click.pass_obj
+@command_options
+def report(
+    ctx: _Ctx,
+    study_file: Path,
+    out_dir: Path,
+    wait_s: float,
+    run_date: str | None,
+    slug: str | None,
+    basemap: str,
+    refresh: bool,
+    cache_dir: Path | None,
+) -> None:
+    """定期覆盖缺口报告 / The scheduled coverage-gap report (for cron and systemd timers).
+
+    Runs the study and writes report.html, gaps.xlsx, map.html, the analyze outputs, run.json
+    and run.log into <out>/<study-slug>/<YYYY-MM-DD>/ all at once, and records the run in
+    <out>/<study-slug>/history.sqlite. Exit codes: 0 done, 1 failed, 2 bad input, 3 another
+    run of the study is still going (see --wait).
+    """
+    from coverage import outputs
+    from coverage import report as reportmod
+    from coverage.errors import LockedError
+
+    _load(study_file)  # the language of the lines
+    try:
+        with _step(ctx, "生成报告", "making the report"):
+            result = reportmod.run_report(
+                study_file,
+                out_dir=out_dir,
+                run_date=run_date,
+                slug=slug,
+                wait_s=wait_s,
+                cache_dir=cache_dir,
+                refresh=refresh,
+                lang=ctx.option,
+                basemap=basemap,
+            )
+    except LockedError as exc:
+        click.echo(str(exc), err=True)
+        ctx.result["error"] = str(exc)
+        sys.exit(3)
+    for line in outputs.coverage_lines(result.analysis, lang=ctx.lang):
+        click.echo(line)
+    for line in _change_lines(ctx, result.changes):
+        click.echo(line)
+    click.echo(ctx.text("report_written", path=result.folder / "report.html"))
+    ch = result.changes
+    ctx.result.update(
+        {
+            "folder": str(result.folder),
+            "files": result.files,
+            "summary": result.analysis.summary,
+            "previous_run": ch.previous.run_date if ch.previous else None,
+            "gaps_closed": len(ch.gaps_closed),
+            "new_gaps": len(ch.new_gaps),
+            "stations_added": ch.stations_added["station_id"].tolist(),
+            "stations_removed": ch.stations_removed["station_id"].tolist(),
+        }
+    )
+
+
+def _change_lines(ctx: _Ctx, changes: Any) -> list[str]:
+    """What changed since the previous report, for the terminal."""
+    if changes.previous is None:
+        return [ctx.text("report_first_run")]
+    lines = []
+    overall = changes.coverage[changes.coverage["group_level"] == ""]
+    for row in overall.itertuples():
+        if row.share_before == row.share_before and abs(row.delta) >= 5e-5:
+            lines.append(
+                ctx.text(
+                    "report_change_line",
+                    date=changes.previous.run_date,
+                    label=row.label,
+                    minutes=float(row.minutes),
+                    before=float(row.share_before),
+                    after=float(row.share_after),
+                )
+            )
+    lines.append(
+        ctx.text(
+            "report_change_counts",
+            closed=len(changes.gaps_closed),
+            new=len(changes.new_gaps),
+            added=len(changes.stations_added),
+            removed=len(changes.stations_removed),
+        )
+    )
+    return lines
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -39,6 +39,7 @@ __all__ = [
     "NetworkSource",
     "Profile",
     "Service",
+    "SitingRequest",
     "Study",
     "load_study",
     "study_from_dict",
@@ -233,6 +234,31 @@ class CompoundEstimation:
     cluster_distance_m: float = 30.0
 
 
+@dataclass(frozen=True)
+class SitingRequest:
+    """The study's ``[siting]`` table: new sites the scheduled report proposes.
+
+    Attributes
+    ----------
+    service
+        Service key.
+    new
+        Number of new sites.
+    minutes
+        The threshold ``T`` (default: the service's largest).
+    generate
+        Candidate generators (``osm``, ``gates``, ``kmeans``) besides the study's candidates.
+    curve
+        The coverage curve up to this many new sites (default ``new``).
+    """
+
+    service: str
+    new: int
+    minutes: float | None = None
+    generate: tuple[str, ...] = ()
+    curve: int | None = None
+
+
 @dataclass(frozen=True, repr=False)
 class Study:
     """A whole study, as read from a TOML file.
@@ -305,6 +331,7 @@ class Study:
     access: str = "auto"
     gate_tolerance_m: float = DEFAULT_GATE_TOLERANCE_M
     gate_link_m: float = DEFAULT_GATE_LINK_M
+    siting: SitingRequest | None = None
 
     def __repr__(self) -> str:
         services = ", ".join(list(self.services)[:8])
@@ -829,6 +856,7 @@ class _Checker:
             "access",
             "gate_tolerance_m",
             "gate_link_m",
+            "siting",
         }
     )
 
@@ -861,6 +889,7 @@ class _Checker:
         gate_tol = self.opt_number(top, "", "gate_tolerance_m", DEFAULT_GATE_TOLERANCE_M)
         gate_link = self.opt_number(top, "", "gate_link_m", DEFAULT_GATE_LINK_M)
         est = self.estimation(top["estimation"]) if "estimation" in top else CompoundEstimation()
+        siting = self.siting(top["siting"], services) if "siting" in top else None
         frontage, fill_holes = self.map_shapes(top)
         cache_dir = None
         if "cache_dir" in top:
@@ -888,6 +917,7 @@ class _Checker:
             access=access,
             gate_tolerance_m=DEFAULT_GATE_TOLERANCE_M if gate_tol is None else gate_tol,
             gate_link_m=DEFAULT_GATE_LINK_M if gate_link is None else gate_link,
+            siting=siting,
         )
 
     def group_by(self, top: Mapping[str, Any]) -> tuple[str, ...]:
@@ -944,6 +974,42 @@ class _Checker:
             elif got is not None:
                 fill_holes = got
         return frontage, fill_holes
+
+    def siting(self, data: Any, services: Mapping[str, Service]) -> SitingRequest | None:
+        key = "siting"
+        t = self.table(data, key, {"service", "new", "minutes", "generate", "curve"})
+        service = self.string(t, key, "service", required=True)
+        if service is not None and services and service not in services:
+            self.add(f"{key}.service", f"unknown service; defined: {', '.join(services)}")
+            service = None
+        counts: dict[str, int | None] = {}
+        for name in ("new", "curve"):
+            raw = t.get(name, _MISSING)
+            if raw is _MISSING:
+                if name == "new":
+                    self.add(f"{key}.new", "required key is missing (number of new sites)")
+                counts[name] = None
+            elif (
+                isinstance(raw, bool)
+                or not isinstance(raw, int)
+                or raw < 0
+                or (name == "new" and raw == 0)
+            ):
+                self.add(f"{key}.{name}", f"expected a positive whole number, got {_fmt(raw)}")
+                counts[name] = None
+            else:
+                counts[name] = raw
+        minutes = self.opt_number(t, key, "minutes", None)
+        generate = t.get("generate", [])
+        known = ("osm", "gates", "kmeans")
+        if not isinstance(generate, list) or any(g not in known for g in generate):
+            self.add(
+                f"{key}.generate", f"expected a list of {', '.join(known)}, got {_fmt(generate)}"
+            )
+            generate = []
+        if service is None or counts["new"] is None:
+            return None
+        return SitingRequest(service, counts["new"], minutes, tuple(generate), counts["curve"])
 
     def estimation(self, data: Any) -> CompoundEstimation:
         key = "estimation"

@@ -18,6 +18,7 @@ __all__ = [
     "FarFromNetworkWarning",
     "InfeasibleError",
     "InputError",
+    "LockedError",
     "NetworkError",
     "OutputError",
     "Problem",
@@ -150,6 +151,10 @@ class OutputError(CoverageError, OSError):
 
 class InfeasibleError(CoverageError, RuntimeError):
     """An optimisation model has no feasible solution."""
+
+
+class LockedError(CoverageError, RuntimeError):
+    """Another run of the same study holds its lock (the command exits with code 3)."""
 
 
 class CoverageWarning(UserWarning):

@@ -26,6 +26,7 @@ __all__ = [
     "DEMO_NOTE",
     "LANGUAGES",
     "REASONS",
+    "REPORT_TEXTS",
     "TEXTS",
     "check_language",
     "column_label",
@@ -269,3 +270,105 @@ def column_label(column: str, lang: str | None) -> str:
         if column.startswith(prefix) and column.endswith("min"):
             return pick(zh, en, lang).format(m=column[len(prefix) : -3])
     return column
+
+
+#: The scheduled report's headings and lines (``report.html``, the ``report`` command).
+REPORT_TEXTS: dict[str, tuple[str, str]] = {
+    "report_title": ("覆盖缺口报告", "Coverage-gap report"),
+    "report_date": ("报告日期 {date}", "Report date {date}"),
+    "report_data_date": ("数据日期 {date}", "Data date {date}"),
+    "report_headline": ("各类服务覆盖情况", "Coverage per service type"),
+    "report_stations": ("站点数", "stations"),
+    "report_gaps_count": ("缺口小区", "compounds in gaps"),
+    "report_over_capacity": ("超负荷站点", "stations over capacity"),
+    "report_chart_title": ("各阈值内覆盖户数", "Households covered by threshold"),
+    "report_chart_x": ("服务类型", "service type"),
+    "report_chart_y": ("户数", "households"),
+    "report_chart_total": ("总户数", "all households"),
+    "report_no_cjk_font": (
+        "未找到中文字体（如 Debian 软件包 fonts-noto-cjk），图表中的文字改用英文。",
+        "No CJK font found (e.g. Debian's fonts-noto-cjk): chart labels are in English.",
+    ),
+    "report_changes": ("与上次报告相比", "Change since the previous report"),
+    "report_first_run": (
+        "这是本研究的第一份报告，下次运行时将显示变化。",
+        "This is the study's first report; the next run will show what changed.",
+    ),
+    "report_previous": ("上次报告: {date}", "Previous report: {date}"),
+    "report_before": ("上次", "before"),
+    "report_after": ("本次", "now"),
+    "report_delta": ("变化", "change"),
+    "report_up": ("上升 {pp:.1f} 个百分点", "up {pp:.1f} pp"),
+    "report_down": ("下降 {pp:.1f} 个百分点", "down {pp:.1f} pp"),
+    "report_same": ("不变", "unchanged"),
+    "report_group_changes": ("覆盖率有变化的分组", "Groups whose coverage changed"),
+    "report_no_group_changes": ("各分组覆盖率均无变化。", "No group's coverage changed."),
+    "report_gaps_closed": ("已消除的缺口", "Gaps closed"),
+    "report_new_gaps": ("新出现的缺口", "New gaps"),
+    "report_stations_added": ("新增站点", "Stations added"),
+    "report_stations_removed": ("撤销站点", "Stations removed"),
+    "report_none": ("无", "none"),
+    "report_gap_table": ("缺口小区（按未覆盖户数排序）", "Gaps, ranked by households left out"),
+    "report_gap_more": (
+        "仅列出前 {shown} 个，共 {total} 个；完整列表见 gaps.xlsx。",
+        "The first {shown} of {total}; gaps.xlsx has them all.",
+    ),
+    "report_no_gaps": ("没有缺口小区。", "No compound is left out."),
+    "report_loads": ("站点负荷", "Station loads"),
+    "report_groups": ("按街道/社区分组的覆盖率", "Coverage by street and community"),
+    "report_no_groups": (
+        "小区图层没有街道、社区等分组列（可用研究文件的 group_by 指定）。",
+        "The compound layer has no street or community columns (see the study's group_by).",
+    ),
+    "report_siting": ("新站选址", "Siting new stations"),
+    "report_curve_title": ("新增站点数与覆盖率", "Coverage against new sites"),
+    "report_curve_x": ("新增站点数", "new sites"),
+    "report_curve_y": ("户数覆盖率 (%)", "households covered (%)"),
+    "report_siting_line": (
+        "{label}，{minutes:g} 分钟: 覆盖率 {before:.1%} -> {after:.1%}（新增 {new} 个站点，"
+        "求解状态 {status}）",
+        "{label}, {minutes:g} min: {before:.1%} -> {after:.1%} with {new} new sites "
+        "(solver status {status})",
+    ),
+    "report_map": ("地图", "Map"),
+    "report_map_link": (
+        "打开交互式地图 map.html（与本报告在同一文件夹，离线可用）",
+        "Open the interactive map map.html (in this report's folder, works offline)",
+    ),
+    "report_inputs": ("输入文件", "Input files"),
+    "report_role": ("用途", "role"),
+    "report_file": ("文件", "file"),
+    "report_modified": ("修改时间 (UTC)", "modified (UTC)"),
+    "report_size": ("大小 (字节)", "size (bytes)"),
+    "report_hash": ("SHA-256", "SHA-256"),
+    "report_missing": ("文件缺失", "missing"),
+    "report_settings": ("设置", "Settings"),
+    "report_setting": ("设置项", "setting"),
+    "report_value": ("值", "value"),
+    "report_footer": (
+        "由 coverage-planner {version} 生成，运行编号 {run_id}，用时 {seconds:.1f} 秒。",
+        "Made by coverage-planner {version}, run {run_id}, in {seconds:.1f} s.",
+    ),
+    "report_all": ("全部", "all"),
+    "report_written": ("报告: {path}", "Report: {path}"),
+    "report_change_line": (
+        "与 {date} 相比: {label} {minutes:g} 分钟覆盖率 {before:.1%} -> {after:.1%}",
+        "since {date}: {label} {minutes:g} min {before:.1%} -> {after:.1%}",
+    ),
+    "report_change_counts": (
+        "缺口消除 {closed} 个，新增缺口 {new} 个，新增站点 {added} 个，撤销站点 {removed} 个",
+        "{closed} gaps closed, {new} new gaps, {added} stations added, {removed} removed",
+    ),
+    "report_locked": (
+        "研究 {slug} 的另一次报告运行仍在进行（锁文件 {lock}），已等待 {wait:g} 秒；"
+        "请稍后再试，或用 --wait 秒数 等待更久",
+        "another report run of study {slug} holds its lock ({lock}); waited {wait:g} s. "
+        "Try again later or give --wait SECONDS",
+    ),
+    "report_unwritable": (
+        "无法写入输出文件夹 {path}: {error}；请检查权限或换一个 --out 文件夹",
+        "cannot write the output folder {path}: {error}; check its permissions or choose "
+        "another --out",
+    ),
+}
+TEXTS.update(REPORT_TEXTS)

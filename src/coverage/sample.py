@@ -434,6 +434,16 @@ def _study_toml() -> str:
         ]
         if s.capacity is not None:
             lines.append('capacity_column = "capacity"')
+    lines += [
+        "",
+        "# 定期报告（coverage-planner report）中的新站选址：老年助餐点，10 分钟内，新增 3 个",
+        "# New sites the scheduled report proposes: 3 meal points, 10 minutes",
+        "[siting]",
+        'service = "meal_point"',
+        "new = 3",
+        "minutes = 10",
+        'generate = ["osm", "gates", "kmeans"]',
+    ]
     return "\n".join(lines) + "\n"
 
 
