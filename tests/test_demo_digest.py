@@ -27,9 +27,9 @@ from coverage.network import WalkNetwork, network_from_file
 OSM = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
 
 DEMO_FILES = {
-    "compounds.csv": "249c584b9a26480919068f7e1e85d550b599ce653e46e01f7cb00c77e017e884",
+    "compounds.csv": "5365a38973cbf1ef8079878caf5dfe71a4e01c300451db11d4ffdf4c02794e4f",
     "stations.csv": "2a9500614096f430a19813061598ff6dfd0a709c1a3435da7fa5da680c8356bb",
-    "gaps.csv": "94f596ececae7d21eb8fdd318a6849cbda1082102444ddadaa00e5453cd7be3b",
+    "gaps.csv": "058fe0e96b646beb2ea90b2e703def15f46fb83263b572375010579f81ee7902",
     "summary.csv": "98bc1944d1a9b1b0394552d9ade64a0462838dcd20b5426dc7332309595b8592",
     "summary.json": "ad1452928e62e9f3173634c455caf5632c2313bfb7572fe265e3ef8b7218cd14",
 }
@@ -69,19 +69,19 @@ def test_demo_outputs_are_unchanged(tmp_path: Path) -> None:
 
 DEMO_FULL = {
     "party_station": (
-        "a4d38a810965ec66bc5fd2d8a143680dca5b97014c72c222dd6f151b363ed852",
+        "f36efb6536ea5bb58a10e44e70fed1c7c92d61742fc1c9d4a57107a9b10ce03a",
         "f044ebad98dfe676ff6b7f0c2d674c271ee1b969b4c675b57bfd491a27084621",
     ),
     "rest_point": (
-        "0ba4ed9cb6302482eced5750bd271235a1faf72f52618b1cd7456f0dd021894e",
+        "bc96849c8299dfff255410e327b34a78225d4d232614c92f6ac5ed8bc009c7d1",
         "a14b50f24f4a8e90d77b1a634c8d8e7754a914864c4396e1f1e79d86ea594a3d",
     ),
     "meal_point": (
-        "470645f1e2cdaf54e060a666171aeafe3c74444ed06bcfe0ca607dac931d4764",
+        "22aefc1050b79146f5b9f8a8244de2db50ca110c83fd90bfbc48821f767d249c",
         "716760ebc27532cd39f559a284643127601d7464948860cd0afce8bbfcba3965",
     ),
     "grid_station": (
-        "14178aed5edc2bf93e9114044accb7baed93d1230d18df535581503212c6df91",
+        "ce92a00834401b4d02d55a5713c5104801172a2d7409ceba7686982f2711f735",
         "55b8935eb9941bdb8dad84cf0c57b95a2fa5096a419db0df92a946e9cd1bb01c",
     ),
 }
