@@ -469,8 +469,8 @@ def _near_pairs(
     )
     i_piece, i_edge = tree.query(lines, predicate="dwithin", distance=reach)
     if len(i_piece) == 0:
-        none = np.empty(0)
-        return _Pairs(np.empty(0, dtype=np.int64), *([none] * 7), np.empty(0, dtype=np.int64))
+        none, no_id = np.empty(0), np.empty(0, dtype=np.int64)
+        return _Pairs(no_id, none, none, none, none, none, none, none, no_id)
     uniq, inv = np.unique(i_edge, return_inverse=True)
     xy, which = shapely.get_coordinates(edges[uniq], return_index=True)
     s_start = np.flatnonzero(which[1:] == which[:-1])

@@ -891,10 +891,12 @@ def _access_arrays(
     gates, labels, boundary_only = (
         gates_metric(entrances, network.crs) if len(polys) else (None, None, None)
     )
+    # the edges' LineStrings and their STRtree only when a polygon needs them (points do not)
+    has_polys = len(polys) > 0
     found = derive_access(
         polys,
-        index.geoms[index.walkable],
-        tree=index.tree,
+        index.geoms[index.walkable] if has_polys else np.empty(0, dtype=object),
+        tree=index.tree if has_polys else None,
         gates=gates,
         labels=labels,
         boundary_only=boundary_only,
