@@ -8,10 +8,9 @@ and stations are unchanged (``PORTO_POINTS`` was recorded with the code before t
 Updated for the Excel-friendly CSV files (issue 7): the four CSV digests changed (是/否 flags,
 whole households as integers, shares as percentages, service labels, station names, lon/lat,
 the note column); ``summary.json`` and the full-precision tables (``DEMO_FULL``) did not.
-Updated for issue 7 ("say what the numbers are"): ``summary.csv`` gained the columns
-``households_estimated`` and ``share_estimated`` and ``summary.json`` the ``estimates`` note
-and each service's ``households_estimated`` / ``share_estimated``; every other file and the
-full-precision tables are unchanged.
+Updated again when building doors stopped counting as gates (issue 8: a door on a building
+outline is a gate only of the compound whose boundary it lies on) and open access became
+exact (the best boundary point of the compounds with no gate and no entering way).
 """
 
 from __future__ import annotations
@@ -32,11 +31,11 @@ from coverage.network import WalkNetwork, network_from_file
 OSM = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
 
 DEMO_FILES = {
-    "compounds.csv": "ef5db66e41763950a89c5f9bbe71358c2aec7ea6b8a13d1b612d6dc620c852bd",
-    "stations.csv": "34bb6d9ae6c61f2a82b911a7e72d71756fe2e005d13f7d59d06145ea995dfd20",
-    "gaps.csv": "764d88bdb54285ca63c19b7489a22acfecc691b092355d5184deb271b177a9b8",
-    "summary.csv": "614777e1204a2ad44a925efdee01adb618fd1c7f209ceb6a299baf6871546cb0",
-    "summary.json": "967dcf0a6e54ae7f0ee366d55ae046dd07ea5478c17b4db8049411fffcfb3acd",
+    "compounds.csv": "3a1d68d8b09ca57ef2c9a0387ea7524331a87192e19e66444b63f660d90c53b5",
+    "stations.csv": "00998a92ad9c095bd9aae4d9b101b1c097e15df341570d551097ffcde13cb28c",
+    "gaps.csv": "34c20cf405a91261a9bece4ab146e5e71c22bc7ef9bbb55d19be5d399bfe3c25",
+    "summary.csv": "f08e20471dd1a92bd809b99ee6405f0a8404605b7a3bd075398828ccf3f235f9",
+    "summary.json": "ad1452928e62e9f3173634c455caf5632c2313bfb7572fe265e3ef8b7218cd14",
 }
 
 
@@ -74,20 +73,20 @@ def test_demo_outputs_are_unchanged(tmp_path: Path) -> None:
 
 DEMO_FULL = {
     "party_station": (
-        "07d3a8fe18803ecfdf298b0fc6a373e72edd8f0687489b9701e8ded9b3b51d7f",
-        "735dc395bf3638105dff90731238673acd1db3c0e6de6dd2daa57cd3f646fdd3",
+        "f36efb6536ea5bb58a10e44e70fed1c7c92d61742fc1c9d4a57107a9b10ce03a",
+        "f044ebad98dfe676ff6b7f0c2d674c271ee1b969b4c675b57bfd491a27084621",
     ),
     "rest_point": (
-        "1ba0bd78db947a169fe97c02c830e5f201bde38634afb007371befbcdc85a6d7",
-        "7797238c8554e68dd4883b0ed460da8ca39d5fb1df943c327dc36aa83d4ef15f",
+        "bc96849c8299dfff255410e327b34a78225d4d232614c92f6ac5ed8bc009c7d1",
+        "a14b50f24f4a8e90d77b1a634c8d8e7754a914864c4396e1f1e79d86ea594a3d",
     ),
     "meal_point": (
-        "e418919d52d15922daf25cadacfe5c39dbd2b536097186f9301b2c7e76eec2aa",
-        "3c370b334594ab037d6d563d4b9d5117da6a248ca8554b36097b12d142a03c04",
+        "22aefc1050b79146f5b9f8a8244de2db50ca110c83fd90bfbc48821f767d249c",
+        "716760ebc27532cd39f559a284643127601d7464948860cd0afce8bbfcba3965",
     ),
     "grid_station": (
-        "b6d285193fa267110bbba11385f79e5ce7d0aa797c6ee8174c94e5b9f1e2512c",
-        "ea006fe6aec53cb0754083fb25b28b2b7c4c59572fe1b80b403623c3120aa5e9",
+        "ce92a00834401b4d02d55a5713c5104801172a2d7409ceba7686982f2711f735",
+        "55b8935eb9941bdb8dad84cf0c57b95a2fa5096a419db0df92a946e9cd1bb01c",
     ),
 }
 

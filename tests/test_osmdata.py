@@ -223,6 +223,22 @@ def test_levels_parsing(tmp_path: Path) -> None:
     assert all(math.isnan(v) for v in got[3:])
 
 
+def test_entrances_know_the_outlines_they_lie_on(tmp_path: Path) -> None:
+    osm = SyntheticOsm()
+    door = osm.node(10, 0, {"entrance": "main"})  # on the building's south wall
+    gate = osm.node(50, 0, {"entrance": "yes"})  # in a fence that meets the building
+    corner = osm.node(20, 0)
+    osm.node(5, 5, {"entrance": "yes"})  # inside the building, on no outline
+    b = [osm.node(0, 0), door, corner, osm.node(20, 20), osm.node(0, 20)]
+    osm.ways.append((90, [*b, b[0]], {"building": "apartments"}))
+    osm.ways.append((91, [corner, gate, osm.node(80, 0)], {"barrier": "fence"}))
+    osm.ways.append((92, [osm.node(0, -30), osm.node(80, -30)], {"barrier": "kerb"}))
+    feats = osmdata.read_osm_features(osm.write(tmp_path / "t.osm"))
+    ent = feats.entrances.set_index("osm_id")
+    assert ent["on_building"].fillna("").tolist() == ["apartments", "", ""]
+    assert ent["on_barrier"].fillna("").tolist() == ["", "fence", ""]
+
+
 def test_entrances_and_pois(tmp_path: Path) -> None:
     osm = SyntheticOsm()
     osm.node(0, 0, {"entrance": "main"})
@@ -508,6 +524,9 @@ def test_features_from_polygon_matches_file_reader(monkeypatch: pytest.MonkeyPat
         a, b = getattr(online, name), getattr(offline, name)
         b = b[b.intersects(poly)]
         assert a["osm_id"].tolist() == b["osm_id"].tolist(), name
+    for column in ("on_building", "on_barrier"):
+        a, b = online.entrances[column], offline.entrances[column]
+        assert a.tolist() == b[offline.entrances.intersects(poly)].tolist(), column
     inside = offline.pois[offline.pois.within(poly)]
     assert set(inside["osm_id"]) <= set(online.pois["osm_id"]) <= set(offline.pois["osm_id"])
     a = osmdata.compounds_from_osm(online)

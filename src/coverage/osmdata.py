@@ -60,6 +60,7 @@ from coverage.osmfile import (
 
 __all__ = [
     "DEFAULT_FLOOR_AREA_RATIO",
+    "ENCLOSING_BARRIERS",
     "ENTRANCE_BARRIERS",
     "GENERIC_BUILDINGS",
     "MIN_GENERIC_FOOTPRINT_M2",
@@ -158,6 +159,11 @@ _NONRESIDENTIAL_LEISURE = frozenset({"park", "stadium", "sports_centre", "golf_c
 ENTRANCE_BARRIERS: frozenset[str] = frozenset(
     {"gate", "entrance", "lift_gate", "swing_gate", "sliding_gate", "turnstile"}
 )
+#: ``barrier`` values of ways that enclose a compound: an entrance node of such a way is a
+#: gate through it (column ``on_barrier`` of :attr:`OsmFeatures.entrances`).
+ENCLOSING_BARRIERS: frozenset[str] = frozenset({"wall", "fence", "hedge", "city_wall"})
+_ON_OUTLINE_DEG = 1e-8
+"""An entrance this close (degrees, about 1 mm) to an outline is a node of it."""
 #: ``highway`` values whose ways separate building clusters (a 小区 ends at the street).
 SEPARATING_HIGHWAYS: frozenset[str] = frozenset(
     {
@@ -234,8 +240,11 @@ class OsmFeatures:
         ``geometry`` ((Multi)Polygon).
     entrances
         Nodes with ``entrance=*`` or a ``barrier`` in :data:`ENTRANCE_BARRIERS`: ``osm_id``,
-        ``entrance``, ``barrier``, ``access``, ``locked``, ``name``, ``geometry`` (Point);
-        which of them residents use as gates is decided by :data:`coverage.access.GATE_RULES`.
+        ``entrance``, ``barrier``, ``access``, ``locked``, ``name``, ``on_building`` (the
+        ``building=*`` value of a building outline, way or relation, the node lies on, else
+        None), ``on_barrier`` (the ``barrier=*`` value, one of :data:`ENCLOSING_BARRIERS`, of a
+        wall, fence or hedge the node lies on, else None), ``geometry`` (Point); which of them
+        residents use as gates is decided by :data:`coverage.access.GATE_RULES`.
     pois
         Nodes and areas with any of :data:`POI_KEYS`: ``osm_id``, ``kind``
         (``"amenity=library"``, from the first key present), ``name``, one column per key of
@@ -332,7 +341,10 @@ def read_osm_features(path: str | Path) -> OsmFeatures:
                     n_bad += 1
                     continue
             elif isinstance(obj, osmium.osm.Way):
-                if not _is_separator(tags.get("highway"), tags.get("railway"), tags.get("tunnel")):
+                if not (
+                    _is_separator(tags.get("highway"), tags.get("railway"), tags.get("tunnel"))
+                    or tags.get("barrier") in ENCLOSING_BARRIERS
+                ):
                     continue
                 osm_id = f"w{obj.id}"
                 try:
@@ -447,7 +459,7 @@ def osm_features_from_polygon(
         "landuse": True,
         "building": True,
         "entrance": True,
-        "barrier": sorted(ENTRANCE_BARRIERS),
+        "barrier": sorted(ENTRANCE_BARRIERS | ENCLOSING_BARRIERS),
         "highway": sorted(SEPARATING_HIGHWAYS),
         "railway": sorted(_SEPARATING_RAILWAYS),
         **dict.fromkeys(POI_KEYS, True),
@@ -546,6 +558,8 @@ def _features_from_raw(raw: gpd.GeoDataFrame) -> OsmFeatures:
             "name": tag["name"],
         },
     )
+    shapes = is_line | is_poly
+    entrances = _with_outlines(entrances, buildings, geom[shapes], barrier[shapes])
 
     is_poi = (is_point | is_poly) & np.array([u is not None for u in use], dtype=bool)
     pois = frame(is_poi, {"kind": use, "name": tag["name"], **{k: tag[k] for k in POI_KEYS}})
@@ -568,6 +582,56 @@ def _features_from_raw(raw: gpd.GeoDataFrame) -> OsmFeatures:
         sites=_sort_by_osm_id(sites),
         roads=_sort_by_osm_id(roads),
     )
+
+
+def _with_outlines(
+    entrances: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    lines: np.ndarray,
+    line_barrier: np.ndarray,
+) -> gpd.GeoDataFrame:
+    """Add ``on_building`` and ``on_barrier``: the outline tags of the ways each entrance is on.
+
+    A node of a way lies on its outline (to :data:`_ON_OUTLINE_DEG`), so this needs no way
+    membership: it reads the same from a file and from osmnx. Building outlines are every ring
+    of the building (multi)polygons; barriers are the lines and polygon rings tagged with one
+    of :data:`ENCLOSING_BARRIERS`. The lowest-numbered outline decides the value.
+    """
+    out = entrances.copy()
+    pts = np.asarray(out.geometry.values, dtype=object)
+    enclosing = np.array([b in ENCLOSING_BARRIERS for b in line_barrier], dtype=bool)
+    for column, outlines, values in (
+        (
+            "on_building",
+            shapely.boundary(np.asarray(buildings.geometry.values, dtype=object)),
+            buildings["building"].to_numpy(dtype=object),
+        ),
+        (
+            "on_barrier",
+            _outlines(lines[enclosing]),
+            line_barrier[enclosing],
+        ),
+    ):
+        found = np.full(len(out), None, dtype=object)
+        if len(pts) and len(outlines):
+            i_pt, i_line = shapely.STRtree(outlines).query(
+                pts, predicate="dwithin", distance=_ON_OUTLINE_DEG
+            )
+            order = np.lexsort((i_line, i_pt))
+            i_pt, i_line = i_pt[order], i_line[order]
+            first = np.r_[True, i_pt[1:] != i_pt[:-1]] if len(i_pt) else np.zeros(0, bool)
+            found[i_pt[first]] = values[i_line[first]]
+        out[column] = found
+    return out
+
+
+def _outlines(geoms: np.ndarray) -> np.ndarray:
+    """Lines as they are, polygons as their rings."""
+    poly = np.isin(shapely.get_type_id(geoms), (3, 6))
+    out = geoms.copy()
+    if poly.any():
+        out[poly] = shapely.boundary(geoms[poly])
+    return out
 
 
 def _valid_geometries(

@@ -888,13 +888,18 @@ def _access_arrays(
         gpd.GeoSeries(geoms[pos_poly], crs=compounds.crs).to_crs(network.crs).values,
         dtype=object,
     )
-    gates, labels = gates_metric(entrances, network.crs) if len(polys) else (None, None)
+    gates, labels, boundary_only = (
+        gates_metric(entrances, network.crs) if len(polys) else (None, None, None)
+    )
+    # the edges' LineStrings and their STRtree only when a polygon needs them (points do not)
+    has_polys = len(polys) > 0
     found = derive_access(
         polys,
-        index.geoms[index.walkable],
-        tree=index.tree,
+        index.geoms[index.walkable] if has_polys else np.empty(0, dtype=object),
+        tree=index.tree if has_polys else None,
         gates=gates,
         labels=labels,
+        boundary_only=boundary_only,
         mode=access,
         gate_tolerance_m=gate_tolerance_m,
         gate_link_m=gate_link_m,
