@@ -217,6 +217,13 @@ the ratios, measured in the same run).
 - The two are not the same polygon: the baseline paints whole edges reached from the station's
   nearest node (no partial edges, no snapping, node buffers), the project cuts partly reached
   edges at the exact minute and fills only small, street-free holes.
+- How overlap got faster (speed session of issue 9): each distinct piece of street is cut
+  and widened once, and a 150 m block of streets that a circle reaches whole is unioned once
+  and shared by every circle and threshold that reaches it whole
+  (`isochrones.share_blocks`); threads take the sorted union rows in turn. Against the code
+  before (commit 1d804e4), the 1,500 polygons differ by at most 2.2e-6 of their area
+  (symmetric difference; mean 8e-8) and one thread's CPU time went from 30.8 s to 18.1 s
+  (same process, load about 15).
 """
     print(text)
     print(f"(median overlap {statistics.median(r['seconds'] for r in runs['overlap']):.2f} s)")

@@ -351,3 +351,50 @@ def test_study_frontage_key_is_checked(value: float, ok: bool) -> None:
     else:
         with pytest.raises(StudyError, match="frontage_m"):
             study_from_dict(data)
+
+
+def test_shared_blocks_give_the_same_circles_as_plain_unions() -> None:
+    """Blocks reached whole are widened once and shared; the circles stay the same sets."""
+    net = _net("beijing-haidian-cau.osm.bz2")
+    stations = _random_stations(net, 12, seed=11)
+    graph = travel.travel_graph(net, profile=ADULT)
+    sp = snap.snap_layer(stations, net, id_column="station_id")
+    pieces = iso._street_pieces(net, graph, sp, MINUTES, "overlap")
+    index = snap.edge_index(net)
+    shapes, group, stage, shape = iso.share_blocks(
+        index, pieces, n_stages=len(MINUTES), frontage_m=FRONTAGE, block_m=100.0
+    )
+    blocks = shapely.get_dimensions(shapes) == 2
+    assert blocks.sum() > 0  # some blocks are shared ...
+    assert len(group) < len(pieces)  # ... and replace many pieces
+    keys, polys = iso.circles_from_pieces(
+        shapes[shape],
+        group,
+        stage=stage,
+        n_stages=len(MINUTES),
+        identity=group * len(shapes) + shape,
+        shape=shape,
+        frontage_m=FRONTAGE,
+        fill_holes_m2=0.0,
+    )
+    # independent: every piece cut and widened on its own, one union per station and minute
+    lines = iso._cut(index, pieces.edge, pieces.lo, pieces.hi)
+    widened = shapely.buffer(lines, FRONTAGE, quad_segs=iso._QUAD_SEGS)
+    plain_key = pieces.group * len(MINUTES) + pieces.minutes_i
+    assert np.array_equal(keys, np.unique(plain_key))
+    for key, poly in zip(keys, polys, strict=True):
+        plain = shapely.union_all(widened[plain_key == key])
+        assert shapely.symmetric_difference(plain, poly).area < 1e-6 * plain.area
+
+
+def test_threads_deal_rows_in_turn_and_keep_the_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(iso, "_THREADS", 3)
+    pts = shapely.points(np.arange(10.0), np.zeros(10))
+    out = iso._in_threads(shapely.get_x, pts, min_rows=2)
+    assert np.array_equal(out, np.arange(10.0))
+    grid = np.array(
+        [[shapely.box(i, 0, i + 1, 1), shapely.box(i + 1, 0, i + 2, 1)] for i in range(5)]
+    )
+    unions = iso._in_threads(shapely.union_all, grid, axis=1, min_rows=2)
+    assert np.allclose(shapely.area(unions), 2.0)
+    assert np.allclose(shapely.bounds(unions)[:, 0], np.arange(5.0))

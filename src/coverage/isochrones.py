@@ -74,6 +74,7 @@ from coverage.travel import (
 from coverage.walknetwork import WalkNetwork
 
 __all__ = [
+    "BLOCK_M",
     "CELL_M",
     "DEFAULT_FILL_HOLES_M2",
     "DEFAULT_FRONTAGE_M",
@@ -83,6 +84,7 @@ __all__ = [
     "circles_from_pieces",
     "isochrones",
     "service_areas",
+    "share_blocks",
     "street_pieces",
     "study_circles",
 ]
@@ -96,6 +98,9 @@ service type); ``split``: each piece of street goes to its nearest station."""
 CELL_M = 600.0
 """Grid cell (metres) of the partitioned union."""
 
+BLOCK_M = 150.0
+"""Grid block (metres) of shared street sets: a block a circle reaches whole is widened once."""
+
 _QUAD_SEGS = 2  # buffer arcs: 2 segments per quarter circle (at most 3.8 m inside a 50 m one)
 _UNION_SLOTS = 2_000_000  # at most this many geometries per padded union_all call
 _EPS = 1e-9
@@ -103,20 +108,29 @@ _THREADS = max(1, min(4, os.cpu_count() or 1))
 _PARALLEL_MIN = 2000  # geometries: below this, one thread
 
 
-def _in_threads(func: Callable[..., np.ndarray], *arrays: np.ndarray, **kw: object) -> np.ndarray:
-    """Apply a shapely array function in chunks on several threads (shapely frees the GIL)."""
+def _in_threads(
+    func: Callable[..., np.ndarray],
+    *arrays: np.ndarray,
+    min_rows: int = _PARALLEL_MIN,
+    **kw: object,
+) -> np.ndarray:
+    """Apply a shapely array function on several threads (shapely frees the GIL).
+
+    The rows are dealt out in turn (thread ``i`` gets rows ``i``, ``i + T``, ...), so rows
+    sorted by size give every thread the same share of the work.
+    """
     n = len(arrays[0])
-    if _THREADS == 1 or n < _PARALLEL_MIN:
+    threads = min(_THREADS, n)
+    if threads <= 1 or n < min_rows:
         return func(*arrays, **kw)
-    bounds = np.linspace(0, n, _THREADS + 1).astype(int)
-    with ThreadPoolExecutor(_THREADS) as pool:
+    with ThreadPoolExecutor(threads) as pool:
         parts = list(
-            pool.map(
-                lambda ab: func(*(a[ab[0] : ab[1]] for a in arrays), **kw),
-                itertools.pairwise(bounds),
-            )
+            pool.map(lambda i: func(*(a[i::threads] for a in arrays), **kw), range(threads))
         )
-    return np.concatenate(parts)
+    out = np.empty((n, *parts[0].shape[1:]), dtype=parts[0].dtype)
+    for i, part in enumerate(parts):
+        out[i::threads] = part
+    return out
 
 
 Mode = Literal["overlap", "dissolve", "split"]
@@ -335,8 +349,13 @@ class Pieces:
 
     def identity(self) -> np.ndarray:
         """One integer per distinct (group, edge, lo, hi): the same piece in two thresholds."""
-        frame = pd.DataFrame({"g": self.group, "e": self.edge, "lo": self.lo, "hi": self.hi})
-        return frame.groupby(["g", "e", "lo", "hi"], sort=False).ngroup().to_numpy()
+        shape = self.shapes()
+        return self.group.astype(np.int64) * (int(shape.max(initial=0)) + 1) + shape
+
+    def shapes(self) -> np.ndarray:
+        """One integer per distinct (edge, lo, hi): the same piece of street in any group."""
+        frame = pd.DataFrame({"e": self.edge, "lo": self.lo, "hi": self.hi})
+        return frame.groupby(["e", "lo", "hi"], sort=False).ngroup().to_numpy()
 
 
 def _pieces(
@@ -368,6 +387,9 @@ def _pieces(
         starts = np.flatnonzero(~cont)
         run_hi = np.maximum.reduceat(z2, starts)
         g, ti_, e2, a2, z2 = g[starts], ti_[starts], e2[starts], a2[starts], run_hi
+        # ends within rounding of an edge's end are that end: whole edges compare equal
+        a2 = np.where(a2 <= 1e-6, 0.0, a2)
+        z2 = np.where(z2 >= length[e2] - 1e-6, length[e2], z2)
     return Pieces(g, ti_, e2, a2, z2)
 
 
@@ -547,10 +569,7 @@ def _union_groups(geoms: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.nd
         r_idx = np.repeat(np.arange(len(rows)), rc)
         c_idx = np.arange(int(rc.sum())) - np.repeat(np.cumsum(rc) - rc, rc)
         grid[r_idx, c_idx] = geoms[order[np.repeat(starts[rows], rc) + c_idx]]
-        if len(rows) > 1:
-            result[rows] = _in_threads(shapely.union_all, grid, axis=1)
-        else:
-            result[rows] = shapely.union_all(grid, axis=1)
+        result[rows] = _in_threads(shapely.union_all, grid, axis=1, min_rows=2)
         lo = hi
     return k[starts], result
 
@@ -620,6 +639,85 @@ def _share_holes(geoms: np.ndarray, max_area: float, streets: shapely.STRtree | 
     return out
 
 
+def share_blocks(
+    index: EdgeIndex,
+    pieces: Pieces,
+    *,
+    n_stages: int,
+    frontage_m: float,
+    block_m: float | None = BLOCK_M,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The pieces' distinct shapes, with every block of streets reached whole shared.
+
+    The network is cut into square blocks of ``block_m`` (an edge belongs to the block of its
+    end points' midpoint). Where a (group, stage) reaches every edge of a block whole, its
+    pieces there are replaced by one shared piece: the union of the block's widened edges,
+    made once for all the circles that reach the block whole. The union of the pieces is the
+    same set; the overlay work of the many circles that cross one neighbourhood is done once.
+
+    Parameters
+    ----------
+    index
+        The network's edge index.
+    pieces
+        The reached pieces of street.
+    n_stages
+        Number of thresholds.
+    frontage_m
+        Buffer width.
+    block_m
+        Block side in metres; ``None``: no sharing (circles that do not overlap, as in
+        ``dissolve`` and ``split``, have nothing to share).
+
+    Returns
+    -------
+    (shapes, group, stage, shape)
+        ``shapes``: every distinct piece cut from its edge (LineString, metric CRS), then the
+        shared blocks (widened, Polygon); per piece after sharing, its group, stage and
+        position in ``shapes``.
+    """
+    shape = pieces.shapes()
+    _, rep = np.unique(shape, return_index=True)
+    # each distinct piece of street cut once (many stations reach the same whole street)
+    lines = _cut(index, pieces.edge[rep], pieces.lo[rep], pieces.hi[rep])
+    n_edges = len(index.u)
+    if len(pieces) == 0 or n_edges == 0 or block_m is None:
+        return lines, pieces.group, pieces.minutes_i, shape
+    mid = (index.coords[index.first[:-1]] + index.coords[index.first[1:] - 1]) / 2
+    cells = np.floor((mid - mid.min(axis=0)) / block_m).astype(np.int64)
+    _, block = np.unique(
+        cells[:, 0] * (int(cells[:, 1].max()) + 1) + cells[:, 1], return_inverse=True
+    )
+    block = block.reshape(-1)
+    n_blocks = int(block.max()) + 1
+    size = np.bincount(block, minlength=n_blocks)
+    whole = (pieces.lo <= 0.0) & (pieces.hi >= index.length_m[pieces.edge])
+    key = (pieces.group.astype(np.int64) * n_stages + pieces.minutes_i) * n_blocks
+    key += block[pieces.edge]
+    keys, count = np.unique(key[whole], return_counts=True)
+    b = keys % n_blocks
+    full = keys[(count == size[b]) & (size[b] >= 2)]
+    if len(full) == 0:
+        return lines, pieces.group, pieces.minutes_i, shape
+    used = np.unique(full % n_blocks)
+    edges = np.flatnonzero(np.isin(block, used))
+    widened = _in_threads(
+        shapely.buffer,
+        _cut(index, edges, np.zeros(len(edges)), index.length_m[edges]),
+        distance=frontage_m,
+        quad_segs=_QUAD_SEGS,
+    )
+    _, blocks = _union_groups(widened, block[edges])  # in the order of ``used``
+    keep = ~(whole & np.isin(key, full))
+    gs = full // n_blocks
+    return (
+        np.concatenate([lines, blocks]),
+        np.concatenate([pieces.group[keep], gs // n_stages]),
+        np.concatenate([pieces.minutes_i[keep], gs % n_stages]),
+        np.concatenate([shape[keep], len(lines) + np.searchsorted(used, full % n_blocks)]),
+    )
+
+
 def circles_from_pieces(
     lines: np.ndarray,
     group: np.ndarray,
@@ -629,6 +727,7 @@ def circles_from_pieces(
     stage: np.ndarray | None = None,
     n_stages: int | None = None,
     identity: np.ndarray | None = None,
+    shape: np.ndarray | None = None,
     streets: shapely.STRtree | None = None,
     cell_m: float = CELL_M,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -642,7 +741,8 @@ def circles_from_pieces(
     Parameters
     ----------
     lines
-        LineStrings in a metric CRS.
+        LineStrings in a metric CRS; a (Multi)Polygon is taken as already widened (a block of
+        streets unioned once and shared, see :func:`share_blocks`).
     group
         Non-negative integer group of every line.
     frontage_m
@@ -655,6 +755,9 @@ def circles_from_pieces(
         Number of stages (default: the largest stage + 1).
     identity
         Equal values mark the same piece in two stages (default: all pieces distinct).
+    shape
+        Equal values mark pieces with the same geometry, in any group or stage: each is
+        widened once, its buffer shared (default: all pieces distinct).
     streets
         Spatial index of every street (same CRS): a hole a street crosses is not filled.
     cell_m
@@ -671,7 +774,14 @@ def circles_from_pieces(
     stage = np.zeros(len(lines), np.int64) if stage is None else stage.astype(np.int64)
     identity = np.arange(len(lines)) if identity is None else identity
     n_stages = int(stage.max()) + 1 if n_stages is None else n_stages
-    box = shapely.bounds(lines)
+    if shape is None:
+        shape = np.arange(len(lines))
+    # one buffer per distinct shape (a street reached whole by many stations is widened once)
+    _, rep, shape = np.unique(shape, return_index=True, return_inverse=True)
+    shape = shape.reshape(-1)
+    box = shapely.bounds(lines[rep])[shape]
+    widened = np.full(len(rep), None, dtype=object)
+    done = np.zeros(len(rep), bool)
     mx, my = (box[:, 0] + box[:, 2]) / 2, (box[:, 1] + box[:, 3]) / 2
     cx = np.floor((mx - mx.min()) / cell_m).astype(np.int64)
     cy = np.floor((my - my.min()) / cell_m).astype(np.int64)
@@ -688,7 +798,15 @@ def circles_from_pieces(
         new = sel
         if s > 0:
             new = sel[~np.isin(identity[sel], identity[stage == s - 1])]
-        buffers = _in_threads(shapely.buffer, lines[new], distance=frontage_m, quad_segs=_QUAD_SEGS)
+        todo = np.unique(shape[new])
+        todo = todo[~done[todo]]
+        ready = shapely.get_dimensions(lines[rep[todo]]) == 2  # already widened
+        widened[todo[ready]] = lines[rep[todo[ready]]]
+        widened[todo[~ready]] = _in_threads(
+            shapely.buffer, lines[rep[todo[~ready]]], distance=frontage_m, quad_segs=_QUAD_SEGS
+        )
+        done[todo] = True
+        buffers = widened[shape[new]]
         changed = np.unique(cell_key[new])
         at = np.minimum(np.searchsorted(prev_cells, changed), max(len(prev_cells) - 1, 0))
         had = (prev_cells[at] == changed) if len(prev_cells) else np.zeros(len(changed), bool)
@@ -929,14 +1047,21 @@ def isochrones(
     graph = travel_graph(network, profile=profile)
     sp = _snap_stations(stations, network, max_snap_m)
     pieces = _street_pieces(network, graph, sp, mins, mode)
-    lines = _cut(edge_index(network), pieces.edge, pieces.lo, pieces.hi)
     n_t = len(mins)
-    groups, polys = circles_from_pieces(
-        lines,
-        pieces.group,
-        stage=pieces.minutes_i,
+    shapes, group, stage, shape = share_blocks(
+        edge_index(network),
+        pieces,
         n_stages=n_t,
-        identity=pieces.identity(),
+        frontage_m=frontage_m,
+        block_m=BLOCK_M if mode == "overlap" else None,
+    )
+    groups, polys = circles_from_pieces(
+        shapes[shape],
+        group,
+        stage=stage,
+        n_stages=n_t,
+        identity=group.astype(np.int64) * len(shapes) + shape,
+        shape=shape,
         frontage_m=frontage_m,
         fill_holes_m2=fill_holes_m2,
         streets=edge_index(network).tree,
@@ -956,7 +1081,7 @@ def isochrones(
     # on a 1 cm grid: slivers thinner than that (where unions met) collapse, and the
     # polygons stay valid through the reprojection to WGS-84 and back
     has = ~shapely.is_missing(geom)
-    geom[has] = shapely.set_precision(geom[has], 0.01)
+    geom[has] = _in_threads(shapely.set_precision, geom[has], grid_size=0.01, min_rows=2)
     circle = _straight_circles(sp, np.asarray(mins) * profile.speed_m_per_min, mode)
     if rings and n_t > 1:
         geom = _rings(geom.reshape(n_groups, n_t), grid_size=0.01).reshape(-1)
@@ -964,7 +1089,9 @@ def isochrones(
     present = ~shapely.is_missing(geom)
     area = np.where(present, shapely.area(geom), 0.0)
     c_area = np.where(shapely.is_missing(circle), 0.0, shapely.area(circle))
-    inter = np.where(present, shapely.area(shapely.intersection(geom, circle)), 0.0)
+    inter = np.where(
+        present, shapely.area(_in_threads(shapely.intersection, geom, circle, min_rows=2)), 0.0
+    )
     share = np.where(c_area > 0, inter / np.where(c_area > 0, c_area, 1.0), np.nan)
 
     t_pos = np.tile(np.arange(n_t), n_groups)

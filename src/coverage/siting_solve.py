@@ -132,9 +132,10 @@ def highs_model(milp: Milp, *, time_limit_s: float, start: np.ndarray | None) ->
     """A HiGHS instance holding ``milp`` (quiet, one thread, ``mip_rel_gap = 0``, time limit,
     optional start values for every column)."""
     import highspy
-    from highspy._core import _Highs
+    from highspy import _Highs  # type: ignore[attr-defined]
 
-    # the core class: highspy.Highs() adds Python callbacks and prints a banner to stdout
+    # the core class (exported by highspy's top level): highspy.Highs() sets Python callbacks
+    # and its callback set-up prints a banner to stdout before any option can silence it
     h = _Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit_s))
@@ -337,6 +338,7 @@ def lagrangian(
     bound = float("inf")
     scale, stall = scale0, 0
     tol = 1e-9 * max(1.0, float(w.sum()))
+    a_t = sp.csr_matrix(a_csc.T)  # made once: ``a_csc.T @`` would rebuild it every iteration
     ptr, ind = a_csc.indptr, a_csc.indices
     direction = np.zeros(n_rows)
     col_best = np.zeros(n_cols)
@@ -345,7 +347,7 @@ def lagrangian(
     for iters in range(1, max_iter + 1):  # noqa: B007 (logged)
         if time.perf_counter() > deadline:
             break
-        col = np.asarray(a_csc.T @ lam).ravel()
+        col = a_t @ lam
         if p < n_cols:
             order = np.argpartition(-col, p)
             top, nxt = order[:p], order[p]
@@ -492,7 +494,8 @@ def decompose(
     """Maximal coverage without the compact MILP.
 
     Primal: lazy greedy, best-improvement swaps (up to 15% of the time), the Lagrangian's own
-    solutions, then a kernel MILP on the most promising columns (up to 95%). Dual: the
+    solutions, then a kernel MILP on the most promising columns (2p of them when Lagrangian
+    fixing left a small model, else 300; up to 95% of the time). Dual: the
     Lagrangian subgradient bound (up to 50%). With the remaining time, HiGHS solves what
     Lagrangian fixing leaves when that is small enough, which can close the gap.
     ``full=False``: greedy and a 5-second bound only.
@@ -500,13 +503,24 @@ def decompose(
     chosen = greedy
     if full:
         chosen = swap_search(a, a_csc, w, greedy, deadline=t0 + 0.15 * time_limit_s)
-    lag = lagrangian(a, a_csc, w, p, chosen, deadline=t0 + (0.5 * time_limit_s if full else 5.0))
+    # stops when 100 iterations gain under 0.01%: the kernel and fixing below need no more
+    lag = lagrangian(
+        a,
+        a_csc,
+        w,
+        p,
+        chosen,
+        deadline=t0 + (0.5 * time_limit_s if full else 5.0),
+        stall_rel=1e-4,
+    )
     bound = min(lag.bound, float(w.sum()))
     status = "heuristic"
     if full and relative_gap(lag.best_value, bound, True) > 0:
-        if _free_nnz(a_csc, lag) > COMPACT_MAX_NNZ // 4:
-            # fixing left much: look for a better primal first (it fixes more)
-            kern = kernel_search(a_csc, w, p, lag, size=300, deadline=t0 + 0.95 * time_limit_s)
+        # a better primal first (it fixes more): a kernel MILP on the columns of largest
+        # Lagrangian value; small (2p columns) when fixing left little, else 300
+        size = 300 if _free_nnz(a_csc, lag) > COMPACT_MAX_NNZ // 4 else max(2 * p, 40)
+        if size < a.shape[1]:
+            kern = kernel_search(a_csc, w, p, lag, size=size, deadline=t0 + 0.95 * time_limit_s)
             value = covered_weight(a, w, kern)
             if value > lag.best_value:
                 lag = refix(lag, p, kern, value)
