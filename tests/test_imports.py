@@ -37,6 +37,7 @@ RANKS: dict[str, int] = {
     "inputs": 30,  # inputs, step 3: layer schemas (compounds, stations, candidates)
     "osmdata": 30,
     "access": 30,
+    "gridindex": 33,  # points bucketed on a grid (box queries): imports nothing of ours
     "netarrays": 34,
     "walknetwork": 37,
     "netbuild": 38,
