@@ -31,6 +31,7 @@ RANKS: dict[str, int] = {
     "_validate": 20,
     "config": 20,
     "coords": 20,
+    "csvtext": 20,  # CSV text as pandas writes it, made with pyarrow: imports nothing of ours
     "runinfo": 25,  # the run record (run.json): config and _atomic
     "layer_files": 24,  # inputs, step 1: reading files
     "layer_geometry": 27,  # inputs, step 2: coordinates and geometries

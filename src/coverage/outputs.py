@@ -11,6 +11,7 @@ GeoPackage and ``summary.json`` keep full precision.
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +22,7 @@ import pandas as pd
 
 from coverage import labels
 from coverage._atomic import atomic_path
+from coverage.csvtext import csv_bytes
 from coverage.results import Analysis
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "network_line",
     "round_for_people",
     "write_analysis",
+    "write_csv_for_excel",
 ]
 
 #: Decimals of the floats in the CSV outputs.
@@ -68,6 +71,22 @@ def round_for_people(frame: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def write_csv_for_excel(table: pd.DataFrame, path: str | Path) -> None:
+    """Write a table as CSV in UTF-8 with a BOM (what Excel/WPS need to read Chinese text).
+
+    The same bytes as ``table.to_csv(path, index=False, encoding="utf-8-sig")``, made about
+    twice as fast (:func:`coverage.csvtext.csv_bytes`).
+
+    Parameters
+    ----------
+    table
+        The table (no index is written).
+    path
+        The file.
+    """
+    Path(path).write_bytes(codecs.BOM_UTF8 + csv_bytes(table))
+
+
 def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
     """Write the analysis tables: CSV, JSON summary and a GeoPackage, each atomically.
 
@@ -97,7 +116,7 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
     for name, frame in tables:
         path = out / f"{name}.csv"
         with atomic_path(path) as tmp:
-            round_for_people(frame).to_csv(tmp, index=False, encoding="utf-8-sig")
+            write_csv_for_excel(round_for_people(frame), tmp)
         written.append(path)
     path = out / "summary.json"
     with atomic_path(path) as tmp:
