@@ -73,7 +73,7 @@ def test_demo_writes_study_and_analysis(demo_dir: Path) -> None:
     for key, svc in summary["services"].items():
         rows = compounds[compounds.service == key]
         for t, v in svc["thresholds"].items():
-            covered = rows[f"covered_{t}min"].astype(bool)
+            covered = rows[f"covered_{t}min"] == "是"  # flags read 是/否 in Excel
             # the JSON summary agrees with the per-compound table
             assert v["compounds_covered"] == int(covered.sum())
             assert v["households_covered"] == pytest.approx(float(rows.households[covered].sum()))

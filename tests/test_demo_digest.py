@@ -5,6 +5,9 @@ the numbers changed: only update a digest when the change of results is intended
 in the commit message. Updated once for the compound access rules (issue 8): polygon
 compounds are entered by new rules and the outputs gained four access columns; point compounds
 and stations are unchanged (``PORTO_POINTS`` was recorded with the code before that change).
+Updated for the Excel-friendly CSV files (issue 7): the four CSV digests changed (是/否 flags,
+whole households as integers, shares as percentages, service labels, station names, lon/lat,
+the note column); ``summary.json`` and the full-precision tables (``DEMO_FULL``) did not.
 """
 
 from __future__ import annotations
@@ -25,10 +28,10 @@ from coverage.network import WalkNetwork, network_from_file
 OSM = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
 
 DEMO_FILES = {
-    "compounds.csv": "486b16fea4c57e32341c08e2d12550197b5bd9507a651200f2dcf9f446255c47",
-    "stations.csv": "51474c32a15af4f2e8d53c6d2997f4254747095b398a536a281fb3cfe23942eb",
-    "gaps.csv": "3aa0498f8b9f2c2018fc848ca7ee40984b62c15dc053fc727307949bf3887a9a",
-    "summary.csv": "7398fb8e67d9e0226c85811343a5c71332b6f09793cb8495fcb2ba2da688aee3",
+    "compounds.csv": "ef5db66e41763950a89c5f9bbe71358c2aec7ea6b8a13d1b612d6dc620c852bd",
+    "stations.csv": "34bb6d9ae6c61f2a82b911a7e72d71756fe2e005d13f7d59d06145ea995dfd20",
+    "gaps.csv": "764d88bdb54285ca63c19b7489a22acfecc691b092355d5184deb271b177a9b8",
+    "summary.csv": "1fd62df9563be1323e7b9a8605260ba3178dffea5e41430623f6680fc70f219e",
     "summary.json": "95ae6d8daf0a5a55b7d83fcc1dbb6491bd4f3e8eda43888b20b19ceeb094a8c9",
 }
 

@@ -33,6 +33,7 @@ RANKS: dict[str, int] = {
     "coords": 20,
     "csvtext": 20,  # CSV text as pandas writes it, made with pyarrow: imports nothing of ours
     "runinfo": 25,  # the run record (run.json): config and _atomic
+    "outputset": 26,  # output sets: staged, committed together, never over an input
     "layer_files": 24,  # inputs, step 1: reading files
     "layer_geometry": 27,  # inputs, step 2: coordinates and geometries
     "inputs": 30,  # inputs, step 3: layer schemas (compounds, stations, candidates)

@@ -18,6 +18,7 @@ __all__ = [
     "InfeasibleError",
     "InputError",
     "NetworkError",
+    "OutputError",
     "Problem",
     "SourceFileError",
     "StudyError",
@@ -122,6 +123,13 @@ class SourceFileError(NetworkError, InputError):
 
     Both a :class:`NetworkError` and an :class:`InputError`: bad input the user can fix, so
     the command line exits with code 2.
+    """
+
+
+class OutputError(CoverageError, OSError):
+    """An output folder or file cannot be written (read-only, no permission, disk full).
+
+    The command line exits with code 1 and this message.
     """
 
 

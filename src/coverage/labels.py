@@ -52,6 +52,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "step_inputs": ("读取并检查输入图层", "reading and checking the input layers"),
     "step_analyze": ("计算步行时间与覆盖", "computing walk times and coverage"),
     "step_demo": ("写出示例研究", "writing the sample study"),
+    "step_write": ("写出结果文件", "writing the output files"),
     "done": ("完成", "done"),
     "warning": ("警告 (warning)", "warning"),
     # validate

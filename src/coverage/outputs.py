@@ -5,8 +5,13 @@
 - :func:`coverage_lines`, :func:`gap_line`, :func:`network_line`, :func:`compounds_line`:
   the text lines of the command (and, later, of the report), in the study's language.
 
-CSV files are read by people (Excel/WPS): floats are rounded to 2 decimals there; the
-GeoPackage and ``summary.json`` keep full precision.
+CSV files are read by people in Excel/WPS (:func:`table_for_people`): UTF-8 with a BOM,
+flags as 是/否 (Chinese) or 1/0 (English), households as integers when whole, shares as
+percentages with one decimal, other floats rounded to 2 decimals, the service's label beside
+its key, the nearest station's name beside its id, each compound's lon/lat (WGS-84, and
+GCJ-02 when the study's inputs are GCJ-02) and the study's note as the last column. The
+GeoPackage and ``summary.json`` keep full precision (the GeoPackage's layers carry the note
+as their description).
 """
 
 from __future__ import annotations
@@ -18,20 +23,26 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 
-from coverage import labels
+from coverage import coords, labels
 from coverage._atomic import atomic_path
+from coverage.config import Study
 from coverage.csvtext import csv_bytes
 from coverage.results import Analysis
 
 __all__ = [
+    "ANALYSIS_FILES",
     "CSV_DECIMALS",
     "compounds_line",
     "coverage_lines",
     "gap_line",
     "network_line",
     "round_for_people",
+    "study_uses_gcj02",
+    "table_for_people",
     "write_analysis",
     "write_csv_for_excel",
 ]
@@ -40,6 +51,19 @@ __all__ = [
 CSV_DECIMALS = 2
 #: How many of the worst gaps the terminal names per service.
 TOP_GAPS = 3
+#: The files :func:`write_analysis` writes, in order.
+ANALYSIS_FILES = (
+    "compounds.csv",
+    "stations.csv",
+    "gaps.csv",
+    "summary.csv",
+    "summary.json",
+    "coverage.gpkg",
+)
+#: Decimals of the lon/lat columns (1e-6 degrees: about 0.1 m).
+LONLAT_DECIMALS = 6
+#: Flags in the CSV files by language (Excel/WPS read 是/否 and 1/0 well; not True/False).
+FLAG_VALUES = {"zh": ("是", "否"), "en": (1, 0)}
 
 
 def _stack(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -87,7 +111,167 @@ def write_csv_for_excel(table: pd.DataFrame, path: str | Path) -> None:
     Path(path).write_bytes(codecs.BOM_UTF8 + csv_bytes(table))
 
 
-def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
+def study_uses_gcj02(study: Study) -> bool:
+    """Whether any of the study's layers gives its coordinates as GCJ-02 (Gaode/Tencent).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> layer = NS(coords="gcj02")
+    >>> study_uses_gcj02(NS(compounds=None, candidates=None, services={"a": NS(stations=layer)}))
+    True
+    """
+    layers = [study.compounds, study.candidates, *(s.stations for s in study.services.values())]
+    return any(layer is not None and layer.coords == "gcj02" for layer in layers)
+
+
+def _lonlat(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
+    """A point of each geometry: the point itself, a point inside a polygon."""
+    geoms = np.asarray(geometry.values, dtype=object)
+    points = np.array(
+        [g if g is None or g.geom_type == "Point" else None for g in geoms], dtype=object
+    )
+    other = points == None  # noqa: E711 (elementwise)
+    points[other] = shapely.point_on_surface(geoms[other])
+    return shapely.get_x(points), shapely.get_y(points)
+
+
+def _insert_after(table: pd.DataFrame, after: str, columns: Mapping[str, Any]) -> None:
+    at = list(table.columns).index(after) + 1 if after in table.columns else len(table.columns)
+    for i, (name, values) in enumerate(columns.items()):
+        table.insert(at + i, name, values)
+
+
+def _whole_as_int(values: pd.Series) -> pd.Series:
+    """Floats that are whole numbers as integers (120.0 -> 120), others rounded; NaN empty."""
+    out: list[int | float | None] = []
+    for v in values.to_numpy(dtype=float):
+        if not np.isfinite(v):
+            out.append(None)
+        elif v == round(v):
+            out.append(int(v))
+        else:
+            out.append(round(float(v), CSV_DECIMALS))
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def _percent_text(values: pd.Series) -> pd.Series:
+    """Shares as percentages with one decimal: 0.099 -> ``9.9%`` (Excel reads it as 0.099)."""
+    return pd.Series(
+        [f"{v:.1%}" if np.isfinite(v) else "" for v in values.to_numpy(dtype=float)],
+        index=values.index,
+        dtype=object,
+    )
+
+
+def _is_flag(values: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(values):
+        return True
+    if values.dtype != object:
+        return False
+    present = values.dropna()
+    return len(present) > 0 and all(isinstance(v, bool | np.bool_) for v in present)
+
+
+def table_for_people(
+    frame: pd.DataFrame,
+    *,
+    lang: str | None = None,
+    service_labels: Mapping[str, str] | None = None,
+    station_names: Mapping[tuple[str, str], str] | None = None,
+    locate: bool = False,
+    gcj02: bool = False,
+    note: str | None = None,
+) -> pd.DataFrame:
+    """A result table as people read it in Excel/WPS (the input is not changed).
+
+    Parameters
+    ----------
+    frame
+        A result table (compounds, stations, gaps or summary rows).
+    lang
+        ``"zh"`` (flags 是/否) or ``"en"`` (flags 1/0); default zh.
+    service_labels
+        Label of each service key: a ``service_label`` column after ``service``.
+    station_names
+        Station name by ``(service, station_id)``: a ``nearest_station_name`` column after
+        ``nearest_station_id``.
+    locate
+        Add ``lon``/``lat`` (WGS-84, 6 decimals) after ``name`` from the geometry (a point
+        inside a polygon).
+    gcj02
+        With ``locate``: also ``lon_gcj02``/``lat_gcj02`` (to paste back into Gaode).
+    note
+        The study's note: a last column ``note`` when given.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Without geometry; flags as 是/否 or 1/0; ``households*`` and ``capacity`` as integers
+        when whole; ``minutes`` as integers when whole; ``share*`` columns as percentages
+        with one decimal (text such as ``9.9%``); other floats rounded to
+        :data:`CSV_DECIMALS`.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"service": ["a"], "households": [120.0], "share_covered": [0.099],
+    ...                   "covered_5min": [True]})
+    >>> table_for_people(t, service_labels={"a": "党群服务站"}).iloc[0].tolist()
+    ['a', '党群服务站', 120, '9.9%', '是']
+    """
+    lang = labels.check_language(lang)
+    table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore")).copy()
+    if locate and "geometry" in frame and len(frame):
+        lon, lat = _lonlat(frame.geometry)
+        where: dict[str, Any] = {
+            "lon": np.round(lon, LONLAT_DECIMALS),
+            "lat": np.round(lat, LONLAT_DECIMALS),
+        }
+        if gcj02:
+            glon, glat = coords.wgs84_to_gcj02(lon, lat)
+            where |= {
+                "lon_gcj02": np.round(glon, LONLAT_DECIMALS),
+                "lat_gcj02": np.round(glat, LONLAT_DECIMALS),
+            }
+        _insert_after(table, "name", where)
+    if service_labels is not None and "service" in table:
+        _insert_after(
+            table, "service", {"service_label": table["service"].map(dict(service_labels))}
+        )
+    if station_names is not None and "nearest_station_id" in table and "service" in table:
+        keys = zip(table["service"], table["nearest_station_id"], strict=True)
+        _insert_after(
+            table,
+            "nearest_station_id",
+            {"nearest_station_name": [station_names.get(k) for k in keys]},
+        )
+    yes, no = FLAG_VALUES[lang]
+    for col in table.columns:
+        values = table[col]
+        if col in ("lon", "lat", "lon_gcj02", "lat_gcj02"):
+            continue
+        if _is_flag(values):
+            table[col] = values.map(lambda v: None if pd.isna(v) else (yes if v else no))
+        elif not pd.api.types.is_float_dtype(values):
+            continue
+        elif str(col).startswith("share"):
+            table[col] = _percent_text(values)
+        elif str(col).startswith("households") or col in ("capacity", "minutes"):
+            table[col] = _whole_as_int(values)
+        else:
+            table[col] = values.round(CSV_DECIMALS)
+    if note:
+        table["note"] = note
+    return table
+
+
+def write_analysis(
+    analysis: Analysis,
+    out_dir: str | Path,
+    *,
+    lang: str | None = None,
+    gcj02: bool = False,
+) -> list[Path]:
     """Write the analysis tables: CSV, JSON summary and a GeoPackage, each atomically.
 
     Parameters
@@ -96,27 +280,61 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
         The result of :func:`coverage.pipeline.analyze`.
     out_dir
         Output folder (created when missing).
+    lang
+        Language of the CSV files' flags and labels (see :func:`table_for_people`);
+        default the study's language.
+    gcj02
+        Also give each compound's and station's GCJ-02 lon/lat in the CSV files (when the
+        study's inputs are GCJ-02: :func:`study_uses_gcj02`).
 
     Returns
     -------
     list of Path
-        The files written: ``compounds.csv``, ``stations.csv``, ``gaps.csv``,
-        ``summary.csv`` (overall and per group: district, street, community),
-        ``summary.json`` and ``coverage.gpkg`` (with the dissolved walk-time circles of
-        every service as the layer ``circles`` when the analysis has them).
+        The files written (:data:`ANALYSIS_FILES`): ``compounds.csv``, ``stations.csv``,
+        ``gaps.csv``, ``summary.csv`` (overall and per group: district, street,
+        community), ``summary.json`` and ``coverage.gpkg`` (with the dissolved walk-time
+        circles of every service as the layer ``circles`` when the analysis has them).
+        A whole set of files is written together by :mod:`coverage.outputset` (the
+        command line does so).
     """
+    lang = labels.check_language(lang or analysis.language)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     assessed = _stack({k: r.assessed for k, r in analysis.services.items()})
     loads = _stack({k: r.loads for k, r in analysis.services.items()})
     ranked = _stack({k: r.gaps for k, r in analysis.services.items()})
     summary = _stack({k: r.summary for k, r in analysis.services.items()})
+    service_labels = {
+        k: labels.pick(v["label_zh"], v["label_en"], lang) for k, v in analysis.summary.items()
+    }
+    station_names = (
+        {
+            (s, i): n
+            for s, i, n in zip(loads["service"], loads["station_id"], loads["name"], strict=True)
+        }
+        if {"service", "station_id", "name"} <= set(loads.columns)
+        else {}
+    )
     written: list[Path] = []
-    tables = (("compounds", assessed), ("stations", loads), ("gaps", ranked), ("summary", summary))
-    for name, frame in tables:
+    tables = (
+        ("compounds", assessed, True),
+        ("stations", loads, True),
+        ("gaps", ranked, True),
+        ("summary", summary, False),
+    )
+    for name, frame, located in tables:
         path = out / f"{name}.csv"
+        table = table_for_people(
+            frame,
+            lang=lang,
+            service_labels=service_labels,
+            station_names=station_names,
+            locate=located,
+            gcj02=gcj02,
+            note=analysis.note,
+        )
         with atomic_path(path) as tmp:
-            write_csv_for_excel(round_for_people(frame), tmp)
+            write_csv_for_excel(table, tmp)
         written.append(path)
     path = out / "summary.json"
     with atomic_path(path) as tmp:
@@ -127,15 +345,20 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> list[Path]:
         tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
     written.append(path)
     path = out / "coverage.gpkg"
+    described = {"layer_options": {"DESCRIPTION": analysis.note}} if analysis.note else {}
     with atomic_path(path) as tmp:
         for name, frame in (("compounds", assessed), ("stations", loads), ("gaps", ranked)):
             if len(frame):
                 gdf = gpd.GeoDataFrame(frame, geometry="geometry", crs=4326)
-                gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio", use_arrow=True)
+                gdf.to_file(
+                    tmp, layer=name, driver="GPKG", engine="pyogrio", use_arrow=True, **described
+                )
         circles = [r.circles for r in analysis.services.values() if r.circles is not None]
         if circles:
             layer = gpd.GeoDataFrame(pd.concat(circles, ignore_index=True), crs=4326)
-            layer.to_file(tmp, layer="circles", driver="GPKG", engine="pyogrio", use_arrow=True)
+            layer.to_file(
+                tmp, layer="circles", driver="GPKG", engine="pyogrio", use_arrow=True, **described
+            )
     written.append(path)
     return written
 

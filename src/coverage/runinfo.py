@@ -27,6 +27,8 @@ __all__ = [
     "RUN_RECORD_VERSION",
     "file_digest",
     "input_files",
+    "input_paths",
+    "input_roles",
     "library_versions",
     "read_run_record",
     "run_record",
@@ -106,6 +108,40 @@ def _layer_paths(path: Path) -> list[Path]:
     return [path, *(p for p in sidecars if p.exists())]
 
 
+def input_roles(study: Study) -> list[tuple[str, Path]]:
+    """The study's input files with their role, without reading them.
+
+    Parameters
+    ----------
+    study
+        A loaded study.
+
+    Returns
+    -------
+    list of (str, Path)
+        ``(role, path)`` pairs, roles as in :func:`input_files`; no duplicates.
+    """
+    roles: list[tuple[str, Path]] = []
+    if study.path is not None:
+        roles.append(("study", Path(study.path)))
+    if study.compounds is not None:
+        roles += [("compounds", p) for p in _layer_paths(Path(study.compounds.path))]
+    for key, service in study.services.items():
+        roles += [(f"stations:{key}", p) for p in _layer_paths(Path(service.stations.path))]
+    if study.candidates is not None:
+        roles += [("candidates", p) for p in _layer_paths(Path(study.candidates.path))]
+    if study.network.osm_file is not None:
+        roles.append(("network", Path(study.network.osm_file)))
+    if study.network.polygon is not None:
+        roles.append(("network_polygon", Path(study.network.polygon)))
+    return list(dict.fromkeys(roles))
+
+
+def input_paths(study: Study) -> list[Path]:
+    """The paths of the study's input files (see :func:`input_roles`)."""
+    return list(dict.fromkeys(path for _, path in input_roles(study)))
+
+
 def input_files(study: Study) -> list[dict[str, Any]]:
     """The study's input files with size, modification time (UTC) and SHA-256.
 
@@ -121,26 +157,7 @@ def input_files(study: Study) -> list[dict[str, Any]]:
         ``stations:<service>``, ``network``, ``network_polygon``), ``path``, ``size_bytes``,
         ``modified``, ``sha256`` (``missing: true`` instead when the file is gone).
     """
-    roles: list[tuple[str, Path]] = []
-    if study.path is not None:
-        roles.append(("study", Path(study.path)))
-    if study.compounds is not None:
-        roles += [("compounds", p) for p in _layer_paths(Path(study.compounds.path))]
-    for key, service in study.services.items():
-        roles += [(f"stations:{key}", p) for p in _layer_paths(Path(service.stations.path))]
-    if study.candidates is not None:
-        roles += [("candidates", p) for p in _layer_paths(Path(study.candidates.path))]
-    if study.network.osm_file is not None:
-        roles.append(("network", Path(study.network.osm_file)))
-    if study.network.polygon is not None:
-        roles.append(("network_polygon", Path(study.network.polygon)))
-    seen: set[tuple[str, Path]] = set()
-    entries = []
-    for role, path in roles:
-        if (role, path) not in seen:
-            seen.add((role, path))
-            entries.append(_describe(role, path))
-    return entries
+    return [_describe(role, path) for role, path in input_roles(study)]
 
 
 def library_versions() -> dict[str, str | None]:
