@@ -128,10 +128,8 @@ def study_uses_gcj02(study: Study) -> bool:
 def _lonlat(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
     """A point of each geometry: the point itself, a point inside a polygon."""
     geoms = np.asarray(geometry.values, dtype=object)
-    points = np.array(
-        [g if g is None or g.geom_type == "Point" else None for g in geoms], dtype=object
-    )
-    other = points == None  # noqa: E711 (elementwise)
+    points = geoms.copy()
+    other = shapely.get_type_id(geoms) != shapely.GeometryType.POINT  # missing: -1
     points[other] = shapely.point_on_surface(geoms[other])
     return shapely.get_x(points), shapely.get_y(points)
 
@@ -144,14 +142,16 @@ def _insert_after(table: pd.DataFrame, after: str, columns: Mapping[str, Any]) -
 
 def _whole_as_int(values: pd.Series) -> pd.Series:
     """Floats that are whole numbers as integers (120.0 -> 120), others rounded; NaN empty."""
-    out: list[int | float | None] = []
-    for v in values.to_numpy(dtype=float):
-        if not np.isfinite(v):
-            out.append(None)
-        elif v == round(v):
-            out.append(int(v))
-        else:
-            out.append(round(float(v), CSV_DECIMALS))
+    v = values.to_numpy(dtype=float)
+    out = np.full(len(v), None, dtype=object)
+    finite = np.isfinite(v)
+    whole = finite & (np.floor(v) == v)
+    small = whole & (np.abs(v) < 2.0**62)  # exact in int64; Python ints (astype(object))
+    out[small] = v[small].astype(np.int64).astype(object)
+    for i in np.flatnonzero(whole & ~small):
+        out[i] = int(v[i])
+    for i in np.flatnonzero(finite & ~whole):  # Python's round: correctly rounded decimals
+        out[i] = round(float(v[i]), CSV_DECIMALS)
     return pd.Series(out, index=values.index, dtype=object)
 
 
@@ -162,6 +162,17 @@ def _percent_text(values: pd.Series) -> pd.Series:
         index=values.index,
         dtype=object,
     )
+
+
+def _names_of(station_names: Mapping[tuple[str, str], str], table: pd.DataFrame) -> list[Any]:
+    """``station_names.get((service, nearest_station_id))`` of every row (None when absent)."""
+    if not station_names or not len(table):
+        return [None] * len(table)
+    known = pd.MultiIndex.from_tuples(list(station_names))
+    rows = pd.MultiIndex.from_arrays([table["service"], table["nearest_station_id"]])
+    at = known.get_indexer(rows)
+    names = np.array([*station_names.values(), None], dtype=object)
+    return list(names[at])  # -1: the None at the end
 
 
 def _is_flag(values: pd.Series) -> bool:
@@ -239,18 +250,19 @@ def table_for_people(
             table, "service", {"service_label": table["service"].map(dict(service_labels))}
         )
     if station_names is not None and "nearest_station_id" in table and "service" in table:
-        keys = zip(table["service"], table["nearest_station_id"], strict=True)
         _insert_after(
             table,
             "nearest_station_id",
-            {"nearest_station_name": [station_names.get(k) for k in keys]},
+            {"nearest_station_name": _names_of(station_names, table)},
         )
     yes, no = FLAG_VALUES[lang]
     for col in table.columns:
         values = table[col]
         if col in ("lon", "lat", "lon_gcj02", "lat_gcj02"):
             continue
-        if _is_flag(values):
+        if pd.api.types.is_bool_dtype(values) and values.dtype == bool:
+            table[col] = values.map({True: yes, False: no})  # vectorised: no missing values
+        elif _is_flag(values):
             table[col] = values.map(lambda v: None if pd.isna(v) else (yes if v else no))
         elif not pd.api.types.is_float_dtype(values):
             continue
