@@ -33,6 +33,7 @@ RANKS: dict[str, int] = {
     "config": 20,
     "coords": 20,
     "coord_columns": 20,  # coordinate columns by name (经度(GCJ), lng_bd09): imports nothing
+    "csvtext": 20,  # CSV text as pandas writes it, made with pyarrow: imports nothing of ours
     "runinfo": 25,  # the run record (run.json): config and _atomic
     "outputset": 26,  # output sets: staged, committed together, never over an input
     "layer_files": 24,  # inputs, step 1: reading files
@@ -40,6 +41,7 @@ RANKS: dict[str, int] = {
     "inputs": 30,  # inputs, step 3: layer schemas (compounds, stations, candidates)
     "osmdata": 30,
     "access": 30,
+    "gridindex": 33,  # points bucketed on a grid (box queries): imports nothing of ours
     "netarrays": 34,
     "dataedge": 36,  # the edge of the map data: coords, errors (network records its extent)
     "estimates": 36,  # estimated households: shares and the plausibility warning

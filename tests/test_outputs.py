@@ -6,8 +6,11 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
+import shapely
 
 import coverage as cp
 from coverage import outputs, pipeline
@@ -126,3 +129,81 @@ def test_table_for_people_reads_well_in_excel() -> None:
     assert en["covered_5min"].tolist() == [1, 0, 1]
     assert "lon" not in en and "note" not in en and "service_label" not in en
     assert frame["households"].isna().sum() == 1  # the input is not changed
+
+
+# ---------------------------------------------------------------------------------------------
+# table_for_people's vectorised steps against the plain loops they replaced
+
+
+def _whole_as_int_loop(values: pd.Series) -> pd.Series:
+    out: list[int | float | None] = []
+    for v in values.to_numpy(dtype=float):
+        if not np.isfinite(v):
+            out.append(None)
+        elif v == round(v):
+            out.append(int(v))
+        else:
+            out.append(round(float(v), outputs.CSV_DECIMALS))
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def _lonlat_loop(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
+    geoms = np.asarray(geometry.values, dtype=object)
+    points = np.array(
+        [g if g is None or g.geom_type == "Point" else None for g in geoms], dtype=object
+    )
+    other = points == None  # noqa: E711 (elementwise)
+    points[other] = shapely.point_on_surface(geoms[other])
+    return shapely.get_x(points), shapely.get_y(points)
+
+
+def test_whole_as_int_and_lonlat_match_the_loops() -> None:
+    rng = np.random.default_rng(4)
+    v = np.r_[
+        [0.0, -0.0, 1.0, -3.0, 2.675, 0.125, 1e15, 2.0**62, 2.0**63, 1e20, -1e20, 1e300],
+        [np.nan, np.inf, -np.inf, 5e-324, 0.005, 120.5],
+        rng.integers(0, 3000, 300).astype(float),
+        np.round(rng.uniform(-1e6, 1e6, 300), 3),
+    ]
+    values = pd.Series(v, index=np.arange(len(v)) * 3)
+    got, want = outputs._whole_as_int(values), _whole_as_int_loop(values)
+    assert got.index.equals(want.index) and got.dtype == want.dtype == object
+    assert [(type(a), a) for a in got] == [(type(b), b) for b in want]
+    geoms = gpd.GeoSeries(
+        [
+            shapely.Point(1, 2),
+            None,
+            shapely.box(0, 0, 1, 1),
+            shapely.Polygon([(0, 0), (2, 0), (2, 2), (1.9, 0.1)]),
+            shapely.MultiPolygon([shapely.box(5, 5, 6, 6)]),
+        ],
+        crs=4326,
+    )
+    for a, b in zip(outputs._lonlat(geoms), _lonlat_loop(geoms), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_table_for_people_flags_and_station_names(lang: str) -> None:
+    frame = pd.DataFrame(
+        {
+            "compound_id": ["c1", "c2", "c3", "c4"],
+            "name": ["a", "b", "c", "d"],
+            "service": pd.array(["s", "s", "t", None], dtype="str"),
+            "nearest_station_id": pd.array(["x", None, "x", "x"], dtype="str"),
+            "covered_5min": [True, False, True, False],
+            "over": pd.Series([True, None, False, None], dtype=object),
+        }
+    )
+    names = {("s", "x"): "站 x", ("t", "y"): "站 y"}
+    got = outputs.table_for_people(frame, lang=lang, station_names=names)
+    yes, no = outputs.FLAG_VALUES[lang]
+    keys = zip(frame["service"], frame["nearest_station_id"], strict=True)
+    want = pd.DataFrame({"nearest_station_name": [names.get(k) for k in keys]})
+    pd.testing.assert_series_equal(got["nearest_station_name"], want["nearest_station_name"])
+    assert got["nearest_station_name"].iloc[0] == "站 x"
+    for col in ("covered_5min", "over"):  # the vectorised bool path and the object path
+        flags = frame[col].map(lambda v: None if pd.isna(v) else (yes if v else no))
+        pd.testing.assert_series_equal(got[col], flags)
+    none = outputs.table_for_people(frame, lang=lang, station_names={})
+    assert none["nearest_station_name"].isna().all()

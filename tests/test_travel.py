@@ -14,7 +14,7 @@ import functools
 import pickle
 import zlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -394,10 +394,14 @@ def test_random_lattice_matches_split_edge_model(
     assert set(near.index[near.reason == ""]) == set(best)
 
     limit = 6.0
-    # fixed batch sizes, then adaptive batches halving down to one station on a tiny budget
-    for batch, budget in ((None, None), (1, None), (4, None), (None, 500)):
+    # fixed batch sizes, dense runs split down to one station on a tiny budget, then no
+    # crowded cells: every station in a min_only run with the stations of far-apart cells
+    cases = ((None, None, None), (1, None, None), (4, None, None), (None, 500, None))
+    for batch, budget, crowded in (*cases, (None, None, 10**9)):
         if budget is not None:
             monkeypatch.setattr(travel, "_BATCH_CELLS", budget)
+        if crowded is not None:
+            monkeypatch.setattr(travel, "_CROWDED", crowded)
         long = walk_times(cmp, st, net, profile=profile, limit_min=limit, batch_size=batch)
         got = {(a, b): t for a, b, t in long.itertuples(index=False)}
         want = {p: t for p, t in expected.items() if t <= limit}
@@ -777,3 +781,67 @@ def test_node_times_match_networkx_on_a_real_extract() -> None:
         {"compound_id": [f"c{i}" for i in range(40)]}, geometry=geoms, crs="EPSG:4326"
     )
     _check_node_times_against_networkx(net, snap_compounds(layer, net), ELDERLY, 5.0)
+
+
+@pytest.mark.parametrize("batch_size", [None, 3])
+def test_station_runs_never_share_a_node_within_reach(batch_size: int | None) -> None:
+    # walk_times runs one min_only search per separate run: the boxes (station +- reach) of
+    # its stations must not overlap, or a node would keep only the nearer of two stations
+    rng = np.random.default_rng(11)
+    reach = 100.0
+    x = np.r_[rng.uniform(0, 3000, 300), rng.normal(500, 40, 200)]  # spread and clustered
+    y = np.r_[rng.uniform(0, 2000, 300), rng.normal(700, 40, 200)]
+    runs = list(travel._station_runs(x, y, reach, batch_size))
+    every = np.sort(np.concatenate([r for r, _ in runs]))
+    np.testing.assert_array_equal(every, np.arange(len(x)))
+    for r, separate in runs:
+        assert batch_size is None or len(r) <= batch_size
+        if not separate:
+            continue
+        dx = np.abs(x[r][:, None] - x[r][None, :])
+        dy = np.abs(y[r][:, None] - y[r][None, :])
+        apart = (dx > 2 * reach) | (dy > 2 * reach)
+        np.fill_diagonal(apart, True)
+        assert apart.all()
+    if batch_size is None:  # far fewer searches than stations; the cluster is one dense run
+        assert sum(separate for _, separate in runs) <= 4 * travel._CROWDED
+        assert len(runs) < len(x) / 4
+
+
+def test_separate_runs_of_far_apart_stations_match_networkx(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a short limit on a whole city: many stations share each min_only search
+    name = "brazil-porto-alegre.osm.pbf"
+    if name not in _FILES:
+        pytest.skip(f"{name} not in {OSM_DIR}")
+    net = _load(name)
+    rng = np.random.default_rng(5)
+    clean = _clean_nodes(net)
+    s_idx = rng.choice(clean, size=80, replace=False)
+    c_idx = rng.choice(clean, size=3000, replace=False)
+    st = _at_nodes(net, s_idx, "s", "station_id")
+    cmp = _at_nodes(net, c_idx, "c", "compound_id")
+    runs: list[tuple[int, bool]] = []
+    make_runs = travel._station_runs
+
+    def spy(*args: object) -> Iterator[tuple[np.ndarray, bool]]:
+        for r, separate in make_runs(*args):  # type: ignore[arg-type]
+            runs.append((len(r), separate))
+            yield r, separate
+
+    monkeypatch.setattr(travel, "_station_runs", spy)
+    limit = 4.0
+    long = walk_times(cmp, st, net, profile=ADULT, limit_min=limit)
+    assert max(n for n, separate in runs if separate) >= 10
+    g = _nx_graph(net, ADULT)
+    want = {}
+    for i in s_idx:
+        ref = nx.single_source_dijkstra_path_length(g, int(i), cutoff=limit)
+        want |= {(f"c{c}", f"s{i}"): ref[int(c)] for c in c_idx if int(c) in ref}
+    got = {(a, b): t for a, b, t in long.itertuples(index=False)}
+    edge_cases = {p for p, t in want.items() if abs(t - limit) < 1e-9}
+    assert got.keys() - edge_cases == want.keys() - edge_cases
+    for p, t in want.items():
+        if p in got:
+            assert got[p] == pytest.approx(t, abs=1e-6)

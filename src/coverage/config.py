@@ -980,14 +980,22 @@ class _Checker:
         t = self.table(data, key, {"service", "new", "minutes", "generate", "curve"})
         service = self.string(t, key, "service", required=True)
         if service is not None and services and service not in services:
-            self.add(f"{key}.service", f"unknown service; defined: {', '.join(services)}")
+            self.add(
+                f"{key}.service",
+                f"没有这个服务类型；已定义：{'、'.join(services)}",
+                f"unknown service; defined: {', '.join(services)}",
+            )
             service = None
         counts: dict[str, int | None] = {}
         for name in ("new", "curve"):
             raw = t.get(name, _MISSING)
             if raw is _MISSING:
                 if name == "new":
-                    self.add(f"{key}.new", "required key is missing (number of new sites)")
+                    self.add(
+                        f"{key}.new",
+                        "缺少必填键：新增站点数",
+                        "required key is missing (number of new sites)",
+                    )
                 counts[name] = None
             elif (
                 isinstance(raw, bool)
@@ -995,7 +1003,11 @@ class _Checker:
                 or raw < 0
                 or (name == "new" and raw == 0)
             ):
-                self.add(f"{key}.{name}", f"expected a positive whole number, got {_fmt(raw)}")
+                self.add(
+                    f"{key}.{name}",
+                    f"应为正整数，现为 {_fmt_zh(raw)}",
+                    f"expected a positive whole number, got {_fmt(raw)}",
+                )
                 counts[name] = None
             else:
                 counts[name] = raw
@@ -1004,7 +1016,9 @@ class _Checker:
         known = ("osm", "gates", "kmeans")
         if not isinstance(generate, list) or any(g not in known for g in generate):
             self.add(
-                f"{key}.generate", f"expected a list of {', '.join(known)}, got {_fmt(generate)}"
+                f"{key}.generate",
+                f"应为由 {'、'.join(known)} 组成的列表，现为 {_fmt_zh(generate)}",
+                f"expected a list of {', '.join(known)}, got {_fmt(generate)}",
             )
             generate = []
         if service is None or counts["new"] is None:

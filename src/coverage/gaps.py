@@ -274,7 +274,7 @@ def _validate_assess_inputs(
                     column="nearest_station_id",
                 )
             )
-        reasons = set(nearest["reason"].fillna("")) - set(_TRAVEL_REASONS)
+        reasons = set(nearest["reason"].fillna("").unique()) - set(_TRAVEL_REASONS)
         if reasons:
             problems.append(
                 Problem(
@@ -810,7 +810,7 @@ def station_load(
         )
     walk = assessed["walk_min"].astype("float64")
     served = assessed.loc[walk.notna() & assessed["nearest_station_id"].notna()]
-    if unknown := set(served["nearest_station_id"]) - set(stations["station_id"]):
+    if unknown := set(served["nearest_station_id"].unique()) - set(stations["station_id"]):
         problems.append(
             Problem(
                 "assessed",

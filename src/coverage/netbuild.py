@@ -352,17 +352,28 @@ def normalise_edge_table(edges: pd.DataFrame) -> pd.DataFrame:
         With a RangeIndex.
     """
     access = edges["access"].to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
+    highway = edges["highway"]
     return pd.DataFrame(
         {
             "u": edges["u"].to_numpy(dtype=np.int64),
             "v": edges["v"].to_numpy(dtype=np.int64),
             "length_m": edges["length_m"].to_numpy(dtype=np.float64),
-            "highway": pd.array(edges["highway"].to_numpy(dtype=object), dtype="str"),
+            "highway": _as_str(highway),
             "access": pd.Series(access, dtype=object),
             "private": edges["private"].to_numpy(dtype=bool),
             "way_id": edges["way_id"].to_numpy(dtype=np.int64),
         }
     )
+
+
+_STR = pd.array([], dtype="str").dtype
+
+
+def _as_str(values: pd.Series) -> Any:
+    """The values as a pandas ``str`` array (kept as they are when already one)."""
+    if values.dtype == _STR:  # e.g. read from Parquet: no round trip through objects
+        return values.array.copy()
+    return pd.array(values.to_numpy(dtype=object), dtype="str")
 
 
 def network_summary(net: WalkNetwork) -> dict[str, Any]:

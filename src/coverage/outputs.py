@@ -16,6 +16,7 @@ as their description).
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +30,7 @@ import shapely
 from coverage import coords, estimates, labels
 from coverage._atomic import atomic_path
 from coverage.config import Study
+from coverage.csvtext import csv_bytes
 from coverage.results import Analysis, StudyInputs
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "study_uses_gcj02",
     "table_for_people",
     "write_analysis",
+    "write_csv_for_excel",
 ]
 
 #: Decimals of the floats in the CSV outputs.
@@ -93,6 +96,22 @@ def round_for_people(frame: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def write_csv_for_excel(table: pd.DataFrame, path: str | Path) -> None:
+    """Write a table as CSV in UTF-8 with a BOM (what Excel/WPS need to read Chinese text).
+
+    The same bytes as ``table.to_csv(path, index=False, encoding="utf-8-sig")``, made about
+    twice as fast (:func:`coverage.csvtext.csv_bytes`).
+
+    Parameters
+    ----------
+    table
+        The table (no index is written).
+    path
+        The file.
+    """
+    Path(path).write_bytes(codecs.BOM_UTF8 + csv_bytes(table))
+
+
 def study_uses_gcj02(study: Study, *, inputs: StudyInputs | None = None) -> bool:
     """Whether any of the study's layers gives its coordinates as GCJ-02 (Gaode/Tencent).
 
@@ -123,8 +142,8 @@ def study_uses_gcj02(study: Study, *, inputs: StudyInputs | None = None) -> bool
 def _lonlat(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
     """A point of each geometry: the point itself, a point inside a polygon (NaN for none)."""
     geoms = np.asarray(geometry.values, dtype=object)
-    other = shapely.get_type_id(geoms) != 0  # 0: Point
     points = geoms.copy()
+    other = shapely.get_type_id(geoms) != shapely.GeometryType.POINT  # missing: -1
     points[other] = shapely.point_on_surface(geoms[other])
     return shapely.get_x(points), shapely.get_y(points)
 
@@ -137,14 +156,16 @@ def _insert_after(table: pd.DataFrame, after: str, columns: Mapping[str, Any]) -
 
 def _whole_as_int(values: pd.Series) -> pd.Series:
     """Floats that are whole numbers as integers (120.0 -> 120), others rounded; NaN empty."""
-    out: list[int | float | None] = []
-    for v in values.to_numpy(dtype=float):
-        if not np.isfinite(v):
-            out.append(None)
-        elif v == round(v):
-            out.append(int(v))
-        else:
-            out.append(round(float(v), CSV_DECIMALS))
+    v = values.to_numpy(dtype=float)
+    out = np.full(len(v), None, dtype=object)
+    finite = np.isfinite(v)
+    whole = finite & (np.floor(v) == v)
+    small = whole & (np.abs(v) < 2.0**62)  # exact in int64; Python ints (astype(object))
+    out[small] = v[small].astype(np.int64).astype(object)
+    for i in np.flatnonzero(whole & ~small):
+        out[i] = int(v[i])
+    for i in np.flatnonzero(finite & ~whole):  # Python's round: correctly rounded decimals
+        out[i] = round(float(v[i]), CSV_DECIMALS)
     return pd.Series(out, index=values.index, dtype=object)
 
 
@@ -155,6 +176,17 @@ def _percent_text(values: pd.Series) -> pd.Series:
         index=values.index,
         dtype=object,
     )
+
+
+def _names_of(station_names: Mapping[tuple[str, str], str], table: pd.DataFrame) -> list[Any]:
+    """``station_names.get((service, nearest_station_id))`` of every row (None when absent)."""
+    if not station_names or not len(table):
+        return [None] * len(table)
+    known = pd.MultiIndex.from_tuples(list(station_names))
+    rows = pd.MultiIndex.from_arrays([table["service"], table["nearest_station_id"]])
+    at = known.get_indexer(rows)
+    names = np.array([*station_names.values(), None], dtype=object)
+    return list(names[at])  # -1: the None at the end
 
 
 def _is_flag(values: pd.Series) -> bool:
@@ -232,18 +264,19 @@ def table_for_people(
             table, "service", {"service_label": table["service"].map(dict(service_labels))}
         )
     if station_names is not None and "nearest_station_id" in table and "service" in table:
-        keys = zip(table["service"], table["nearest_station_id"], strict=True)
         _insert_after(
             table,
             "nearest_station_id",
-            {"nearest_station_name": [station_names.get(k) for k in keys]},
+            {"nearest_station_name": _names_of(station_names, table)},
         )
     yes, no = FLAG_VALUES[lang]
     for col in table.columns:
         values = table[col]
         if col in ("lon", "lat", "lon_gcj02", "lat_gcj02"):
             continue
-        if _is_flag(values):
+        if pd.api.types.is_bool_dtype(values) and values.dtype == bool:
+            table[col] = values.map({True: yes, False: no})  # vectorised: no missing values
+        elif _is_flag(values):
             table[col] = values.map(lambda v: None if pd.isna(v) else (yes if v else no))
         elif not pd.api.types.is_float_dtype(values):
             continue
@@ -327,7 +360,7 @@ def write_analysis(
             note=analysis.note,
         )
         with atomic_path(path) as tmp:
-            table.to_csv(tmp, index=False, encoding="utf-8-sig")
+            write_csv_for_excel(table, tmp)
         written.append(path)
     path = out / "summary.json"
     with atomic_path(path) as tmp:

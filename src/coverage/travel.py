@@ -55,6 +55,7 @@ Reasons in the nearest table
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import warnings
@@ -70,6 +71,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from coverage.config import DEFAULT_MAX_SNAP_M, Profile
 from coverage.errors import FarFromNetworkWarning, InputError, Problem
+from coverage.gridindex import GridIndex, grid_cell_m, grid_index
 from coverage.snap import SnappedPoints, snap_compounds, snap_layer
 from coverage.walknetwork import WalkNetwork
 
@@ -88,6 +90,12 @@ log = logging.getLogger(__name__)
 
 _BATCH_MAX = 64
 """At most this many stations per limited Dijkstra batch."""
+
+_CROWDED = 4
+"""Stations in one cell (two reaches wide) from which they share one subgraph (dense runs)."""
+
+_GRID_OF_REACH = 0.5
+"""Cell of the node grid of :func:`walk_times`, as a share of the search's reach."""
 
 _BATCH_CELLS = 16_000_000
 """Target size of one batch's matrices (sources x (local nodes + access points)): 128 MB."""
@@ -754,7 +762,8 @@ def walk_times(
     prep = _prepare(
         compounds, stations, network, profile=profile, max_snap_m=max_snap_m, entrances=entrances
     )
-    a, s, t, n_batches = _pairs_within(prep, limit_min, batch_size)
+    nodes = _node_grid(network, prep.graph, limit_min)
+    a, s, t, n_batches = _pairs_within(prep, nodes, limit_min, batch_size)
     comp, stn, t = _best_per_pair(prep.aps.owner[a], prep.stations.owner[s], t, len(stations))
     order = np.lexsort((stn, t, comp))
     out = pd.DataFrame(
@@ -777,58 +786,153 @@ def walk_times(
 
 
 def _pairs_within(
-    prep: _Prepared, limit_min: float, batch_size: int | None
+    prep: _Prepared, nodes: GridIndex, limit_min: float, batch_size: int | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """(access point, station entry, minutes) of every pair within the limit, and batches.
+    """(access point, station entry, minutes) of every pair within the limit, and searches.
 
     Pairs on one edge come first; a pair may appear several times (via either end).
+    ``nodes`` is the grid of the graph's CSR rows (:func:`_node_grid`). Stations come in
+    runs (:func:`_station_runs`): a run of stations whose boxes (station +- reach) do not
+    overlap is one ``min_only`` search on the union of their boxes (every node within the
+    limit of a station is reached by that station alone); a run of crowded stations is one
+    search per station on their common box (a dense matrix).
     """
     graph, aps, st = prep.graph, prep.aps, prep.stations
     a_same, s_same, t_same = _same_edge(prep.origins, st)
     ok = t_same <= limit_min
     parts = [(a_same[ok], s_same[ok], t_same[ok])]
+    if len(aps) == 0 or len(st) == 0:
+        return parts[0] + (0,)
     reach = graph.reach_m(limit_min)
-    order = _spatial_order(prep.station_x, prep.station_y, 2.0 * reach)
-    n_batches = 0
-    if len(aps) == 0:
-        order = order[:0]
-    for batch, idx, loc in _batches(
-        graph,
-        order,
-        lambda b: b,
-        prep.station_x,
-        prep.station_y,
-        reach,
-        batch_size,
-        lambda mask: int(mask[aps.u].sum()) + int(mask[aps.v].sum()),
-    ):
-        n_batches += 1
-        indptr, indices, data = _subgraph(graph.csr, idx, loc)
-        sub = _with_sources(
-            indptr,
-            indices,
-            data,
-            len(idx),
-            loc[st.u[batch]],
-            loc[st.v[batch]],
-            st.leg_min[batch] + st.to_u_min[batch],
-            st.leg_min[batch] + st.to_v_min[batch],
-        )
-        dist = dijkstra(
-            sub, directed=True, indices=len(idx) + np.arange(len(batch)), limit=limit_min
-        )
-        for side, to_side in ((aps.u, aps.to_u_min), (aps.v, aps.to_v_min)):
-            lside = loc[side]
-            sel = np.flatnonzero(lside >= 0)
-            if len(sel) == 0:
-                continue
-            times = _ap_time(dist[:, lside[sel]], to_side[sel], aps.leg_min[sel])
-            r, c = np.nonzero(times <= limit_min)
-            parts.append((sel[c], batch[r], times[r, c]))
+    # both ends of every access point, bucketed on the nodes' grid
+    end_node = np.concatenate([aps.u, aps.v])
+    end_ap = np.tile(np.arange(len(aps)), 2)
+    end_min = np.concatenate([aps.to_u_min, aps.to_v_min])
+    ends = grid_index(graph.node_x[end_node], graph.node_y[end_node], cell=1.0, like=nodes)
+    loc = np.full(graph.n_nodes, -1, dtype=np.int64)
+    n_runs = 0
+    x, y = prep.station_x, prep.station_y
+    for run, separate in _station_runs(x, y, reach, batch_size):
+        x0, y0, x1, y1 = x[run], y[run], x[run], y[run]
+        if not separate:  # one box around all of them
+            x0, y0 = np.array([x0.min()]), np.array([y0.min()])
+            x1, y1 = np.array([x1.max()]), np.array([y1.max()])
+        boxes = (x0 - reach, y0 - reach, x1 + reach, y1 + reach)
+        idx = nodes.in_boxes(*boxes)
+        loc[idx] = np.arange(len(idx))
+        e = ends.in_boxes(*boxes)
+        e = e[loc[end_node[e]] >= 0]
+        if len(e):
+            sub = _subgraph(graph.csr, idx, loc)
+            at = loc[end_node[e]]
+            ap = end_ap[e]
+            leg = (end_min[e], aps.leg_min[ap])
+            chunks = [run] if separate else _chunks(run, len(idx) + len(e))
+            for chunk in chunks:
+                n_runs += 1
+                parts.append(
+                    _search(sub, len(idx), chunk, loc, st, at, ap, leg, limit_min, separate)
+                )
+        loc[idx] = -1
     a = np.concatenate([p[0] for p in parts])
     s = np.concatenate([p[1] for p in parts])
     t = np.concatenate([p[2] for p in parts])
-    return a, s, t, n_batches
+    return a, s, t, n_runs
+
+
+def _chunks(run: np.ndarray, width: int) -> list[np.ndarray]:
+    """Split a dense run so that its matrices (stations x ``width``) stay near 128 MB."""
+    size = max(1, min(_BATCH_MAX, _BATCH_CELLS // max(width, 1)))
+    return [run[i : i + size] for i in range(0, len(run), size)]
+
+
+def _search(
+    sub: tuple[np.ndarray, np.ndarray, np.ndarray],
+    n: int,
+    chunk: np.ndarray,
+    loc: np.ndarray,
+    st: _Entries,
+    at: np.ndarray,
+    ap: np.ndarray,
+    leg: tuple[np.ndarray, np.ndarray],
+    limit_min: float,
+    separate: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One limited search from the stations ``chunk`` on the subgraph ``sub`` (``n`` nodes).
+
+    Returns the (access point, station entry, minutes) within the limit, for the access
+    point ends at local nodes ``at`` (access points ``ap``, ``leg`` = their minutes along the
+    edge to that end and their access leg).
+    """
+    graph = _with_sources(
+        *sub,
+        n,
+        loc[st.u[chunk]],
+        loc[st.v[chunk]],
+        st.leg_min[chunk] + st.to_u_min[chunk],
+        st.leg_min[chunk] + st.to_v_min[chunk],
+    )
+    sources = n + np.arange(len(chunk))
+    if separate:
+        dist, _pred, src = dijkstra(
+            graph,
+            directed=True,
+            indices=sources,
+            min_only=True,
+            return_predecessors=True,
+            limit=limit_min,
+        )
+        times = _ap_time(dist[at], *leg)
+        hit = np.flatnonzero(times <= limit_min)
+        return ap[hit], chunk[src[at[hit]] - n], times[hit]
+    dist = dijkstra(graph, directed=True, indices=sources, limit=limit_min)
+    times = _ap_time(dist[:, at], *leg)
+    r, c = np.nonzero(times <= limit_min)
+    return ap[c], chunk[r], times[r, c]
+
+
+def _station_runs(
+    x: np.ndarray, y: np.ndarray, reach: float, batch_size: int | None
+) -> Iterator[tuple[np.ndarray, bool]]:
+    """Stations (positions) in runs of one search each: ``(stations, separate)``.
+
+    Stations are put on a grid of ``2 * reach`` cells. The stations of a crowded cell (at
+    least ``_CROWDED``) make dense runs (``separate`` False): their boxes overlap, so one
+    subgraph serves them all. Elsewhere, cells two apart are at least ``2 * reach`` apart, so
+    the k-th station of every cell of one parity (x and y odd/even) makes a run whose boxes
+    do not overlap (``separate`` True). With ``batch_size``, runs hold at most that many
+    stations.
+    """
+    size = 2.0 * reach
+    cx = np.floor((x - x.min()) / size).astype(np.int64)
+    cy = np.floor((y - y.min()) / size).astype(np.int64)
+    key = cy * (int(cx.max()) + 1) + cx
+    order = np.argsort(key, kind="stable")
+    sk = key[order]
+    starts = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])
+    counts = np.diff(np.r_[starts, len(sk)])
+    step = batch_size or len(x)
+    for lo, n in zip(starts[counts >= _CROWDED], counts[counts >= _CROWDED], strict=True):
+        for i in range(lo, lo + n, step):
+            yield order[i : min(i + step, lo + n)], False
+    sparse = np.repeat(counts < _CROWDED, counts)
+    k = (np.arange(len(sk)) - np.repeat(starts, counts))[sparse]  # rank within its cell
+    order = order[sparse]
+    group = k * 4 + (cx[order] % 2) * 2 + (cy[order] % 2)
+    by_group = np.argsort(group, kind="stable")
+    g = group[by_group]
+    bounds = np.flatnonzero(np.r_[True, g[1:] != g[:-1], True])
+    for lo, hi in itertools.pairwise(bounds if len(g) else []):
+        for i in range(lo, hi, step):
+            yield order[by_group[i : min(i + step, hi)]], True
+
+
+def _node_grid(network: WalkNetwork, graph: TravelGraph, limit_min: float) -> GridIndex:
+    """The graph's CSR rows on a grid of about half the reach (one per network and size)."""
+    cell = grid_cell_m(graph.reach_m(limit_min) * _GRID_OF_REACH)
+    return network.derived(
+        ("node_grid", cell), lambda: grid_index(graph.node_x, graph.node_y, cell=cell)
+    )
 
 
 def _best_per_pair(

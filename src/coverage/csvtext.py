@@ -1,0 +1,134 @@
+"""CSV text of a table, byte for byte what ``DataFrame.to_csv(index=False)`` writes, faster.
+
+pandas hands every cell to Python's :mod:`csv` module as a Python object; on the 80,000-row
+tables of a large study that is most of the time spent writing. Here every column becomes an
+Arrow string array formatted exactly as pandas formats it (floats through the same
+``numpy.ndarray.astype(str)`` call pandas makes, integers and booleans as ``str()`` does,
+missing values as empty fields), quoted as :data:`csv.QUOTE_MINIMAL` does, and the rows are
+joined inside Arrow. Object columns are written as the csv module writes their values
+(``str()``; missing values empty). Tables with other column types (categorical, dates, ...)
+are written by pandas itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = ["csv_bytes"]
+
+
+def _quoting_pattern() -> str:
+    """The characters that make :mod:`csv` (as pandas calls it) quote a field, as a regex.
+
+    Asked of the csv module itself: which line-break characters it quotes has changed
+    between Python versions.
+    """
+    quoted = []
+    for char in ',"\r\n\t ;':
+        out = io.StringIO()
+        csv.writer(out, lineterminator=os.linesep).writerow([f"a{char}b", "c"])
+        if out.getvalue().startswith('"'):
+            quoted.append(char)
+    return "[" + "".join(re.escape(c) for c in quoted) + "]"
+
+
+_NEEDS_QUOTES = _quoting_pattern()
+
+
+def _quote(text: pa.Array) -> pa.Array:
+    """Quote the fields that need it (doubling their quote characters)."""
+    needs = pc.match_substring_regex(text, _NEEDS_QUOTES)
+    if not pc.any(needs).as_py():
+        return text
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
+    return pc.if_else(needs, quoted, text)
+
+
+def _column_text(values: pd.Series) -> pa.Array | None:
+    """The column's fields as pandas writes them (unquoted); None for other dtypes."""
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind == "O":
+        return _object_text(values)
+    if isinstance(dtype, np.dtype):
+        data = values.to_numpy()
+        if dtype.kind == "f":
+            text = data.astype(str)  # what pandas does (no float_format, decimal ".")
+            text[np.isnan(data)] = ""
+            return pa.array(text, type=pa.string())
+        if dtype.kind in "iu":
+            return pc.cast(pa.array(data), pa.string())
+        if dtype.kind == "b":
+            return pc.if_else(pa.array(data), "True", "False")
+        return None
+    if isinstance(dtype, pd.StringDtype):
+        try:
+            arr = pa.array(values.array, type=pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        return pc.fill_null(arr, "")
+    return None
+
+
+def _object_text(values: pd.Series) -> pa.Array:
+    """An object column as pandas writes it: missing values empty, others as ``str()``."""
+    data = values.to_numpy(dtype=object)
+    text = np.array([v if type(v) is str else str(v) for v in data], dtype=object)
+    text[pd.isna(data)] = ""
+    return pa.array(text, type=pa.string())
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """Return ``frame.to_csv(index=False)`` encoded as UTF-8 (no BOM).
+
+    Parameters
+    ----------
+    frame
+        The table.
+
+    Returns
+    -------
+    bytes
+        The CSV text: a header line, then one line per row, each ending in ``"\\n"``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"name": ["a,b", None], "walk_min": [1.5, float("nan")],
+    ...                   "n": [2, 3], "covered": [True, False]})
+    >>> csv_bytes(t) == t.to_csv(index=False).encode()
+    True
+    """
+    columns = [_column_text(frame.iloc[:, i]) for i in range(frame.shape[1])]
+    if (
+        frame.shape[1] < 2
+        or not frame.columns.is_unique
+        or any(c is None for c in columns)
+        or not all(isinstance(c, str) for c in frame.columns)
+    ):
+        return frame.to_csv(index=False).encode("utf-8")
+    header = pa.array([str(c) for c in frame.columns], type=pa.string())
+    head = ",".join(_quote(header).to_pylist()) + os.linesep
+    if len(frame) == 0:
+        return head.encode("utf-8")
+    fields = [_quote(c).cast(pa.large_string()) for c in columns if c is not None]
+    comma, newline, empty = (pa.scalar(v, pa.large_string()) for v in (",", os.linesep, ""))
+    rows = pc.binary_join_element_wise(*fields, comma)
+    lines = pc.binary_join_element_wise(rows, empty, newline)  # row + newline + ""
+    return head.encode("utf-8") + _text_of(lines)
+
+
+def _text_of(lines: pa.Array) -> bytes:
+    """The concatenated values of a large-string array without nulls (its data buffer)."""
+    _validity, offsets_buf, data = lines.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)
+    first, last = offsets[lines.offset], offsets[lines.offset + len(lines)]
+    return data.to_pybytes()[first:last] if data is not None else b""
