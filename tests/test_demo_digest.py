@@ -11,6 +11,8 @@ the note column); ``summary.json`` and the full-precision tables (``DEMO_FULL``)
 Updated again when building doors stopped counting as gates (issue 8: a door on a building
 outline is a gate only of the compound whose boundary it lies on) and open access became
 exact (the best boundary point of the compounds with no gate and no entering way).
+Updated for the estimated households (issue 7): ``summary.csv`` and ``summary.json`` say
+which counts are estimates and their share; the other files did not change.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ DEMO_FILES = {
     "compounds.csv": "3a1d68d8b09ca57ef2c9a0387ea7524331a87192e19e66444b63f660d90c53b5",
     "stations.csv": "00998a92ad9c095bd9aae4d9b101b1c097e15df341570d551097ffcde13cb28c",
     "gaps.csv": "34c20cf405a91261a9bece4ab146e5e71c22bc7ef9bbb55d19be5d399bfe3c25",
-    "summary.csv": "f08e20471dd1a92bd809b99ee6405f0a8404605b7a3bd075398828ccf3f235f9",
-    "summary.json": "ad1452928e62e9f3173634c455caf5632c2313bfb7572fe265e3ef8b7218cd14",
+    "summary.csv": "dda585dfcbd0e94503157401226b49715c2e017a7712752d96dca6805788069c",
+    "summary.json": "81a5f050ab13df7e1bdd9340f0c0370af1ffaedd25f58c180f4f062ae5567829",
 }
 
 
