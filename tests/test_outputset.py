@@ -292,3 +292,12 @@ def test_recover_removes_a_dead_runs_staging_only(tmp_path: Path) -> None:
     started = time.monotonic()
     assert outputset.recover(tmp_path / "missing") == []
     assert time.monotonic() - started < 5
+
+
+def test_a_run_json_that_is_not_ours_is_kept(tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "run.json").write_text('{"运行": "我的记录"}\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"run\.json"):
+        _write_set(folder, "1")
+    assert (folder / "run.json").read_text(encoding="utf-8") == '{"运行": "我的记录"}\n'

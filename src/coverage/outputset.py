@@ -222,8 +222,11 @@ def _owned(folder: Path, record: Mapping[str, Any], name: str) -> bool:
 
 
 def _foreign(folder: Path, names: Iterable[str], record: Mapping[str, Any]) -> list[str]:
-    """The names among ``names`` that exist in ``folder`` but are not provably ours."""
-    return [n for n in names if (folder / n).exists() and not _owned(folder, record, n)]
+    """The names among ``names`` (and ``run.json``) in ``folder`` that are not provably ours."""
+    found = [n for n in names if (folder / n).exists() and not _owned(folder, record, n)]
+    if (folder / runinfo.RUN_FILE).exists() and "run_id" not in record:
+        found.append(runinfo.RUN_FILE)  # a file of that name that is no run record of ours
+    return found
 
 
 def _foreign_error(folder: Path, names: list[str]) -> InputError:
