@@ -604,7 +604,9 @@ def _open_points(
     segment, the feet of segment ends, the places where the nearest segment changes (found
     exactly: the pieces' lower envelope, :func:`_stretches`; ``f`` jumps there, so a point
     :data:`_NUDGE_M` inside each side stands for each), and where the distance reaches
-    ``max_snap_m``. None of this depends on the travel profile or the stations.
+    ``max_snap_m``. None of this depends on the travel profile or the stations, with one
+    exception: a station snapped onto one of those segments is also walked to directly along
+    its edge, and then the point opposite the station can be better (not a candidate).
 
     A polygon with no edge within ``max_snap_m`` keeps its boundary point nearest the network
     (it will not snap).
