@@ -753,8 +753,8 @@ def derive_access(
     >>> derive_access(polys, edges, mode="entries").kind.tolist()
     ['entry', 'entry']
     >>> got = derive_access(polys, edges, mode="open")  # and boundary points
-    >>> sorted(got.kind.tolist()), got.rule.tolist()
-    (['entry', 'entry', 'point', 'point', 'point', 'point'], ['open'])
+    >>> got.kind.tolist().count("entry"), "point" in got.kind, got.rule.tolist()
+    (2, True, ['open'])
     """
     _check_options(mode, gate_tolerance_m, gate_link_m)
     n = len(polys)
