@@ -624,6 +624,8 @@ def _open_points(
     far = np.flatnonzero((near_d > max_snap_m) & (near_t >= 0))
     p_far = shapely.get_point(shapely.shortest_line(bounds[far], edges[near_t[far]]), 0)
     ok = np.flatnonzero(near_d <= max_snap_m)
+    if len(ok) == 0:
+        return far.astype(np.int64), p_far
     owner, start, u, ell, v_owner, v_xy, ring = _boundary_pieces(polys[ok])
     owner = ok[owner]
     v_owner = ok[v_owner]
