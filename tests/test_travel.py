@@ -627,9 +627,12 @@ def test_real_polygon_compounds_with_gates_match_split_edge_model(name: str) -> 
         best[cid] = min(best.get(cid, np.inf), t)
     reached = near[near.reason == ""].set_index("compound_id")
     assert set(reached.index) == set(best)
+    # the oracle snaps the access points again after a round trip through lon/lat: open
+    # access points 1e-5 m either side of a change of nearest segment move by ~1e-7 min
+    tol = 1e-6
     for cid, r in reached.iterrows():
-        assert r.walk_min == pytest.approx(best[cid], abs=1e-9)
-        assert expected[(cid, r.nearest_station_id)] == pytest.approx(best[cid], abs=1e-9)
+        assert r.walk_min == pytest.approx(best[cid], abs=tol)
+        assert expected[(cid, r.nearest_station_id)] == pytest.approx(best[cid], abs=tol)
     long = walk_times(
         compounds, st, net, profile=ADULT, limit_min=8.0, entrances=features.entrances
     )
@@ -637,7 +640,7 @@ def test_real_polygon_compounds_with_gates_match_split_edge_model(name: str) -> 
     want = {p: t for p, t in expected.items() if t <= 8.0}
     assert got.keys() == want.keys() and len(want) > 10
     for p, t in want.items():
-        assert got[p] == pytest.approx(t, abs=1e-9)
+        assert got[p] == pytest.approx(t, abs=tol)
     # gates and boundary points snapped once give the same tables, bit for bit
     origins = snap_compounds(compounds, net, entrances=features.entrances)
     _assert_identical(nearest_station(origins, st, net, profile=ADULT), near)
