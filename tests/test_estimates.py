@@ -129,7 +129,7 @@ def test_outputs_say_estimated(analysis_and_files: tuple[cp.Analysis, Path]) -> 
         assert svc["households_estimated"] == total
     summary = pd.read_csv(out / "summary.csv", encoding="utf-8-sig")
     assert (summary["households_estimated"] == summary["households_total"]).all()
-    assert (summary["share_estimated"] == 1.0).all()
+    assert (summary["share_estimated"].astype(str) == "100.0%").all()  # CSV: percentages
     lines = outputs.coverage_lines(analysis)
     assert all("户数含估算 (estimated) 100.0%" in ln for ln in lines if not ln.startswith(" "))
     gaps = [ln for ln in lines if ln.startswith("  ")]
