@@ -339,7 +339,11 @@ def warn_outside_network_data(
     stations = sorted({str(s) for s in station_ids})
     if not compounds and not stations:
         return
-    shown = ", ".join(compounds[:5]) + (" …" if len(compounds) > 5 else "")
+    shown = "; ".join(
+        ", ".join(items[:5]) + (" …" if len(items) > 5 else "")
+        for items in (compounds, stations)
+        if items
+    )
     warnings.warn(
         f"{len(compounds)} 个小区、{len(stations)} 个站点位于路网数据范围之外或其边缘（在被数据边界"
         f"截断的路网上，或附近的道路可能在范围外），其缺口可能来自地图数据缺失（原因 "
@@ -350,7 +354,7 @@ def warn_outside_network_data(
         "way may lie beyond it), so their gaps may come from missing map data (reason "
         f"outside_network_data); use an OSM extract reaching at least {reach_m:,.0f} m (the walk "
         "reach of the largest threshold) beyond the study area on every side)"
-        + (f": {shown}" if compounds else ""),
+        + (f": {shown}" if shown else ""),
         CoverageWarning,
         stacklevel=2,
     )
