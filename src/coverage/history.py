@@ -121,6 +121,10 @@ CREATE INDEX stations_run ON stations(run_id);
 """
 
 
+#: Columns of a summary that say how many households are estimated (not grouping columns).
+_ESTIMATE_COLUMNS = ("households_estimated", "share_estimated")
+
+
 def _create_v1(conn: sqlite3.Connection) -> None:
     conn.executescript(_SCHEMA_1)
 
@@ -487,7 +491,8 @@ def snapshot_from_tables(
     labels = labels or {}
     parts = []
     for key, summary in summaries.items():
-        fixed = {"service", "scope", "minutes", *_COVERAGE_COLUMNS}
+        # the estimate columns (issue 7) are counts, not grouping columns
+        fixed = {"service", "scope", "minutes", *_COVERAGE_COLUMNS, *_ESTIMATE_COLUMNS}
         by = [c for c in summary.columns if c not in fixed]
         table = pd.DataFrame(summary).reset_index(drop=True)
         levels, names = _group_parts(table, by)
