@@ -126,7 +126,7 @@ _CHILD = textwrap.dedent(
         for i, name in enumerate(names):
             (out.path / name).write_text(f"{name} of run {tag}\\n", encoding="utf-8")
             print(f"wrote {i + 1}", flush=True)
-            if mode == "slow":
+            if mode == f"slow{i + 1}":  # wait to be killed after this many files
                 time.sleep(30)
     print("done", flush=True)
     """
@@ -146,7 +146,7 @@ def test_sigkill_while_writing_leaves_the_previous_set(tmp_path: Path, after_fil
     folder = tmp_path / "out"
     _write_set(folder, "old", ("a.csv", "b.csv", "c.gpkg", "d.json"))
     before = _snapshot(folder)
-    child = _child(folder, "new", "slow")
+    child = _child(folder, "new", f"slow{after_files}")
     assert child.stdout is not None
     for _ in range(after_files):
         assert child.stdout.readline().startswith("wrote")
