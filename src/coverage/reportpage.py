@@ -16,6 +16,7 @@ import pandas as pd
 
 from coverage import labels
 from coverage.history import Changes
+from coverage.workbook import GAP_COLUMNS
 
 __all__ = ["GAP_ROWS", "ReportContent", "report_html"]
 
@@ -216,16 +217,7 @@ def _changes(c: ReportContent) -> str:
 def _gaps(c: ReportContent) -> str:
     t = lambda key, **kw: labels.text(key, c.lang, **kw)  # noqa: E731
     out = []
-    cols = [
-        "rank",
-        "compound_id",
-        "name",
-        "households",
-        "nearest_station_id",
-        "walk_min",
-        "minutes_short",
-        "reason",
-    ]
+    cols = list(GAP_COLUMNS)  # the same columns as the workbook's gap sheets
     for key, frame in c.gaps.items():
         out.append(f"<h3>{_e(c.labels.get(key, key))}</h3>")
         if not len(frame):
