@@ -21,6 +21,7 @@ import struct
 import subprocess
 import sys
 import termios
+import textwrap
 import time
 from pathlib import Path
 
@@ -222,26 +223,49 @@ def test_run_json_records_the_run(tmp_path: Path, cache: Path) -> None:
     assert outputset.verify_outputs(out) == []
 
 
-def _spawn(args: list[str]) -> subprocess.Popen[str]:
+_PAUSING_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from coverage import outputs, pipeline
+    from coverage.cli import main
+    staged = int(sys.argv[1])
+    def pause():
+        print("\\npaused", flush=True)  # the test signals now: the run cannot end first
+        time.sleep(120)
+    if staged == 0:  # while computing, before anything is written
+        real_analyze = pipeline.analyze
+        def analyze(*args, **kwargs):
+            result = real_analyze(*args, **kwargs)
+            pause()
+            return result
+        pipeline.analyze = analyze
+    else:  # after this many files are staged
+        real_write, calls = outputs.write_csv_for_excel, [0]
+        def write_csv_for_excel(*args, **kwargs):
+            calls[0] += 1
+            if calls[0] == staged + 1:  # the earlier files are staged under their names
+                pause()
+            real_write(*args, **kwargs)
+        outputs.write_csv_for_excel = write_csv_for_excel
+    sys.argv = ["coverage-planner", *sys.argv[2:]]
+    main()
+    """
+)
+
+
+def _spawn_pausing(args: list[str], *, staged: int) -> subprocess.Popen[str]:
+    """Run the command line in a child that pauses at a known point and says so."""
     return subprocess.Popen(
-        [sys.executable, "-c", "from coverage.cli import main; main()", *args],
+        [sys.executable, "-c", _PAUSING_CHILD, str(staged), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
-def _wait_for_staged(out: Path, count: int, child: subprocess.Popen[str]) -> None:
-    """Wait until the run has staged ``count`` files (it is writing its outputs)."""
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        for staging in filter(Path.is_dir, out.glob(f"{outputset.STAGING_PREFIX}*")):
-            with_files = [p for p in staging.iterdir() if not p.name.startswith(".")]
-            if len(with_files) >= count:
-                return
-        assert child.poll() is None, child.communicate()
-        time.sleep(0.005)
-    pytest.fail("the run never started writing")
+def _staged_files(out: Path) -> int:
+    staging = [p for p in out.glob(f"{outputset.STAGING_PREFIX}*") if p.is_dir()]
+    return sum(1 for d in staging for p in d.iterdir() if not p.name.startswith("."))
 
 
 @pytest.mark.slow
@@ -260,14 +284,14 @@ def test_interrupted_analyze_leaves_the_previous_set(
     study.write_text(
         study.read_text(encoding="utf-8").replace("[5, 10]", "[5, 10, 15]"), encoding="utf-8"
     )
-    child = _spawn(args)
-    if staged:
-        _wait_for_staged(out, staged, child)
-    else:  # while computing, before anything is written
-        deadline = time.monotonic() + 240
-        while not list(out.glob(f"{outputset.STAGING_PREFIX}*")):
-            assert time.monotonic() < deadline and child.poll() is None
-            time.sleep(0.005)
+    child = _spawn_pausing(args, staged=staged)
+    assert child.stdout is not None
+    for line in child.stdout:  # the run's own lines come first
+        if line.strip() == "paused":
+            break
+    else:
+        pytest.fail(f"the run never paused: {child.communicate()}")
+    assert _staged_files(out) == staged
     child.send_signal(sig)
     _, err = child.communicate(timeout=120)
     if sig == signal.SIGINT:
