@@ -16,12 +16,13 @@ Rules (the study key ``access``)
         boundary: on the boundary, inside the polygon, or on a walkable edge crossing the
         boundary; a gate that is none of these for any compound is the gate of the compound
         whose boundary is nearest (OSM polygons are often drawn a few metres short of the
-        road their gate stands on). A building's door (an entrance on a building outline,
-        not in a wall or fence) is a gate only of a compound whose boundary it lies on:
-        residents leave a compound by its gates, not by their building's front door. A gate
-        is linked to the network through the way it
-        sits on, or a straight leg of at most ``gate_link_m``; farther gates are reported (a
-        log warning naming them) and ignored.
+        road their gate stands on), unless a walkable way runs between the gate and that
+        boundary (the gate is across the street, the block opposite's: no compound's). A
+        building's door (an entrance on a building outline, not in a wall or fence) is a gate
+        only of a compound whose boundary it lies on: residents leave a compound by its
+        gates, not by their building's front door. A gate is linked to the network through
+        the way it sits on, or a straight leg of at most ``gate_link_m``; farther gates are
+        reported (a log warning naming them) and ignored.
     ``"entries"``
         Every point where a walkable way crosses the boundary, plus every walkable way lying
         inside the polygon (at its point nearest the boundary).
@@ -33,7 +34,9 @@ Rules (the study key ``access``)
         compounds of Beijing and Monaco: never worse, by 1e-6 min). No cap, no minimum gap.
     ``"auto"`` (default)
         ``gates`` when the compound has a usable gate, else ``entries`` when a walkable way
-        enters it, else ``open``.
+        enters it, else ``open``. A compound drawn around its buildings (``source`` in
+        :data:`UNFENCED_SOURCES`, the convex hull :mod:`coverage.osmdata` derives) has no
+        fence to shut its residents in: ``open``, its gates added as extra access points.
 
 A compound that gets no access point under a strict rule (``gates`` without a usable gate,
 ``entries`` without an entering way) has none: its reason is ``"no_access"``. A polygon with
@@ -45,7 +48,7 @@ returned (``"point"`` for point compounds).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -62,8 +65,10 @@ __all__ = [
     "GATE_RULES",
     "GATE_USES",
     "ON_M",
+    "UNFENCED_SOURCES",
     "AccessPoints",
     "GateRule",
+    "OpenSpans",
     "derive_access",
     "gate_labels",
     "gate_use",
@@ -123,6 +128,13 @@ GATE_RULES: tuple[GateRule, ...] = (
     ),
     GateRule("access", "private", True, "the residents' own gate"),
 )
+
+#: ``source`` values (the compound layer's column, see :mod:`coverage.osmdata`) of compounds
+#: drawn around their buildings (a convex hull), not along a fence or wall: under ``auto`` they
+#: are entered by ``open`` (residents step out of their doors anywhere along the buildings)
+#: with their gates as extra access points, since a gate near a hull of buildings (a
+#: courtyard's, a neighbour's) does not shut the residents in.
+UNFENCED_SOURCES = ("buildings",)
 
 #: Values of :func:`gate_use`.
 GATE_USES = ("yes", "no", "boundary")
@@ -214,6 +226,10 @@ class AccessPoints:
     ignored_gates
         Labels of the usable gates matched to a compound but farther than ``gate_link_m`` from
         every walkable edge (left out).
+    spans
+        The boundary stretches of the ``open`` polygons (owner = polygon position), where a
+        station on the stretch's edge adds the boundary point opposite it (see
+        :class:`OpenSpans`).
     """
 
     owner: np.ndarray
@@ -223,6 +239,103 @@ class AccessPoints:
     gate: np.ndarray
     rule: np.ndarray
     ignored_gates: tuple[str, ...] = ()
+    spans: OpenSpans = field(default_factory=lambda: OpenSpans.empty())
+
+
+@dataclass(frozen=True)
+class OpenSpans:
+    """Where an open compound's best boundary point depends on the stations: stretches of its
+    boundary walked straight to one edge, as functions of the position on that edge.
+
+    Along a stretch of boundary whose nearest walkable segment stays the same (and whose
+    nearest spot ``q`` on it moves inside it), the walk to a station standing on that segment
+    is ``leg(q) / speed + |q - station|`` along the edge + the station's own leg: least where
+    ``q`` is the station's spot, a point that depends on the station (:mod:`coverage.travel`
+    adds it per station). Everything is given as a function of ``a``, the position of ``q``
+    on the edge (``along_m`` of :mod:`coverage.snap`; here the edges' drawn length in the
+    metric CRS, until :mod:`coverage.snap` scales it to ``length_m``).
+
+    Attributes
+    ----------
+    owner
+        Per stretch: position of its polygon (ascending).
+    edge
+        Per stretch: the edge of its nearest segment.
+    lo, hi
+        Per stretch: the range of ``a`` it covers.
+    c0, c1
+        Per stretch: the signed straight leg from the boundary point to ``q`` is
+        ``c0 + c1 * a`` (metres).
+    x0, x1, y0, y1
+        Per stretch: the boundary point is ``(x0 + x1 * a, y0 + y1 * a)`` (metric).
+    """
+
+    owner: np.ndarray
+    edge: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    c0: np.ndarray
+    c1: np.ndarray
+    x0: np.ndarray
+    x1: np.ndarray
+    y0: np.ndarray
+    y1: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.owner)
+
+    def take(self, rows: np.ndarray, owner: np.ndarray | None = None) -> OpenSpans:
+        """The stretches at ``rows`` (with new owners when given)."""
+        parts = {f: getattr(self, f)[rows] for f in OpenSpans.__dataclass_fields__}
+        if owner is not None:
+            parts["owner"] = owner
+        return OpenSpans(**parts)
+
+    @staticmethod
+    def empty() -> OpenSpans:
+        """No stretch."""
+        z = np.empty(0)
+        i = np.empty(0, dtype=np.int64)
+        return OpenSpans(i, i, z, z, z, z, z, z, z, z)
+
+
+def _spans_of(
+    pairs: _Pairs,
+    piece: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    k: np.ndarray,
+    start: np.ndarray,
+    u: np.ndarray,
+) -> OpenSpans:
+    """The stretches (piece, lam in [lo, hi], nearest pair k) as :class:`OpenSpans` (owner =
+    the piece; the caller maps it)."""
+    ts = pairs.ts[k]
+    moves = np.abs(ts) > 1e-9  # a piece square to its segment: q stands still
+    piece, lo, hi, k, ts = piece[moves], lo[moves], hi[moves], k[moves], ts[moves]
+    t0, h0, hs = pairs.t0[k], pairs.h0[k], pairs.hs[k]
+    # where q stays inside the segment (0 <= t <= length)
+    l0, l1 = -t0 / ts, (pairs.length[k] - t0) / ts
+    a = np.maximum(lo, np.minimum(l0, l1))
+    b = np.minimum(hi, np.maximum(l0, l1))
+    ok = a <= b
+    piece, a, b, k, ts, t0, h0, hs = (x[ok] for x in (piece, a, b, k, ts, t0, h0, hs))
+    base = pairs.offset[k] + t0  # position on the edge = base + ts * lam
+    g_a, g_b = base + ts * a, base + ts * b
+    sx, sy = start[piece, 0], start[piece, 1]
+    ux, uy = u[piece, 0], u[piece, 1]
+    return OpenSpans(
+        owner=piece,
+        edge=pairs.edge[k],
+        lo=np.minimum(g_a, g_b),
+        hi=np.maximum(g_a, g_b),
+        c0=h0 - hs * base / ts,
+        c1=hs / ts,
+        x0=sx - ux * base / ts,
+        x1=ux / ts,
+        y0=sy - uy * base / ts,
+        y1=uy / ts,
+    )
 
 
 def _check_options(mode: str, gate_tolerance_m: float, gate_link_m: float) -> None:
@@ -283,7 +396,8 @@ def _gates(
         cand = np.flatnonzero(loose)
         order = cand[np.lexsort((d_bound[cand], i_gate[cand]))]
         first = order[np.r_[True, i_gate[order][1:] != i_gate[order][:-1]]]
-        nearest[first] = True
+        # ... unless a way runs between them: then the gate is no compound's
+        nearest[first[~_across_a_way(bounds[i_poly[first]], pt[first], tree)]] = True
     keep = on | nearest
     i_poly, i_gate = i_poly[keep], i_gate[keep]
     # linked through the way the gate sits on, or a short leg
@@ -297,6 +411,24 @@ def _gates(
     far = used[~linked[used]]
     ok = linked[i_gate]
     return i_poly[ok], i_gate[ok], tuple(str(s) for s in labels[far])
+
+
+def _across_a_way(bounds: np.ndarray, gates: np.ndarray, tree: shapely.STRtree) -> np.ndarray:
+    """Per (boundary, gate) pair: a walkable way runs between the gate and the boundary.
+
+    The straight line from the gate to its nearest boundary point meets an edge the gate does
+    not stand on (within :data:`ON_M`): the gate is across a street or path from the compound
+    (often the gate of the block opposite), not a gate of it.
+    """
+    out = np.zeros(len(gates), dtype=bool)
+    if len(gates) == 0:
+        return out
+    link = shapely.shortest_line(gates, bounds)
+    i_link, i_edge = tree.query(link, predicate="intersects")
+    if len(i_link):
+        own = shapely.dwithin(tree.geometries[i_edge], gates[i_link], ON_M)
+        out[i_link[~own]] = True
+    return out
 
 
 def _entries(
@@ -351,6 +483,8 @@ class _Pairs:
     foot_a: np.ndarray  # lam of the foot of the segment's ends on the piece's line
     foot_b: np.ndarray
     seg: np.ndarray  # the segment (the same number for every piece it is near)
+    edge: np.ndarray  # the segment's edge (position in the edges examined)
+    offset: np.ndarray  # distance along that edge from its start to the segment's start
 
     def d2(self, k: np.ndarray, lam: np.ndarray) -> np.ndarray:
         """Squared distance from the piece point at ``lam`` to the segment, for pairs ``k``."""
@@ -470,12 +604,16 @@ def _near_pairs(
     i_piece, i_edge = tree.query(lines, predicate="dwithin", distance=reach)
     if len(i_piece) == 0:
         none, no_id = np.empty(0), np.empty(0, dtype=np.int64)
-        return _Pairs(no_id, none, none, none, none, none, none, none, no_id)
+        return _Pairs(no_id, none, none, none, none, none, none, none, no_id, no_id, none)
     uniq, inv = np.unique(i_edge, return_inverse=True)
     xy, which = shapely.get_coordinates(edges[uniq], return_index=True)
     s_start = np.flatnonzero(which[1:] == which[:-1])
     counts = np.bincount(which[s_start], minlength=len(uniq))
     first = np.cumsum(counts) - counts
+    # distance along its edge to every vertex
+    step = np.hypot(*(xy[1:] - xy[:-1]).T) * (which[1:] == which[:-1])
+    run = np.r_[0.0, np.cumsum(step)]
+    to_vertex = run - run[np.searchsorted(which, which)]
     n_seg = counts[inv]
     rep = np.repeat(np.arange(len(i_piece)), n_seg)
     seg = s_start[
@@ -489,6 +627,7 @@ def _near_pairs(
     keep = length > 0
     piece, a, b, vec, length = piece[keep], a[keep], b[keep], vec[keep], length[keep]
     seg = seg[keep]
+    seg_edge = uniq[which[seg]]
     s = vec / length[:, None]
     n = np.column_stack([-s[:, 1], s[:, 0]])
     up = u[piece]
@@ -502,6 +641,8 @@ def _near_pairs(
         foot_a=(a * up).sum(axis=1),
         foot_b=(b * up).sum(axis=1),
         seg=seg,
+        edge=seg_edge,
+        offset=to_vertex[seg],
     )
     # keep the segments within reach of their piece: the distance between two segments is
     # 0 when they cross, else the least of their ends' distances to the other one
@@ -589,7 +730,7 @@ def _stretches(
 
 def _open_points(
     polys: np.ndarray, tree: shapely.STRtree, edges: np.ndarray, max_snap_m: float
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, OpenSpans]:
     """(polygon, metric boundary point) pairs that contain the best boundary point, exactly.
 
     A boundary point ``p`` is walked straight to its nearest segment ``S`` and then along the
@@ -606,13 +747,14 @@ def _open_points(
     :data:`_NUDGE_M` inside each side stands for each), and where the distance reaches
     ``max_snap_m``. None of this depends on the travel profile or the stations, with one
     exception: a station snapped onto one of those segments is also walked to directly along
-    its edge, and then the point opposite the station can be better (not a candidate).
+    its edge, and then the point opposite the station can be better: the stretches are
+    returned (:class:`OpenSpans`) and :mod:`coverage.travel` adds that point per station.
 
     A polygon with no edge within ``max_snap_m`` keeps its boundary point nearest the network
     (it will not snap).
     """
     n = len(polys)
-    empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=object))
+    empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=object), OpenSpans.empty())
     if n == 0 or len(edges) == 0:
         return empty
     bounds = shapely.boundary(polys)
@@ -625,7 +767,7 @@ def _open_points(
     p_far = shapely.get_point(shapely.shortest_line(bounds[far], edges[near_t[far]]), 0)
     ok = np.flatnonzero(near_d <= max_snap_m)
     if len(ok) == 0:
-        return far.astype(np.int64), p_far
+        return far.astype(np.int64), p_far, OpenSpans.empty()
     owner, start, u, ell, v_owner, v_xy, ring = _boundary_pieces(polys[ok])
     owner = ok[owner]
     v_owner = ok[v_owner]
@@ -639,6 +781,9 @@ def _open_points(
     reach = 0.5 * (d_a + d_b + ell)[live] + 1e-6
     pairs = _near_pairs(start[live], u[live], ell[live], reach, tree, edges)
     piece, lo, hi, k = _stretches(pairs, len(live), ell[live])
+    spans = _spans_of(pairs, piece, lo, hi, k, start[live], u[live])
+    spans = spans.take(np.argsort(owner[live[spans.owner]], kind="stable"))
+    spans = spans.take(np.arange(len(spans)), owner[live[spans.owner]])
     # both ends of every stretch, unless the same segment is nearest across a piece's end
     at_lo, at_hi = lo <= 0, hi >= ell[live][piece]
     first_seg = np.full(len(ell), -1, dtype=np.int64)
@@ -677,6 +822,7 @@ def _open_points(
     return (
         np.concatenate([owner[at], v_owner, far]).astype(np.int64),
         np.concatenate([shapely.points(xy), shapely.points(v_xy), p_far]),
+        spans,
     )
 
 
@@ -709,6 +855,7 @@ def derive_access(
     gate_tolerance_m: float = DEFAULT_GATE_TOLERANCE_M,
     gate_link_m: float = DEFAULT_GATE_LINK_M,
     max_snap_m: float = 300.0,
+    unfenced: np.ndarray | None = None,
 ) -> AccessPoints:
     """Derive the access points of polygon compounds by one rule (see the module docstring).
 
@@ -735,6 +882,9 @@ def derive_access(
         Gates farther than this from every walkable edge are left out.
     max_snap_m
         The snapping limit: edges farther than this are not examined for open access.
+    unfenced
+        Per polygon: it is drawn around buildings, not along a fence (:data:`UNFENCED_SOURCES`):
+        under ``auto`` it is entered by ``open``, its gates extra access points.
 
     Returns
     -------
@@ -774,6 +924,8 @@ def derive_access(
         parts_g.append(gate if gate is not None else np.full(len(owner), None, dtype=object))
 
     ignored: tuple[str, ...] = ()
+    spans = OpenSpans.empty()
+    open_all = np.zeros(n, dtype=bool) if unfenced is None else np.asarray(unfenced, dtype=bool)
     todo = np.arange(n)
     if mode in ("auto", "gates") and gates is not None and len(gates):
         lab = labels if labels is not None else np.full(len(gates), "gate", dtype=object)
@@ -788,7 +940,9 @@ def derive_access(
             gate_link_m=gate_link_m,
         )
         add(g_poly, "gate", np.asarray(gates, dtype=object)[g_gate], lab[g_gate])
-        rule[g_poly] = "gates"
+        # a compound without a fence is not shut in by its gates: they are extra exits
+        shut = g_poly if mode != "auto" else g_poly[~open_all[g_poly]]
+        rule[shut] = "gates"
         todo = np.flatnonzero(rule == "none")
     if ignored:
         shown = ", ".join(ignored[:10]) + (" ..." if len(ignored) > 10 else "")
@@ -807,11 +961,14 @@ def derive_access(
         has_entry = np.zeros(n, dtype=bool)
         has_entry[todo[e_poly]] = True
         if mode != "open":
-            rule[todo[has_entry[todo]]] = "entries"
-            todo = todo[~has_entry[todo]] if mode == "auto" else todo[:0]
+            # a compound without a fence (auto) is left anywhere along its edge: open
+            entered = has_entry[todo] & ~(open_all[todo] & (mode == "auto"))
+            rule[todo[entered]] = "entries"
+            todo = todo[~entered] if mode == "auto" else todo[:0]
     if mode in ("auto", "open") and len(todo):
-        o_poly, o_pt = _open_points(polys[todo], tree, edges, max_snap_m)
+        o_poly, o_pt, o_spans = _open_points(polys[todo], tree, edges, max_snap_m)
         add(todo[o_poly], "point", o_pt, None)
+        spans = o_spans.take(np.arange(len(o_spans)), todo[o_spans.owner])
         rule[todo] = "open"
     if parts_o:
         owner, kind, x, y, gate = _dedupe(
@@ -824,7 +981,7 @@ def derive_access(
         owner = np.empty(0, dtype=np.int64)
         kind = gate = np.empty(0, dtype=object)
         x = y = np.empty(0)
-    return AccessPoints(owner, kind, x, y, gate, rule, ignored)
+    return AccessPoints(owner, kind, x, y, gate, rule, ignored, spans)
 
 
 def gates_metric(

@@ -319,7 +319,13 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
             service=key,
         )
         assessed = _with_access(
-            assessed, snap.access_table(origins, nearest["access_index"].to_numpy())
+            assessed,
+            snap.access_table(
+                origins,
+                nearest["access_index"].to_numpy(),
+                x=nearest["access_x"].to_numpy(),
+                y=nearest["access_y"].to_numpy(),
+            ),
         )
         reach = dataedge.service_reach_m(study, key)
         if cut_pieces is None and (assessed["reason"] == "unreachable").any():

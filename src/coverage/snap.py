@@ -26,7 +26,7 @@ import logging
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import TypeVar
 
@@ -38,7 +38,13 @@ import shapely
 from pandas.api.extensions import ExtensionArray
 
 from coverage._validate import id_problems, missing_columns
-from coverage.access import AccessPoints, derive_access, gates_metric
+from coverage.access import (
+    UNFENCED_SOURCES,
+    AccessPoints,
+    OpenSpans,
+    derive_access,
+    gates_metric,
+)
 from coverage.config import (
     DEFAULT_GATE_LINK_M,
     DEFAULT_GATE_TOLERANCE_M,
@@ -445,6 +451,11 @@ class SnappedPoints:
         ``"open"``, or ``"none"`` when the study's rule gave it no access point).
     gate
         Per snapped access point: the gate's OSM id and name, None for other kinds.
+    spans
+        The boundary stretches of the compounds entered by the ``open`` rule, in edge and
+        ``along_m`` units (owner = feature position): a station on a stretch's edge adds the
+        boundary point opposite it (see :class:`coverage.access.OpenSpans`); empty for other
+        layers.
     """
 
     ids: ExtensionArray
@@ -464,6 +475,7 @@ class SnappedPoints:
     crs: str
     rule: np.ndarray
     gate: np.ndarray
+    spans: OpenSpans = field(default_factory=OpenSpans.empty)
 
     def __post_init__(self) -> None:
         # read-only: the travel functions derive and keep arrays from these
@@ -777,6 +789,7 @@ def snap_compounds(
         crs=network.crs,
         rule=found.rule,
         gate=found.gate[ok],
+        spans=_spans_along(found.spans, index),
     )
     log.info(
         "snapped %d of %d compounds (%d of %d access points) within %g m (%.2f s)",
@@ -788,6 +801,26 @@ def snap_compounds(
         time.perf_counter() - t0,
     )
     return out
+
+
+def _spans_along(spans: OpenSpans, index: EdgeIndex) -> OpenSpans:
+    """Open stretches from drawn metres along an edge to its ``along_m`` units."""
+    plen = index.proj_len[spans.edge]
+    ok = plen > 0
+    spans = spans.take(np.flatnonzero(ok))
+    scale = index.length_m[spans.edge] / plen[ok]  # along_m per drawn metre
+    return OpenSpans(
+        owner=spans.owner,
+        edge=spans.edge,
+        lo=spans.lo * scale,
+        hi=spans.hi * scale,
+        c0=spans.c0,
+        c1=spans.c1 / scale,
+        x0=spans.x0,
+        x1=spans.x1 / scale,
+        y0=spans.y0,
+        y1=spans.y1 / scale,
+    )
 
 
 def access_points(
@@ -904,6 +937,7 @@ def _access_arrays(
         gate_tolerance_m=gate_tolerance_m,
         gate_link_m=gate_link_m,
         max_snap_m=max_snap_m,
+        unfenced=_unfenced(compounds, pos_poly),
     )
     rule = np.full(len(compounds), "point", dtype=object)
     rule[pos_poly] = found.rule
@@ -918,6 +952,11 @@ def _access_arrays(
         gate=np.concatenate([np.full(n_pt, None, dtype=object), found.gate])[order],
         rule=rule,
         ignored_gates=found.ignored_gates,
+        spans=replace(
+            found.spans,
+            owner=pos_poly[found.spans.owner],
+            edge=index.walkable[found.spans.edge] if has_polys else found.spans.edge,
+        ),
     )
     if log.isEnabledFor(logging.INFO):
         kinds, counts = np.unique(out.kind.astype(str), return_counts=True)
@@ -932,7 +971,21 @@ def _access_arrays(
     return out
 
 
-def access_table(snapped: SnappedPoints, used: np.ndarray) -> pd.DataFrame:
+def _unfenced(compounds: pd.DataFrame, rows: np.ndarray) -> np.ndarray | None:
+    """Per compound at ``rows``: drawn around its buildings (``source``, see
+    :data:`coverage.access.UNFENCED_SOURCES`); None without a ``source`` column."""
+    if "source" not in compounds.columns:
+        return None
+    return compounds["source"].isin(UNFENCED_SOURCES).to_numpy()[rows]
+
+
+def access_table(
+    snapped: SnappedPoints,
+    used: np.ndarray,
+    *,
+    x: np.ndarray | None = None,
+    y: np.ndarray | None = None,
+) -> pd.DataFrame:
     """How each compound was entered, for the outputs.
 
     Parameters
@@ -943,6 +996,11 @@ def access_table(snapped: SnappedPoints, used: np.ndarray) -> pd.DataFrame:
         Per compound: the position among ``snapped``'s access points of the one its time
         leaves from, -1 for none (the ``access_index`` column of
         :func:`coverage.travel.nearest_station` with ``with_access_point=True``).
+    x, y
+        Per compound: the position (metric) of the point its time leaves from (the
+        ``access_x``, ``access_y`` columns of the same table). Where it is not the access
+        point ``used`` (an ``open`` compound's boundary point opposite a station), that point
+        is reported, of kind ``"point"``.
 
     Returns
     -------
@@ -969,8 +1027,16 @@ def access_table(snapped: SnappedPoints, used: np.ndarray) -> pd.DataFrame:
     kind[hit] = snapped.kind[at]
     label = np.full(len(used), "", dtype=object)
     gate = snapped.gate[at]
+    px, py = snapped.x[at], snapped.y[at]
+    if x is not None and y is not None:
+        ox = np.asarray(x, dtype=np.float64)[hit]
+        oy = np.asarray(y, dtype=np.float64)[hit]
+        other = np.isfinite(ox) & ((ox != px) | (oy != py))
+        px, py = np.where(other, ox, px), np.where(other, oy, py)
+        kind[np.flatnonzero(hit)[other]] = "point"
+        gate = np.where(other, None, gate)
     is_gate = np.array([g is not None for g in gate], dtype=bool)
-    lon, lat = _transformer(snapped.crs, "EPSG:4326").transform(snapped.x[at], snapped.y[at])
+    lon, lat = _transformer(snapped.crs, "EPSG:4326").transform(px, py)
     text = np.array(
         [f"{x:.6f},{y:.6f}" for x, y in zip(np.atleast_1d(lon), np.atleast_1d(lat), strict=True)],
         dtype=object,
@@ -1042,7 +1108,16 @@ def take_points(points: SnappedPoints, positions: np.ndarray) -> SnappedPoints:
         crs=points.crs,
         rule=points.rule[positions].copy(),
         gate=points.gate[keep].copy(),
+        spans=_take_spans(points.spans, new_pos),
     )
+
+
+def _take_spans(spans: OpenSpans, new_pos: np.ndarray) -> OpenSpans:
+    """The stretches of the features kept (``new_pos``: -1 or the new position)."""
+    mapped = new_pos[spans.owner]
+    keep = np.flatnonzero(mapped >= 0)
+    keep = keep[np.argsort(mapped[keep], kind="stable")]
+    return spans.take(keep, mapped[keep])
 
 
 def snap_study_compounds(

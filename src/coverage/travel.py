@@ -69,6 +69,7 @@ import scipy.sparse as sp
 from pandas.api.extensions import ExtensionArray
 from scipy.sparse.csgraph import dijkstra
 
+from coverage.access import OpenSpans
 from coverage.config import DEFAULT_MAX_SNAP_M, Profile
 from coverage.errors import FarFromNetworkWarning, InputError, Problem
 from coverage.gridindex import GridIndex, grid_cell_m, grid_index
@@ -327,6 +328,7 @@ class _Origins:
     single: bool  # no feature has more than one access point
     by_edge: np.ndarray  # access points sorted by edge (stable)
     edge_sorted: np.ndarray  # their edges
+    spans: OpenSpans  # open boundary stretches, sorted by edge (stable)
 
 
 def _origin_entries(points: SnappedPoints, graph: TravelGraph) -> _Origins:
@@ -346,6 +348,7 @@ def _make_origins(points: SnappedPoints, graph: TravelGraph) -> _Origins:
         else np.empty(0, dtype=np.int64)
     )
     by_edge = np.argsort(aps.edge, kind="stable")
+    spans = points.spans
     return _Origins(
         aps=aps,
         starts=starts,
@@ -353,6 +356,7 @@ def _make_origins(points: SnappedPoints, graph: TravelGraph) -> _Origins:
         single=len(starts) == len(owner),
         by_edge=by_edge,
         edge_sorted=aps.edge[by_edge],
+        spans=spans.take(np.argsort(spans.edge, kind="stable")),
     )
 
 
@@ -366,6 +370,9 @@ class _Prepared:
     stations: _Entries  # snapped stations; owner = station position
     station_x: np.ndarray  # metric position of every snapped station
     station_y: np.ndarray
+    ap_x: np.ndarray  # metric position of every snapped access point
+    ap_y: np.ndarray
+    max_snap_m: float  # the compounds' snapping limit
     compound_ids: ExtensionArray  # pandas "str" array, one per compound
     station_ids: ExtensionArray  # pandas "str" array, one per station of the layer
 
@@ -413,6 +420,9 @@ def _prepare(
         stations=_entries(st_points, graph),
         station_x=st_points.x,
         station_y=st_points.y,
+        ap_x=origins.x,
+        ap_y=origins.y,
+        max_snap_m=origins.max_snap_m,
         compound_ids=origins.ids,
         station_ids=st_points.ids,
     )
@@ -468,6 +478,35 @@ def _same_edge(org: _Origins, st: _Entries) -> tuple[np.ndarray, np.ndarray, np.
     return a, s, t
 
 
+def _feet(
+    org: _Origins, st: _Entries, graph: TravelGraph, max_snap_m: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(compound, station entry, minutes, x, y) of the boundary points opposite stations.
+
+    A station on the edge of an open compound's boundary stretch
+    (:class:`coverage.access.OpenSpans`) is reached best from the stretch's point whose
+    nearest spot on the edge is the station's own: its straight leg, then nothing along the
+    edge, then the station's leg. Vectorised over every (stretch, station on its edge) pair.
+    """
+    sp = org.spans
+    if len(sp) == 0 or len(st) == 0:
+        none = np.empty(0, dtype=np.int64)
+        return none, none, np.empty(0), np.empty(0), np.empty(0)
+    lo = np.searchsorted(sp.edge, st.edge, side="left")
+    hi = np.searchsorted(sp.edge, st.edge, side="right")
+    counts = hi - lo
+    s = np.repeat(np.arange(len(st)), counts)
+    j = np.repeat(lo, counts) + np.arange(len(s)) - np.repeat(np.cumsum(counts) - counts, counts)
+    a = st.along_m[s]
+    tol = 1e-9 * (1.0 + np.abs(a))
+    leg = np.abs(sp.c0[j] + sp.c1[j] * a)
+    ok = (a >= sp.lo[j] - tol) & (a <= sp.hi[j] + tol) & (leg <= max_snap_m)
+    j, s, a, leg = j[ok], s[ok], a[ok], leg[ok]
+    # the same formula as an access point on the station's spot (_same_edge, span 0)
+    t = (0.0 + st.leg_min[s]) + leg / graph.profile.speed_m_per_min
+    return sp.owner[j], s, t, sp.x0[j] + sp.x1[j] * a, sp.y0[j] + sp.y1[j] * a
+
+
 def _ap_time(dist: np.ndarray, to_side: np.ndarray, leg: np.ndarray) -> np.ndarray:
     # one formula for both functions, so the nearest times agree to the last bit
     return (dist + to_side) + leg
@@ -506,21 +545,28 @@ def _multi_source(
     return dist, src
 
 
-def _nearest(prep: _Prepared, n_comp: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Best minutes, nearest station (position in the layer) and access point of every compound.
+def _nearest(
+    prep: _Prepared, n_comp: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Best minutes, nearest station (position in the layer), access point and its position
+    of every compound.
 
-    ``inf``, -1 and -1 for a compound no station reaches. The access point is the position
-    among the snapped access points of the first one achieving the best time. Vectorised: the
-    best of the two ends (and of any station on the same edge) per access point, then the
-    best access point per compound with ``minimum.reduceat`` over the access points, which
-    are in compound order (skipped when every compound has at most one).
+    ``inf``, -1, -1, NaN, NaN for a compound no station reaches. The access point is the
+    position among the snapped access points of the first one achieving the best time (for
+    a boundary point opposite a station, :func:`_feet`, the compound's first access point;
+    the position given is the boundary point's). Vectorised: the best of the two ends (and
+    of any station on the same edge) per access point, then the best access point per
+    compound with ``minimum.reduceat`` over the access points, which are in compound order
+    (skipped when every compound has at most one), then the points opposite stations.
     """
     org, aps, st = prep.origins, prep.aps, prep.stations
     best = np.full(n_comp, np.inf)
     best_station = np.full(n_comp, -1, dtype=np.int64)
     best_ap = np.full(n_comp, -1, dtype=np.int64)
+    best_x = np.full(n_comp, np.nan)
+    best_y = np.full(n_comp, np.nan)
     if len(st) == 0 or len(aps) == 0:
-        return best, best_station, best_ap
+        return best, best_station, best_ap, best_x, best_y
     dist, src = _multi_source(prep.graph, st)
     t_u = _ap_time(dist[aps.u], aps.to_u_min, aps.leg_min)
     t_v = _ap_time(dist[aps.v], aps.to_v_min, aps.leg_min)
@@ -553,7 +599,23 @@ def _nearest(prep: _Prepared, n_comp: int) -> tuple[np.ndarray, np.ndarray, np.n
     best[comp] = group_best
     best_station[comp[found]] = st.owner[first_hit[found]]
     best_ap[comp[found]] = at[found]
-    return best, best_station, best_ap
+    best_x[comp[found]] = prep.ap_x[at[found]]
+    best_y[comp[found]] = prep.ap_y[at[found]]
+    f_comp, f_st, f_t, f_x, f_y = _feet(org, st, prep.graph, prep.max_snap_m)
+    if len(f_comp):
+        order = np.lexsort((f_t, f_comp))
+        c_sorted = f_comp[order]
+        first = order[np.r_[True, c_sorted[1:] != c_sorted[:-1]]]
+        better = first[f_t[first] < best[f_comp[first]]]
+        c = f_comp[better]
+        best[c] = f_t[better]
+        best_station[c] = st.owner[f_st[better]]
+        first_ap = np.full(n_comp, -1, dtype=np.int64)
+        first_ap[comp] = org.starts
+        best_ap[c] = first_ap[c]
+        best_x[c] = f_x[better]
+        best_y[c] = f_y[better]
+    return best, best_station, best_ap, best_x, best_y
 
 
 # --------------------------------------------------------------------------------------------
@@ -591,9 +653,14 @@ def nearest_station(
         Optional OSM entrance points used as gates of polygon compounds (not with already
         snapped compounds: give them to :func:`coverage.snap.snap_compounds`).
     with_access_point
-        Add the column ``access_index``: the position, among the compounds' snapped access
+        Add the columns ``access_index``: the position, among the compounds' snapped access
         points (the arrays of :class:`~coverage.snap.SnappedCompounds`), of the one the best
-        time leaves from (-1 when no station is reached).
+        time leaves from (-1 when no station is reached), and ``access_x``, ``access_y``: its
+        position in the network's metric CRS (NaN when none). For a compound entered by the
+        ``open`` rule, the best point can be the boundary point opposite a station standing
+        on the edge that point walks to (see :class:`coverage.access.OpenSpans`): it is not
+        among the snapped access points, so ``access_index`` is then the compound's first
+        one and ``access_x``, ``access_y`` give the point.
 
     Returns
     -------
@@ -642,7 +709,7 @@ def nearest_station(
         compounds, stations, network, profile=profile, max_snap_m=max_snap_m, entrances=entrances
     )
     n_comp = len(prep.compound_ids)
-    best, best_station, best_ap = _nearest(prep, n_comp)
+    best, best_station, best_ap, best_x, best_y = _nearest(prep, n_comp)
     found = np.isfinite(best)
     code = np.where(found, 0, np.where(prep.compound_snapped, 1, np.where(prep.no_access, 3, 2)))
     best[~found] = np.nan
@@ -656,6 +723,8 @@ def nearest_station(
     )
     if with_access_point:
         out["access_index"] = best_ap
+        out["access_x"] = best_x
+        out["access_y"] = best_y
     if log.isEnabledFor(logging.INFO):
         counts = np.bincount(code, minlength=4)
         log.info(
@@ -764,7 +833,14 @@ def walk_times(
     )
     nodes = _node_grid(network, prep.graph, limit_min)
     a, s, t, n_batches = _pairs_within(prep, nodes, limit_min, batch_size)
-    comp, stn, t = _best_per_pair(prep.aps.owner[a], prep.stations.owner[s], t, len(stations))
+    f_comp, f_st, f_t, _x, _y = _feet(prep.origins, prep.stations, prep.graph, prep.max_snap_m)
+    near = f_t <= limit_min
+    comp, stn, t = _best_per_pair(
+        np.concatenate([prep.aps.owner[a], f_comp[near]]),
+        prep.stations.owner[np.concatenate([s, f_st[near]])],
+        np.concatenate([t, f_t[near]]),
+        len(stations),
+    )
     order = np.lexsort((stn, t, comp))
     out = pd.DataFrame(
         {
