@@ -490,6 +490,7 @@ class SnappedPoints:
             self.y,
             self.rule,
             self.gate,
+            *(getattr(self.spans, f) for f in OpenSpans.__dataclass_fields__),
         ):
             if isinstance(arr, np.ndarray):
                 arr.flags.writeable = False

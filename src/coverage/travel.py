@@ -22,7 +22,9 @@ How points enter the network
     ``along_m`` and ``v`` after ``length_m - along_m`` (at the edge's factor), plus the straight
     access leg at the profile's speed (no factor). When a compound's access point and a station
     lie on the **same edge**, the direct way along the edge, ``|along_a - along_s|``, is also
-    considered, so the result is exact. A compound's time is the best over its access points.
+    considered, so the result is exact. A compound's time is the best over its access points,
+    and for an ``open`` compound also over the boundary points opposite the stations standing on
+    the edges its boundary walks to (:class:`coverage.access.OpenSpans`, :func:`_feet`).
 
 Stations
     Every station is a virtual node with one-way edges to the two ends of its edge, so one
