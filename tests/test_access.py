@@ -752,6 +752,27 @@ def test_open_compound_walks_straight_to_a_station_on_its_own_edge() -> None:
     st_far = points([(190, -5)], ["s"], "station_id")
     far = nearest_station(snapped, st_far, net, profile=ADULT)
     assert far["walk_min"].iloc[0] == pytest.approx((10 + 20 + 5) / 75, abs=1e-9)
+    # the nearest station (whom the loads assign the compound to) sees it too: "on" 25 m
+    # below the edge is 10 + 25 m away (55 m by the corners), "other" on the way x = 200 is
+    # 10 + 30 + 5 m away
+    two = points([(150, -25), (200, 5)], ["on", "other"], "station_id")
+    near = nearest_station(snapped, two, net, profile=ADULT)
+    assert near["nearest_station_id"].tolist() == ["on"]  # was "other"
+    assert near["walk_min"].iloc[0] == pytest.approx(35 / 75, abs=1e-9)
+    pairs = walk_times(snapped, two, net, profile=ADULT, limit_min=1.0)
+    assert pairs["station_id"].tolist() == ["on", "other"]
+    assert pairs["walk_min"].tolist() == pytest.approx([35 / 75, 45 / 75], abs=1e-9)
+
+
+def test_entries_walk_straight_along_their_way_to_a_station_on_it() -> None:
+    # a square around node 4 (100, 100) crossed by the lattice's ways; the station 20 m above
+    # the entry (100, 60) on the same way: 20 m direct (via node 4: 40 + 20 m)
+    square = [(60, 60), (140, 60), (140, 140), (60, 140), (60, 60)]
+    net = grid()
+    snapped = snap_compounds(polygons([square], ["s"]), net, access="entries")
+    st = points([(100, 80)], ["s"], "station_id")
+    near = nearest_station(snapped, st, net, profile=ADULT)
+    assert near["walk_min"].iloc[0] == pytest.approx(20 / 75, abs=1e-9)
 
 
 def _split_edge_oracle(

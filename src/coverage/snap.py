@@ -499,6 +499,7 @@ class SnappedPoints:
         return {k: v for k, v in self.__dict__.items() if k != "_derived"}
 
     def __setstate__(self, state: dict[str, object]) -> None:
+        state.setdefault("spans", OpenSpans.empty())  # pickled before the field existed
         self.__dict__.update(state)
         self.__post_init__()
 
