@@ -286,8 +286,8 @@ def build_edge_grid(
         ymax=ymax,
         start=start,
         entry=owner[order].astype(itype),
-        entry_cell=cells[order],
-        rank=strtree_leaf_rank(xmin, ymin, xmax, ymax),
+        entry_cell=cells[order].astype(np.int32),  # at most _MAX_CELLS cells
+        rank=strtree_leaf_rank(xmin, ymin, xmax, ymax).astype(itype),
     )
 
 

@@ -13,6 +13,7 @@ import os
 import pickle
 import unicodedata
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -255,8 +256,14 @@ def read_network(folder: str | os.PathLike[str]) -> WalkNetwork:
                 f"路网格式版本不符 (network format version {manifest.get('format_version')}, "
                 f"expected {FORMAT_VERSION}): {path}"
             )
-        nodes = pd.read_parquet(path / "nodes.parquet")
-        edges, geometry = _read_edges_parquet(path / "edges.parquet")
+        # the pickled index and layout load while the tables are read (file reads and
+        # Parquet decoding free the GIL)
+        with ThreadPoolExecutor(1) as pool:
+            index_read = pool.submit(_read_edge_index, path)
+            layout_read = pool.submit(_read_layout, path)
+            nodes = pd.read_parquet(path / "nodes.parquet")
+            edges, geometry = _read_edges_parquet(path / "edges.parquet")
+            edge_index, layout = index_read.result(), layout_read.result()
         missing = [c for c in NODE_COLUMNS if c not in nodes] + [
             c for c in EDGE_COLUMNS if c not in edges and c != "geometry"
         ]
@@ -280,8 +287,8 @@ def read_network(folder: str | os.PathLike[str]) -> WalkNetwork:
             geometry,
             crs,
             meta,
-            edge_index=_read_edge_index(path),
-            layout=_read_layout(path),
+            edge_index=edge_index,
+            layout=layout,
         )
     except NetworkError:
         raise
