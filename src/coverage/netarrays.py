@@ -169,7 +169,8 @@ class EdgeIndex:
 
     @cached_property
     def tree(self) -> shapely.STRtree:
-        """STRtree over ``geoms[walkable]`` (used for the walk-time circles' streets)."""
+        """STRtree over ``geoms[walkable]`` (makes every LineString: the library itself uses
+        :attr:`search`, which answers the same queries)."""
         return shapely.STRtree(self.geoms[self.walkable])
 
     @cached_property
@@ -183,7 +184,8 @@ class EdgeIndex:
         """The queries of ``STRtree(geoms[walkable])`` without making every LineString.
 
         Its ``geometries`` stand for ``geoms[walkable]`` (made when asked for); used for
-        polygon compounds and gates (:mod:`coverage.access`). See
+        polygon compounds and gates (:mod:`coverage.access`) and the streets of the walk-time
+        circles (:mod:`coverage.isochrones`). See
         :class:`coverage.edgesearch.EdgeSearch`.
         """
         lines = EdgeLines(self.coords, self.first, self.walkable)
