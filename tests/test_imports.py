@@ -42,6 +42,7 @@ RANKS: dict[str, int] = {
     "osmdata": 30,
     "access": 30,
     "gridindex": 33,  # points bucketed on a grid (box queries): imports nothing of ours
+    "edgesearch": 33,  # STRtree queries of the edges from their arrays: imports nothing of ours
     "netarrays": 34,
     "dataedge": 36,  # the edge of the map data: coords, errors (network records its extent)
     "estimates": 36,  # estimated households: shares and the plausibility warning

@@ -60,9 +60,7 @@ def _column_text(values: pd.Series) -> pa.Array | None:
     if isinstance(dtype, np.dtype):
         data = values.to_numpy()
         if dtype.kind == "f":
-            text = data.astype(str)  # what pandas does (no float_format, decimal ".")
-            text[np.isnan(data)] = ""
-            return pa.array(text, type=pa.string())
+            return pa.array(_float_text(data), type=pa.string())
         if dtype.kind in "iu":
             return pc.cast(pa.array(data), pa.string())
         if dtype.kind == "b":
@@ -77,6 +75,24 @@ def _column_text(values: pd.Series) -> pa.Array | None:
             arr = arr.combine_chunks()
         return pc.fill_null(arr, "")
     return None
+
+
+def _float_text(data: np.ndarray) -> np.ndarray:
+    """Floats as pandas writes them (``astype(str)``; NaN empty), each distinct value once.
+
+    Result tables repeat values (minutes, households, each compound's point once per service):
+    formatting the distinct bit patterns (so that -0.0 stays apart from 0.0) and taking them
+    back gives the same strings.
+    """
+    if data.dtype.itemsize not in (2, 4, 8):  # no integer of the same width to compare bits
+        text = data.astype(str)
+        text[np.isnan(data)] = ""
+        return text
+    bits = np.ascontiguousarray(data).view(f"i{data.dtype.itemsize}")
+    _, first, back = np.unique(bits, return_index=True, return_inverse=True)
+    text = data[first].astype(str)[back.reshape(-1)]  # no float_format, decimal "."
+    text[np.isnan(data)] = ""
+    return text
 
 
 def _object_text(values: pd.Series) -> pa.Array:

@@ -1064,7 +1064,7 @@ def isochrones(
         shape=shape,
         frontage_m=frontage_m,
         fill_holes_m2=fill_holes_m2,
-        streets=edge_index(network).tree,
+        streets=edge_index(network).search,  # STRtree queries without a million lines
         cell_m=cell_m,
     )
     t_pieces = time.perf_counter() - t0
@@ -1076,7 +1076,7 @@ def isochrones(
     if mode == "split":
         by_t = geom.reshape(n_groups, n_t)
         for ti in range(n_t):
-            by_t[:, ti] = _share_holes(by_t[:, ti], fill_holes_m2, edge_index(network).tree)
+            by_t[:, ti] = _share_holes(by_t[:, ti], fill_holes_m2, edge_index(network).search)
         geom = by_t.reshape(-1)
     # on a 1 cm grid: slivers thinner than that (where unions met) collapse, and the
     # polygons stay valid through the reprojection to WGS-84 and back

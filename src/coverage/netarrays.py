@@ -20,6 +20,14 @@ import pyproj
 import shapely
 from scipy.spatial import cKDTree
 
+from coverage.edgesearch import (
+    EdgeGrid,
+    EdgeLines,
+    EdgeSearch,
+    build_edge_grid,
+    nearest_piece_bound,
+)
+
 __all__ = [
     "LAYOUT_CELL_M",
     "PIECE_M",
@@ -34,6 +42,9 @@ log = logging.getLogger(__name__)
 
 PIECE_M = 25.0
 """Edge segments are cut into pieces at most this long for the nearest-edge search."""
+
+_REMADE = ("geoms", "tree", "search")
+"""Derived attributes of :class:`EdgeIndex` that are not pickled (remade on use)."""
 
 LAYOUT_CELL_M = 50.0
 """Grid cell (metres) of the Z-order that numbers the graph's nodes (:class:`GraphLayout`)."""
@@ -125,8 +136,9 @@ class EdgeIndex:
     kdtree: cKDTree
 
     def __getstate__(self) -> dict[str, object]:
-        # the shapely geometries and STRtree are remade on use (STRtree does not pickle)
-        return {k: v for k, v in self.__dict__.items() if k not in ("geoms", "tree")}
+        # the shapely geometries, the STRtree and the search (LineStrings made on demand) are
+        # remade on use; the edge grid (plain arrays) is kept
+        return {k: v for k, v in self.__dict__.items() if k not in _REMADE}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
@@ -157,8 +169,29 @@ class EdgeIndex:
 
     @cached_property
     def tree(self) -> shapely.STRtree:
-        """STRtree over ``geoms[walkable]`` (used for polygons and gates)."""
+        """STRtree over ``geoms[walkable]`` (makes every LineString: the library itself uses
+        :attr:`search`, which answers the same queries)."""
         return shapely.STRtree(self.geoms[self.walkable])
+
+    @cached_property
+    def edge_grid(self) -> EdgeGrid:
+        """Grid over the bounding boxes of the ``walkable`` edges, with their ``STRtree``
+        order (kept in the network cache)."""
+        return build_edge_grid(self.coords, self.first, self.walkable)
+
+    @cached_property
+    def search(self) -> EdgeSearch:
+        """The queries of ``STRtree(geoms[walkable])`` without making every LineString.
+
+        Its ``geometries`` stand for ``geoms[walkable]`` (made when asked for); used for
+        polygon compounds and gates (:mod:`coverage.access`) and the streets of the walk-time
+        circles (:mod:`coverage.isochrones`). See
+        :class:`coverage.edgesearch.EdgeSearch`.
+        """
+        lines = EdgeLines(self.coords, self.first, self.walkable)
+        if "geoms" in self.__dict__:  # every LineString made already: reuse them
+            lines.adopt(self.geoms[self.walkable])
+        return EdgeSearch(self.edge_grid, lines, nearest_piece_bound(self.kdtree))
 
     @cached_property
     def fingerprint(self) -> str:

@@ -56,7 +56,7 @@ logger = logging.getLogger("coverage.network")
 
 #: Version of the network build rules and of the cache layout. Bump it whenever the builder,
 #: the filter logic or the stored columns change: every cached network is then rebuilt.
-FORMAT_VERSION = 4  # 4: meta keeps the data extent (coverage.dataedge)
+FORMAT_VERSION = 5  # 4: meta keeps the data extent (coverage.dataedge); 5: the edge grid
 
 #: Shortest length given to an edge whose two distinct end nodes share one position (OSM has
 #: a few such duplicate nodes); the edge is kept so that connectivity is not lost.

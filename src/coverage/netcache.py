@@ -13,6 +13,7 @@ import os
 import pickle
 import unicodedata
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -146,7 +147,9 @@ def save_network(net: WalkNetwork, folder: str | os.PathLike[str]) -> Path:
         # GeoParquet 1.1 native (GeoArrow) line encoding: reads back ~5x faster than WKB
         net.edges.to_parquet(tmp / "edges.parquet", index=False, geometry_encoding="geoarrow")
         # the edge index (metric segments and KD-tree): reading it back is ~10x faster than
-        # building it, and the analysis needs nothing else of the edges' geometry
+        # building it, and the analysis needs nothing else of the edges' geometry; with its
+        # edge grid and STRtree order (the access rules' queries), a few seconds on a city
+        net.edge_index.edge_grid  # noqa: B018 (built, so that it is pickled with the index)
         with (tmp / EDGE_INDEX_FILE).open("wb") as fh:
             pickle.dump(net.edge_index, fh, protocol=pickle.HIGHEST_PROTOCOL)
         # the node order and CSR structure of the travel graphs: about a second to build on
@@ -253,8 +256,14 @@ def read_network(folder: str | os.PathLike[str]) -> WalkNetwork:
                 f"路网格式版本不符 (network format version {manifest.get('format_version')}, "
                 f"expected {FORMAT_VERSION}): {path}"
             )
-        nodes = pd.read_parquet(path / "nodes.parquet")
-        edges, geometry = _read_edges_parquet(path / "edges.parquet")
+        # the pickled index and layout load while the tables are read (file reads and
+        # Parquet decoding free the GIL)
+        with ThreadPoolExecutor(1) as pool:
+            index_read = pool.submit(_read_edge_index, path)
+            layout_read = pool.submit(_read_layout, path)
+            nodes = pd.read_parquet(path / "nodes.parquet")
+            edges, geometry = _read_edges_parquet(path / "edges.parquet")
+            edge_index, layout = index_read.result(), layout_read.result()
         missing = [c for c in NODE_COLUMNS if c not in nodes] + [
             c for c in EDGE_COLUMNS if c not in edges and c != "geometry"
         ]
@@ -278,8 +287,8 @@ def read_network(folder: str | os.PathLike[str]) -> WalkNetwork:
             geometry,
             crs,
             meta,
-            edge_index=_read_edge_index(path),
-            layout=_read_layout(path),
+            edge_index=edge_index,
+            layout=layout,
         )
     except NetworkError:
         raise

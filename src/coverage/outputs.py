@@ -143,9 +143,20 @@ def _lonlat(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
     """A point of each geometry: the point itself, a point inside a polygon (NaN for none)."""
     geoms = np.asarray(geometry.values, dtype=object)
     points = geoms.copy()
-    other = shapely.get_type_id(geoms) != shapely.GeometryType.POINT  # missing: -1
-    points[other] = shapely.point_on_surface(geoms[other])
+    other = np.flatnonzero(shapely.get_type_id(geoms) != shapely.GeometryType.POINT)  # None: -1
+    # the stacked tables repeat each compound's shape once per service: each shape once
+    # (the same coordinates give the same point)
+    back, first = _each_shape_once(geoms[other])
+    points[other] = shapely.point_on_surface(geoms[other][first])[back]
     return shapely.get_x(points), shapely.get_y(points)
+
+
+def _each_shape_once(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every row's distinct shape (by WKB) and the first row of each distinct shape."""
+    codes, uniques = pd.factorize(shapely.to_wkb(geoms), use_na_sentinel=False)
+    first = np.full(len(uniques), -1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]
+    return codes, first
 
 
 def _insert_after(table: pd.DataFrame, after: str, columns: Mapping[str, Any]) -> None:

@@ -28,7 +28,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import geopandas as gpd
 import numpy as np
@@ -926,12 +926,15 @@ def _access_arrays(
     gates, labels, boundary_only = (
         gates_metric(entrances, network.crs) if len(polys) else (None, None, None)
     )
-    # the edges' LineStrings and their STRtree only when a polygon needs them (points do not)
+    # the edges' search only when a polygon needs it (points do not): it answers the queries
+    # of an STRtree of the walkable edges (same results, same order) and makes LineStrings
+    # only for the edges a query reaches; its ``geometries`` stand in for the array of them
     has_polys = len(polys) > 0
+    search = index.search if has_polys else None
     found = derive_access(
         polys,
-        index.geoms[index.walkable] if has_polys else np.empty(0, dtype=object),
-        tree=index.tree if has_polys else None,
+        cast(np.ndarray, search.geometries) if search is not None else np.empty(0, object),
+        tree=search,
         gates=gates,
         labels=labels,
         boundary_only=boundary_only,
