@@ -3,8 +3,8 @@
 Every text a planner reads outside an error message (column labels, headings, the reasons a
 compound is not covered, the command's lines) is one entry here with a Chinese and an English
 form. The language is the study's ``language`` key (``"zh"`` by default); the command's
-``--lang`` overrides it. Error messages stay bilingual in one line (Chinese first, then
-English in brackets), so they need no language.
+``--lang`` overrides it. Error messages are one line, Chinese first with the English in
+brackets for ``"zh"`` and English only for ``"en"`` (:func:`pick` of the two forms).
 
 Examples
 --------
