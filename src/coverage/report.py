@@ -198,6 +198,10 @@ def _usual_mode(path: Path, mode: int) -> None:
     path.chmod(mode & ~umask)
 
 
+# a killed copy of the history: the temporary database and SQLite's side files beside it
+_HISTORY_LEFTOVERS = (".tmp.sqlite", ".tmp.sqlite-journal", ".tmp.sqlite-wal", ".tmp.sqlite-shm")
+
+
 def _folder_run_id(folder: Path) -> str | None:
     """The run id in a report folder's ``run.json`` (None when it has none or cannot be read)."""
     try:
@@ -239,9 +243,15 @@ def _clear_leftovers(folder: Path) -> None:
 
     Report folders first (a previous report moved aside comes back), then history copies: the
     copy of a run whose report got in place is finished (:func:`_finish_history`), the others
-    are removed.
+    are removed, and last SQLite's side files of the copies (after SQLite has read them).
     """
-    for item in sorted(folder.iterdir(), key=lambda p: p.name.endswith(".tmp.sqlite")):
+
+    def order(path: Path) -> int:
+        if path.name.endswith(".tmp.sqlite"):
+            return 1
+        return 2 if path.name.endswith(_HISTORY_LEFTOVERS) else 0
+
+    for item in sorted(folder.iterdir(), key=order):
         name = item.name
         if not name.startswith("."):
             continue
@@ -256,7 +266,9 @@ def _clear_leftovers(folder: Path) -> None:
         elif item.is_dir() and name.endswith(".tmp"):
             shutil.rmtree(item, ignore_errors=True)
             log.info("removed the leftover of an interrupted run: %s", item)
-        elif item.is_file() and name.endswith(".tmp.sqlite") and not _finish_history(folder, item):
+        elif item.is_file() and name.endswith(_HISTORY_LEFTOVERS):
+            if name.endswith(".tmp.sqlite") and _finish_history(folder, item):
+                continue
             item.unlink(missing_ok=True)
             log.info("removed the leftover of an interrupted run: %s", item)
 
