@@ -23,6 +23,18 @@ from coverage.study_text import study_text_language
 
 __all__ = ["argv_language", "show_usage_error", "usage_error_lines"]
 
+# click 8.2+ (pyproject allows 8.1, which raises a plain UsageError / prints the help itself)
+_NO_SUCH_COMMAND: tuple[type[click.UsageError], ...] = tuple(
+    getattr(click.exceptions, name)
+    for name in ("NoSuchCommand",)
+    if hasattr(click.exceptions, name)
+)
+_NO_ARGS_IS_HELP: tuple[type[click.UsageError], ...] = tuple(
+    getattr(click.exceptions, name)
+    for name in ("NoArgsIsHelpError",)
+    if hasattr(click.exceptions, name)
+)
+
 
 def argv_language(argv: Sequence[str]) -> str:
     """The language of a command line's messages, read before click has parsed it.
@@ -109,13 +121,14 @@ def _message_zh(exc: click.ClickException) -> str:
         return labels.text(key, "zh", name=hint)
     if isinstance(exc, click.BadParameter):
         return _bad_value_zh(exc, _hint(exc))
-    if isinstance(exc, (click.NoSuchOption, click.exceptions.NoSuchCommand)):
+    if isinstance(exc, (click.NoSuchOption, *_NO_SUCH_COMMAND)):
         if isinstance(exc, click.NoSuchOption):
             zh = labels.text("usage_no_such_option", "zh", name=exc.option_name)
         else:
-            zh = labels.text("usage_no_such_command", "zh", name=exc.command_name)
-        if exc.possibilities:
-            zh += labels.text("usage_did_you_mean", "zh", names="、".join(exc.possibilities))
+            zh = labels.text("usage_no_such_command", "zh", name=getattr(exc, "command_name", ""))
+        possibilities = getattr(exc, "possibilities", None)
+        if possibilities:
+            zh += labels.text("usage_did_you_mean", "zh", names="、".join(possibilities))
         return zh
     if isinstance(exc, click.BadOptionUsage):
         if exc.message == f"Option {exc.option_name!r} requires an argument.":
@@ -178,7 +191,7 @@ def show_usage_error(
     file
         Where to print (default stderr).
     """
-    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+    if isinstance(exc, _NO_ARGS_IS_HELP):
         exc.show(file)
         return
     color = exc.ctx.color if isinstance(exc, click.UsageError) and exc.ctx is not None else None
