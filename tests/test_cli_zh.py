@@ -136,3 +136,24 @@ def test_gcj_named_columns_give_gcj_output_columns(tmp_path: Path) -> None:
     assert not outputs.study_uses_gcj02(
         study, inputs=StudyInputs(compounds, stations, candidates, None)
     )
+
+
+def test_layer_errors_follow_the_study_language(tmp_path: Path) -> None:
+    """An English study gets English-only layer messages; --lang zh brings the Chinese back."""
+    _files(tmp_path, households=(120, "很多", 35))
+    code, _, err = _validate(tmp_path, 'language = "en"\n' + STUDY)
+    assert code == 2
+    lines = err.splitlines()
+    header = next(ln for ln in lines if "problem(s) in" in ln)
+    assert header.startswith("1 problem(s) in") and "输入数据" not in header
+    assert "(row N as Excel shows it, header = row 1)" in header and "行号" not in header
+    problem = next(ln for ln in lines if "row 3" in ln)
+    # the file, column and value are the planner's own (Chinese); the words are English
+    assert problem.endswith(
+        "小区.csv, row 3 (XQ2 翠苑), column '户数': households is not a valid number: '很多'; "
+        "enter a number >= 0 such as 120"
+    )
+    code, _, err = _validate(tmp_path, 'language = "en"\n' + STUDY, "--lang", "zh")
+    assert code == 2
+    assert "户数不是有效数字 (households is not a valid number): '很多'" in err
+    assert next(ln for ln in err.splitlines() if ln.startswith("输入数据有 1 个问题"))

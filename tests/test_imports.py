@@ -29,6 +29,7 @@ RANKS: dict[str, int] = {
     "_osmnx": 20,
     "_leaflet": 20,
     "_validate": 20,
+    "basemaps": 20,  # the basemap names and descriptions (no folium): labels
     "study_text": 19,  # the study file's TOML text (full-width punctuation): errors, labels
     "config": 20,
     "coords": 20,
@@ -71,6 +72,7 @@ RANKS: dict[str, int] = {
     "pipeline": 110,
     "batchfile": 115,  # the batch file (areas of a batch); imports config, inputs
     "batch": 120,
+    "usage_errors": 125,  # click's usage errors in Chinese first: labels, study_text
     "cli": 130,
     "__main__": 140,
 }

@@ -957,3 +957,82 @@ def test_any_layer_names_the_feature_beside_its_number(tmp_path: Path) -> None:
         read_layer(LayerSpec(path=path))
     (p,) = info.value.problems
     assert str(p).startswith(f"{path}, feature 2 (池阳街道), column 'geometry': 几何无效")
+
+
+# --------------------------------------------------------------------------------------------
+# the messages' language: Chinese with the English (zh), English only (en)
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef" for ch in text)
+
+
+def _problems_text(spec: LayerSpec, load: Callable[..., Any] = load_compounds) -> str:
+    extra = {"service": "party"} if load is load_stations else {}
+    with pytest.raises(InputError) as err:
+        load(spec, study_area=AREA, **extra)
+    return str(err.value)
+
+
+def test_layer_messages_are_english_only_for_en(tmp_path: Path) -> None:
+    rows = [
+        ["id", "name", "households", "lon", "lat"],
+        ["A1", "one", -5, 117.49, 30.66],
+        ["A1", "two", "many", 117.50, 30.66],
+        ["", "three", None, 30.66, 117.49],
+        ["A4", "four", 10, "x", 200],
+    ]
+    csv = write_csv(tmp_path / "compounds.csv", rows)
+    en = _problems_text(LayerSpec(path=csv, language="en"))
+    assert not _has_cjk(en), en
+    for part in (
+        "compounds.csv: 8 problem(s) (row N as Excel shows it, header = row 1)",
+        "row 2 (A1 one), column 'households': households is negative: '-5'; enter a number >= 0",
+        "duplicate id 'A1': same as row 2; every id must be unique",
+        "households is not a valid number: 'many'",
+        "empty id; give every row a unique id",
+        "households is empty",
+        "longitude and latitude look swapped",
+        "coordinate is not a number: 'x'",
+    ):
+        assert part in en, (part, en)
+    zh = _problems_text(LayerSpec(path=csv))
+    assert "户数为负数 (households is negative): '-5'; 请填写非负数字 (enter a number >= 0)" in zh
+    assert "发现 8 个问题" in zh and "编号为空 (empty id)" in zh
+    # the same problems, one message each, in either language
+    assert len(zh.splitlines()) == len(en.splitlines())
+
+
+def test_missing_columns_and_files_in_english(tmp_path: Path) -> None:
+    csv = write_csv(tmp_path / "stations.csv", [["id", "name", "x_coord"], ["S1", "a", 1]])
+    en = _problems_text(LayerSpec(path=csv, language="en"), load_stations)
+    # ("x_coord" reads as the longitude); the accepted names include Chinese column names
+    names = ("纬度", "北纬", "经度(GCJ)")
+    assert not _has_cjk(en.translate({ord(c): None for c in "".join(names)})), en
+    assert "missing coordinate column (latitude); accepted names: lat, latitude, y, 纬度" in en
+    for spec in (
+        LayerSpec(path=tmp_path / "nowhere.csv", language="en"),
+        LayerSpec(path=write_csv(tmp_path / "empty.csv", [["id", "lon", "lat"]]), language="en"),
+        LayerSpec(
+            path=write_csv(tmp_path / "s.csv", [["id", "lon", "lat"], ["S1", 117.49, 30.66]]),
+            id_column="code",
+            language="en",
+        ),
+    ):
+        text = _problems_text(spec, load_stations)
+        assert not _has_cjk(text), text
+    shp = tmp_path / "nocrs.parquet"
+    base_gdf(crs=None).to_parquet(shp)
+    text = _problems_text(LayerSpec(path=shp, language="en"), load_stations)
+    assert "the file has no CRS; define its CRS in your GIS" in text and not _has_cjk(text)
+
+
+def test_column_name_datum_warning_in_english(tmp_path: Path) -> None:
+    csv = write_csv(
+        tmp_path / "stations.csv",
+        [["id", "name", "lng_gcj02", "lat_gcj02"], ["S1", "a", 117.4901, 30.6601]],
+    )
+    with pytest.warns(CoverageWarning) as caught:
+        load_stations(LayerSpec(path=csv, language="en"), service="party", study_area=AREA)
+    text = "\n".join(str(w.message) for w in caught)
+    assert "the column names say GCJ-02" in text and not _has_cjk(text), text

@@ -14,10 +14,11 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pytest
+import shapely
 from shapely.geometry import Point
 
 from _mapdata import PAYLOADS, analysed
-from coverage import coords, maps
+from coverage import coords, dataedge, maps
 from coverage._leaflet import LEAFLET_SHA256, leaflet_assets
 from coverage.errors import InputError
 
@@ -238,3 +239,46 @@ def test_study_language_is_the_default() -> None:
     assert "Compounds: walk time to Party" in html
     zh = maps.map_html(maps.coverage_map(analysis, study=study, basemap="none", lang="zh"))
     assert "小区：步行到党群服务站的时间" in zh
+
+
+def _with_extent(case: tuple) -> tuple:
+    """The case with a data extent recorded on its network: the lattice's hull, cut in half."""
+    study, net, analysis = case
+    x0, y0 = net.nodes[["lon", "lat"]].min()
+    x1, y1 = net.nodes[["lon", "lat"]].max()
+    area = shapely.box(x0 - 1e-4, y0 - 1e-4, (x0 + x1) / 2, y1 + 1e-4)
+    return study, net.with_meta({**net.meta, **dataedge.extent_meta(area)}), analysis, area
+
+
+def test_the_data_extent_is_a_thin_dashed_outline_that_can_be_toggled(case) -> None:
+    study, net, analysis, area = _with_extent(case)
+    html = maps.map_html(maps.coverage_map(analysis, study=study, network=net, basemap="osm"))
+    extent = next(
+        fc for fc in _layers(html) if fc["features"][0]["geometry"]["type"] == "LineString"
+    )
+    ring = np.array(extent["features"][0]["geometry"]["coordinates"])
+    assert shapely.Polygon(ring).equals_exact(area, tolerance=1e-6)  # the whole outline
+    assert json.dumps("地图数据范围 (map data extent)") in html  # the layer control's name
+    style = re.search(r'"styles":\[(\{[^\]]*"cp-extent"[^\]]*\})\]', html)
+    assert style is not None
+    options = json.loads(style.group(1))
+    assert options["dashArray"] and options["weight"] <= 2 and "fill" not in options
+    assert "地图数据范围（灰色虚线）：范围外没有路网数据" in html  # the legend explains it
+    # without a recorded extent (a network made from tables) there is no outline
+    assert '"cp-extent"' not in _html(case) and "范围外没有路网数据" not in _html(case)
+
+
+def test_the_data_extent_shifts_with_the_gaode_basemap(case) -> None:
+    study, net, analysis, area = _with_extent(case)
+    html = maps.map_html(maps.coverage_map(analysis, study=study, network=net, basemap="gaode"))
+    extent = next(
+        fc for fc in _layers(html) if fc["features"][0]["geometry"]["type"] == "LineString"
+    )
+    lon, lat = extent["features"][0]["geometry"]["coordinates"][0]
+    x, y = shapely.get_coordinates(area.exterior)[0]
+    assert (lon, lat) == pytest.approx(coords.wgs84_to_gcj02(x, y), abs=1e-6)
+    # an extent given explicitly wins over the network's, in English too
+    html = maps.map_html(
+        maps.coverage_map(analysis, study=study, basemap="osm", lang="en", data_extent=area)
+    )
+    assert '"Map data extent"' in html and '"cp-extent"' in html

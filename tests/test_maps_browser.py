@@ -13,10 +13,11 @@ from typing import Any
 
 import geopandas as gpd
 import pytest
+import shapely
 from shapely.geometry import Point
 
 from _mapdata import PAYLOADS, analysed
-from coverage import maps
+from coverage import dataedge, maps
 
 pytestmark = pytest.mark.browser
 
@@ -230,4 +231,39 @@ def test_isochrones_and_sites_render(browser, case, tmp_path: Path) -> None:
     assert page.count("path.cp-iso") == 2 and page.count("path.cp-site") == 2
     assert page.page.locator(".cp-label").all_inner_texts() == ["1", "2"]
     page.page.screenshot(path=str(tmp_path / "i.png"))
+    page.context.close()
+
+
+def test_the_data_extent_outline_is_drawn_dashed_and_can_be_hidden(
+    browser, case, tmp_path: Path
+) -> None:
+    study, net, analysis = case
+    lon, lat = net.nodes["lon"], net.nodes["lat"]
+    # the data end halfway across the lattice: the outline runs through the map
+    area = shapely.box(lon.min() - 1e-4, lat.min() - 1e-4, lon.median(), lat.max() + 1e-4)
+    net = net.with_meta({**net.meta, **dataedge.extent_meta(area)})
+    out = maps.write_map(
+        maps.coverage_map(analysis, study=study, network=net, basemap="none"),
+        tmp_path / "map.html",
+    )
+    page = Page(browser, out)
+    assert page.errors == [] and page.refused == []
+    outline = page.page.locator("path.cp-extent")
+    assert outline.count() == 1
+    assert outline.get_attribute("stroke-dasharray") == "8 5"
+    assert outline.get_attribute("fill") == "none"
+    assert float(outline.get_attribute("stroke-width") or 0) <= 2
+    box = outline.bounding_box()
+    assert box is not None and box["width"] > 50 and box["height"] > 50
+    assert "地图数据范围" in page.page.locator(".cp-legend").inner_text()
+    page.page.screenshot(path=str(tmp_path / "extent.png"))
+    page.page.hover(".leaflet-control-layers")
+    label = page.page.locator(
+        ".leaflet-control-layers-overlays label", has_text="地图数据范围 (map data extent)"
+    )
+    label.locator("input").click()
+    assert page.count("path.cp-extent") == 0
+    label.locator("input").click()
+    assert page.count("path.cp-extent") == 1
+    assert page.errors == []
     page.context.close()

@@ -175,6 +175,8 @@ _CSS = """
 .cp-legend i.cp-size { background: #a6d96a; border: 1px solid #4d4d4d; box-shadow: none;
   margin-right: 3px; vertical-align: middle; }
 .cp-legend i.cp-gapkey { border: 2px dashed #a50026; background: transparent; }
+.cp-legend i.cp-extentkey { height: 0; border-top: 2px dashed #555555; background: transparent;
+  vertical-align: middle; }
 .cp-pop { border-collapse: collapse; }
 .cp-pop th { text-align: left; font-weight: normal; color: #555; padding: 1px 10px 1px 0;
   white-space: nowrap; vertical-align: top; }

@@ -14,14 +14,21 @@ import numpy as np
 import pandas as pd
 
 from coverage.errors import Problem
+from coverage.labels import pick
 
-__all__ = ["EMPTY_ID", "id_issues", "id_problems", "missing_columns"]
+__all__ = ["EMPTY_ID", "EMPTY_ID_EN", "id_issues", "id_problems", "missing_columns"]
 
 EMPTY_ID = "编号为空 (empty id); 请为每一行填写唯一编号 (give every row a unique id)"
+#: The English-only form of :data:`EMPTY_ID` (``lang="en"``).
+EMPTY_ID_EN = "empty id; give every row a unique id"
 
 
 def id_issues(
-    ids: Sequence[Any] | np.ndarray | pd.Series, *, rows: Any = None, unit: str = "row"
+    ids: Sequence[Any] | np.ndarray | pd.Series,
+    *,
+    rows: Any = None,
+    unit: str = "row",
+    lang: str | None = None,
 ) -> list[tuple[int, str]]:
     """Find empty and repeated ids.
 
@@ -32,6 +39,11 @@ def id_issues(
     rows
         Row number of every position as users see it (default: position + 1), used in the
         messages of repeated ids.
+    unit
+        What ``rows`` counts: ``"row"`` or ``"feature"``.
+    lang
+        The messages' language: ``"zh"`` (Chinese with the English; also ``None``) or
+        ``"en"``.
 
     Returns
     -------
@@ -42,7 +54,7 @@ def id_issues(
     values = pd.Series(ids, dtype=object).reset_index(drop=True)
     numbers = np.arange(1, len(values) + 1) if rows is None else np.asarray(rows)
     empty = values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy()
-    issues = [(int(pos), EMPTY_ID) for pos in np.flatnonzero(empty)]
+    issues = [(int(pos), pick(EMPTY_ID, EMPTY_ID_EN, lang)) for pos in np.flatnonzero(empty)]
     keyed = values[~empty].astype(str)
     dup = keyed[keyed.duplicated(keep=False)]
     if dup.empty:  # the usual case: skip the groupby (a few tens of milliseconds)
@@ -55,13 +67,13 @@ def id_issues(
             others = ", ".join(f"{unit} {r}" for r in same)
             listed = "、".join(map(str, same))
             zh = f"第 {listed} 个要素" if unit == "feature" else f"第 {listed} 行"
-            issues.append(
-                (
-                    int(pos),
-                    f"编号重复 (duplicate id {value!r}): 与{zh}相同 (same as {others}); "
-                    "每个编号须唯一 (no duplicate ids: every id must be unique)",
-                )
+            message = pick(
+                f"编号重复 (duplicate id {value!r}): 与{zh}相同 (same as {others}); "
+                "每个编号须唯一 (no duplicate ids: every id must be unique)",
+                f"duplicate id {value!r}: same as {others}; every id must be unique",
+                lang,
             )
+            issues.append((int(pos), message))
     return sorted(issues, key=lambda item: item[0])
 
 

@@ -34,6 +34,7 @@ import click
 
 from coverage import labels
 from coverage._identity import DIST_NAME
+from coverage.basemaps import BASEMAPS, basemap_help
 from coverage.errors import CoverageError, CoverageWarning, InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -361,6 +362,34 @@ class _Group(click.Group):
         if option is not None:
             option.help = _HELP_HELP
         return option
+
+    def main(  # type: ignore[override]
+        self,
+        args: list[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """click's ``main``, with its usage errors in Chinese first (``--lang en``: English).
+
+        See :mod:`coverage.usage_errors`; exit codes stay click's (2 for usage errors).
+        """
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode:
+            return super().main(argv, prog_name, complete_var, False, **extra)
+        from coverage.usage_errors import argv_language, show_usage_error
+
+        try:
+            rv = super().main(argv, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            show_usage_error(exc, lang=argv_language(argv))
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo(labels.text("usage_aborted", argv_language(argv)), err=True)
+            sys.exit(1)
+        # not standalone, click returns the exit code of ctx.exit() (--version, --help)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1229,13 +1258,18 @@ def _write_map(
     isochrones: Path | None = None,
     sites: Path | Any = None,
     data_date: str | None = None,
+    network: Any = None,
 ) -> Path:
+    """Write the map; ``network`` (else loaded for ``basemap="none"``) also gives the data
+    extent drawn on it."""
     import geopandas as gpd
 
     from coverage import maps, pipeline
 
     study = _load(study_file)
-    net = pipeline.network_for_study(study, cache_dir=cache_dir) if basemap == "none" else None
+    net = network
+    if net is None and basemap == "none":
+        net = pipeline.network_for_study(study, cache_dir=cache_dir)
     m = maps.coverage_map(
         analysis,
         study=study,
@@ -1265,13 +1299,10 @@ def _write_map(
 )
 @click.option(
     "--basemap",
-    type=click.Choice(["osm", "tianditu", "gaode", "none"]),
+    type=click.Choice(BASEMAPS),
     default="osm",
     show_default=True,
-    help="底图: OpenStreetMap、天地图（密钥: 研究的 tianditu_key 或 TIANDITU_KEY）、高德（图层"
-    "转为 GCJ-02）或 none（离线绘制步行路网） / Tiles: OpenStreetMap, Tianditu (key: study "
-    "tianditu_key or TIANDITU_KEY), Gaode (layers shifted to GCJ-02), or none (the walk "
-    "network drawn offline).",
+    help=f"底图 / Basemap. {basemap_help('zh')} / {basemap_help('en')}.",
 )
 @click.option(
     "--isochrones",
@@ -1328,6 +1359,7 @@ def map_command(
                 isochrones=isochrones,
                 sites=sites,
                 data_date=data_date,
+                network=net,
             )
     click.echo(ctx.t(f"地图: {out}", f"Map: {out}"))
     ctx.result["map"] = str(out)
@@ -1406,11 +1438,10 @@ def _demo_report(
 )
 @click.option(
     "--basemap",
-    type=click.Choice(["osm", "tianditu", "gaode", "none"]),
+    type=click.Choice(BASEMAPS),
     default="none",
     show_default=True,
-    help="map.html 的底图（none：步行路网，完全离线） / Basemap of map.html (none: the walk "
-    "network, fully offline).",
+    help=f"map.html 的底图 / Basemap of map.html. {basemap_help('zh')} / {basemap_help('en')}.",
 )
 @_cache_options
 @click.pass_obj

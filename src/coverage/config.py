@@ -104,6 +104,9 @@ class LayerSpec:
         Whether the study file sets ``coords``. When it does not, a datum named in the
         coordinate columns (``经度(GCJ)``, ``lng_bd09``) decides; when it does, such a name
         must agree with it.
+    language
+        The language of the messages about the layer (the study's, or the command's
+        ``--lang``): ``"zh"`` Chinese with the English, ``"en"`` English only.
     """
 
     path: Path
@@ -117,6 +120,7 @@ class LayerSpec:
     lon_column: str | None = None
     lat_column: str | None = None
     coords_explicit: bool = False
+    language: str = DEFAULT_LANGUAGE
 
 
 @dataclass(frozen=True)
@@ -649,7 +653,13 @@ class _Checker:
         opts = {k: self.string(t, key, k) for k in allowed - {"path", "coords"}}
         if p is None:
             return None
-        return LayerSpec(path=p, coords=coords or "wgs84", coords_explicit="coords" in t, **opts)
+        return LayerSpec(
+            path=p,
+            coords=coords or "wgs84",
+            coords_explicit="coords" in t,
+            language=self.lang,
+            **opts,
+        )
 
     def network(self, data: Any) -> NetworkSource | None:
         t = self.table(data, "network", {"place", "bbox", "polygon", "osm_file"})

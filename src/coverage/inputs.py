@@ -349,14 +349,15 @@ def _ids_and_names(
     Also the ids that name each row's record in messages (empty without an id column).
     """
     data = layer.data
-    id_col = find_column(layer, columns, role.id_names, spec.id_column, "id_column", "编号/id")
+    id_what, name_what = layer.text("编号/id", "id"), layer.text("名称/name", "name")
+    id_col = find_column(layer, columns, role.id_names, spec.id_column, "id_column", id_what)
     name_col = find_column(
-        layer, columns, role.name_names, spec.name_column, "name_column", "名称/name"
+        layer, columns, role.name_names, spec.name_column, "name_column", name_what
     )
     used.update(c for c in (id_col, name_col) if c is not None)
     if id_col is not None:
         ids = _texts(data[id_col])
-        for pos, message in id_issues(ids, rows=layer.rows, unit=layer.unit):
+        for pos, message in id_issues(ids, rows=layer.rows, unit=layer.unit, lang=layer.lang):
             layer.add(pos, id_col, message)
     else:
         stem = Path(spec.path).stem
@@ -385,7 +386,7 @@ def _households(
         _HOUSEHOLD_COLUMNS,
         spec.households_column,
         "households_column",
-        "户数/households",
+        layer.text("户数/households", "households"),
         required=True,
     )
     households = np.full(n, np.nan)
@@ -412,7 +413,7 @@ def _capacity(
         _CAPACITY_COLUMNS,
         spec.capacity_column,
         "capacity_column",
-        "容量/capacity",
+        layer.text("容量/capacity", "capacity"),
     )
     capacity = np.full(len(data), np.nan)
     if cap_col is not None:
@@ -453,21 +454,32 @@ def _check_amounts(
             layer.add(
                 int(pos),
                 column,
-                f"{zh}为空 ({en} is empty); 请填写{zh}，为非负数字 (enter the {en}, a number >= 0)",
+                layer.text(
+                    f"{zh}为空 ({en} is empty); 请填写{zh}，为非负数字 (enter the {en}, a number "
+                    ">= 0)",
+                    f"{en} is empty; enter the {en}, a number >= 0",
+                ),
             )
     for pos in np.flatnonzero(bad):
         layer.add(
             int(pos),
             column,
-            f"{zh}不是有效数字 ({en} is not a valid number): {show_value(raw[pos])}; "
-            f"请填写非负数字，如 120 (enter a number >= 0 such as 120)",
+            layer.text(
+                f"{zh}不是有效数字 ({en} is not a valid number): {show_value(raw[pos])}; "
+                f"请填写非负数字，如 120 (enter a number >= 0 such as 120)",
+                f"{en} is not a valid number: {show_value(raw[pos])}; enter a number >= 0 such "
+                "as 120",
+            ),
         )
     for pos in np.flatnonzero(numbers < 0):
         layer.add(
             int(pos),
             column,
-            f"{zh}为负数 ({en} is negative): {show_value(raw[pos])}; "
-            "请填写非负数字 (enter a number >= 0)",
+            layer.text(
+                f"{zh}为负数 ({en} is negative): {show_value(raw[pos])}; "
+                "请填写非负数字 (enter a number >= 0)",
+                f"{en} is negative: {show_value(raw[pos])}; enter a number >= 0",
+            ),
         )
     return np.where(empty | bad, np.nan, numbers)
 
@@ -487,10 +499,14 @@ def _warn_duplicate_points(
             for p in pos
         )
         groups.append(f"{rows} at lon={xy.x[pos[0]]:.6f}, lat={xy.y[pos[0]]:.6f}")
+    where = "; ".join(groups)
     warnings.warn(
-        f"{layer.file}: 多个站点位于同一位置 (several stations share one location): "
-        + "; ".join(groups)
-        + ". 如为同一站点请合并 (merge them if they are the same station)",
+        layer.text(
+            f"{layer.file}: 多个站点位于同一位置 (several stations share one location): {where}. "
+            "如为同一站点请合并 (merge them if they are the same station)",
+            f"{layer.file}: several stations share one location: {where}. Merge them if they "
+            "are the same station",
+        ),
         CoverageWarning,
         stacklevel=4,
     )

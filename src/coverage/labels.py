@@ -3,8 +3,8 @@
 Every text a planner reads outside an error message (column labels, headings, the reasons a
 compound is not covered, the command's lines) is one entry here with a Chinese and an English
 form. The language is the study's ``language`` key (``"zh"`` by default); the command's
-``--lang`` overrides it. Error messages stay bilingual in one line (Chinese first, then
-English in brackets), so they need no language.
+``--lang`` overrides it. Error messages are one line, Chinese first with the English in
+brackets for ``"zh"`` and English only for ``"en"`` (:func:`pick` of the two forms).
 
 Examples
 --------
@@ -115,6 +115,34 @@ TEXTS: dict[str, tuple[str, str]] = {
     # notebook / HTML headings
     "coverage_heading": ("户数覆盖率", "Households covered"),
     "services_count": ("{count} 类服务", "{count} service types"),
+    # click's usage errors (coverage.usage_errors): the Chinese, then click's English
+    "usage_prefix": ("用法 / Usage: ", "Usage: "),
+    "usage_try_help": (
+        "试试 '{command}' 查看帮助 / Try '{command}' for help.",
+        "Try '{command}' for help.",
+    ),
+    "usage_error": ("错误：{message}", "Error: {message}"),
+    "usage_missing_argument": ("缺少参数 {name}", "Missing argument {name}"),
+    "usage_missing_option": ("缺少选项 {name}", "Missing option {name}"),
+    "usage_bad_choice": (
+        "{name} 的值无效，可选：{choices}",
+        "Invalid value for {name}, choose one of {choices}",
+    ),
+    "usage_out_of_range": ("{name} 的值超出范围 {range}", "{name} is out of range {range}"),
+    "usage_bad_int": ("{name} 须为整数", "{name} must be an integer"),
+    "usage_bad_float": ("{name} 须为数字", "{name} must be a number"),
+    "usage_no_path": ("{name} 指定的文件或文件夹不存在", "{name}: no such file or folder"),
+    "usage_bad_value": ("{name} 的值无效", "Invalid value for {name}"),
+    "usage_no_such_option": ("没有选项 {name}", "No such option {name}"),
+    "usage_no_such_command": ("没有命令 {name}", "No such command {name}"),
+    "usage_did_you_mean": ("（是否想用 {names}？）", " (did you mean {names}?)"),
+    "usage_needs_value": ("选项 {name} 后面需要一个值", "Option {name} requires a value"),
+    "usage_takes_no_value": ("选项 {name} 不接受值", "Option {name} takes no value"),
+    "usage_bad_option": ("选项 {name} 用法有误", "Option {name} used wrongly"),
+    "usage_extra_arguments": ("多余的参数 {args}", "Unexpected extra arguments {args}"),
+    "usage_wrong": ("命令用法有误", "Wrong usage"),
+    "usage_failed": ("命令失败", "The command failed"),
+    "usage_aborted": ("已中止 / Aborted!", "Aborted!"),
 }
 
 #: Reasons a compound is not covered (``reason`` column): value -> (Chinese, English).

@@ -5,6 +5,10 @@ The first step of :mod:`coverage.inputs`: a file becomes either the cells of a t
 features of a geo file (:class:`RawGeo`: GeoJSON, GeoPackage, Shapefile with its ``.dbf``
 encoding, GeoParquet), with nothing checked yet. Also the :class:`Layer` the later checks fill
 in, and the helpers every check uses to record problems and read table cells.
+
+Messages are in the layer's language (``LayerSpec.language``, the study's): Chinese first with
+the English in brackets for ``"zh"``, English only for ``"en"``
+(:func:`coverage.labels.pick`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from numpy.typing import NDArray
 from coverage.config import LayerSpec
 from coverage.coord_columns import coordinate_header
 from coverage.errors import InputError, Problem
+from coverage.labels import DEFAULT_LANGUAGE, pick
 
 __all__ = [
     "CSV_SUFFIXES",
@@ -109,11 +114,16 @@ class Layer:
     coord_columns: tuple[str, ...] = ()
     note: str = ""  # which sheet/layer was read, when the file has several
     problems: list[Problem] = field(default_factory=list)
+    lang: str = DEFAULT_LANGUAGE  # the language of the messages (the study's)
 
     @property
     def unit(self) -> str:
         """What :attr:`rows` counts in messages: ``"row"`` or ``"feature"``."""
         return "feature" if self.kind == "geo" else "row"
+
+    def text(self, zh: str, en: str) -> str:
+        """A message in the layer's language: ``zh`` (Chinese with the English) or ``en``."""
+        return pick(zh, en, self.lang)
 
     def add(self, row_pos: int | None, column: str | None, message: str) -> None:
         """Record a problem for the row at position ``row_pos`` of ``data``."""
@@ -121,8 +131,10 @@ class Layer:
         if row_pos is not None:
             row = int(self.rows[row_pos])
             if self.lines is not None and int(self.lines[row_pos]) != row:
-                message = f"{message} (文件第 {self.lines[row_pos]} 行 / line "
-                message += f"{self.lines[row_pos]} of the file)"
+                line = self.lines[row_pos]
+                message += self.text(
+                    f" (文件第 {line} 行 / line {line} of the file)", f" (line {line} of the file)"
+                )
         self.problems.append(Problem(self.file, message, row=row, column=column, unit=self.unit))
 
     def name_records(self, ids: Any, names: Any) -> None:
@@ -171,16 +183,30 @@ def read_source(spec: LayerSpec) -> RawTable | RawGeo:
     """
     path = Path(spec.path)
     file = str(spec.path)
+    lang = spec.language
     if not path.exists():
-        fatal(file, "文件不存在 (file not found); 请检查路径 (check the path)")
+        fatal(
+            file,
+            pick(
+                "文件不存在 (file not found); 请检查路径 (check the path)",
+                "file not found; check the path",
+                lang,
+            ),
+            lang=lang,
+        )
     if path.is_file() and path.stat().st_size == 0:
-        fatal(file, "文件为空 (file is empty); 请检查导出是否成功 (check that the data was saved)")
+        fatal(file, _empty_file(lang), lang=lang)
     suffix = path.suffix.lower()
     if suffix == ".xls":
         fatal(
             file,
-            "不支持旧版 .xls 文件 (old .xls workbooks are not supported); 请在 Excel 或 WPS 中"
-            "另存为 .xlsx (save it as .xlsx)",
+            pick(
+                "不支持旧版 .xls 文件 (old .xls workbooks are not supported); 请在 Excel 或 WPS 中"
+                "另存为 .xlsx (save it as .xlsx)",
+                "old .xls workbooks are not supported; save it as .xlsx in Excel or WPS",
+                lang,
+            ),
+            lang=lang,
         )
     if suffix in CSV_SUFFIXES or suffix in EXCEL_SUFFIXES:
         grid, lines, note = _read_csv(spec) if suffix in CSV_SUFFIXES else _read_xlsx(spec)
@@ -190,50 +216,71 @@ def read_source(spec: LayerSpec) -> RawTable | RawGeo:
             gdf = gpd.read_parquet(path)
         except ValueError as exc:
             if "geo metadata" not in str(exc):
-                fatal(file, _unreadable(exc))
-            df = _guard(file, lambda: pd.read_parquet(path))
+                fatal(file, _unreadable(exc, lang), lang=lang)
+            df = _guard(file, lambda: pd.read_parquet(path), lang)
             grid = [list(df.columns), *df.astype(object).to_numpy().tolist()]
             lines = list(range(1, len(grid) + 1))
             return RawTable(grid, lines)
         except Exception as exc:
-            fatal(file, _unreadable(exc))
+            fatal(file, _unreadable(exc, lang), lang=lang)
         return RawGeo(gdf)
     gdf, note = _read_vector(spec)
     return RawGeo(gdf, note)
 
 
-def _guard(file: str, read: Any) -> Any:
+def _guard(file: str, read: Any, lang: str) -> Any:
     try:
         return read()
     except Exception as exc:
-        fatal(file, _unreadable(exc))
+        fatal(file, _unreadable(exc, lang), lang=lang)
 
 
-def _unreadable(exc: BaseException) -> str:
-    return (
+def _unreadable(exc: BaseException, lang: str) -> str:
+    return pick(
         f"无法读取该文件 (cannot read this file): {exc}; 请确认文件完整且格式受支持 (check that "
-        f"the file is complete and in a supported format: {FORMATS})"
+        f"the file is complete and in a supported format: {FORMATS})",
+        f"cannot read this file: {exc}; check that the file is complete and in a supported "
+        f"format: {FORMATS}",
+        lang,
+    )
+
+
+def _empty_file(lang: str) -> str:
+    return pick(
+        "文件为空 (file is empty); 请检查导出是否成功 (check that the data was saved)",
+        "file is empty; check that the data was saved",
+        lang,
     )
 
 
 def _read_vector(spec: LayerSpec) -> tuple[gpd.GeoDataFrame, str]:
     path = Path(spec.path)
     file = str(spec.path)
+    lang = spec.language
     try:
         layers = [str(name) for name in pyogrio.list_layers(path)[:, 0]]
     except Exception as exc:
-        fatal(file, _unreadable(exc))
+        fatal(file, _unreadable(exc, lang), lang=lang)
     layer = spec.layer
     note = ""
     if layer is not None and layer not in layers:
         fatal(
             file,
-            f"找不到图层 (layer not found) {layer!r}; 文件中的图层 (layers in the file): "
-            f"{list_names(layers)}",
+            pick(
+                f"找不到图层 (layer not found) {layer!r}; 文件中的图层 (layers in the file): "
+                f"{list_names(layers)}",
+                f"layer not found: {layer!r}; layers in the file: {list_names(layers)}",
+                lang,
+            ),
+            lang=lang,
         )
     if layer is None and len(layers) > 1:
         layer = layers[0]
-        note = f" (读取了第一个图层 / read the first layer {layer!r} of {list_names(layers)})"
+        note = pick(
+            f" (读取了第一个图层 / read the first layer {layer!r} of {list_names(layers)})",
+            f" (read the first layer {layer!r} of {list_names(layers)})",
+            lang,
+        )
         logger.info("%s has %d layers; reading the first, %r", file, len(layers), layer)
     encoding = None  # other formats declare their encoding (GeoJSON, GeoPackage: UTF-8)
     if path.suffix.lower() in (".shp", ".dbf"):
@@ -241,7 +288,7 @@ def _read_vector(spec: LayerSpec) -> tuple[gpd.GeoDataFrame, str]:
     try:
         gdf = pyogrio.read_dataframe(path, layer=layer, encoding=encoding)
     except Exception as exc:
-        fatal(file, _unreadable(exc))
+        fatal(file, _unreadable(exc, lang), lang=lang)
     return gdf, note
 
 
@@ -275,9 +322,10 @@ def _shapefile_encoding(path: Path) -> str | None:
 
 def _read_csv(spec: LayerSpec) -> tuple[list[list[Any]], list[int], str]:
     file = str(spec.path)
+    lang = spec.language
     raw = Path(spec.path).read_bytes()
     if not raw.strip():
-        fatal(file, "文件为空 (file is empty); 请检查导出是否成功 (check that the data was saved)")
+        fatal(file, _empty_file(lang), lang=lang)
     encodings = [spec.encoding] if spec.encoding else ["utf-8-sig", "gb18030"]
     text = None
     for enc in encodings:
@@ -289,9 +337,15 @@ def _read_csv(spec: LayerSpec) -> tuple[list[list[Any]], list[int], str]:
     if text is None:
         fatal(
             file,
-            f"无法识别文本编码 (cannot decode the text; tried {', '.join(encodings)}); 请另存为 "
-            "UTF-8 编码的 CSV (save it as CSV UTF-8), 或在研究配置中设置 encoding (or set "
-            "encoding in the study file)",
+            pick(
+                f"无法识别文本编码 (cannot decode the text; tried {', '.join(encodings)}); "
+                "请另存为 UTF-8 编码的 CSV (save it as CSV UTF-8), 或在研究配置中设置 encoding "
+                "(or set encoding in the study file)",
+                f"cannot decode the text (tried {', '.join(encodings)}); save it as CSV UTF-8, "
+                "or set encoding in the study file",
+                lang,
+            ),
+            lang=lang,
         )
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -307,7 +361,15 @@ def _read_csv(spec: LayerSpec) -> tuple[list[list[Any]], list[int], str]:
             lines.append(start)
             start = reader.line_num + 1
     except csv.Error as exc:
-        fatal(file, f"CSV 格式错误 (malformed CSV) near line {reader.line_num}: {exc}")
+        fatal(
+            file,
+            pick(
+                f"CSV 格式错误 (malformed CSV) near line {reader.line_num}: {exc}",
+                f"malformed CSV near line {reader.line_num}: {exc}",
+                lang,
+            ),
+            lang=lang,
+        )
     return grid, lines, ""
 
 
@@ -315,12 +377,13 @@ def _read_xlsx(spec: LayerSpec) -> tuple[list[list[Any]], list[int], str]:
     import openpyxl
 
     file = str(spec.path)
+    lang = spec.language
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # openpyxl: unsupported extensions
             wb = openpyxl.load_workbook(spec.path, read_only=True, data_only=True)
     except Exception as exc:
-        fatal(file, _unreadable(exc))
+        fatal(file, _unreadable(exc, lang), lang=lang)
     try:
         names = list(wb.sheetnames)
         note = ""
@@ -328,16 +391,23 @@ def _read_xlsx(spec: LayerSpec) -> tuple[list[list[Any]], list[int], str]:
             if spec.layer not in names:
                 fatal(
                     file,
-                    f"找不到工作表 (sheet not found) {spec.layer!r}; 工作表有 (sheets in the "
-                    f"file): {list_names(names)}",
+                    pick(
+                        f"找不到工作表 (sheet not found) {spec.layer!r}; 工作表有 (sheets in the "
+                        f"file): {list_names(names)}",
+                        f"sheet not found: {spec.layer!r}; sheets in the file: {list_names(names)}",
+                        lang,
+                    ),
+                    lang=lang,
                 )
             ws = wb[spec.layer]
         else:
             ws = wb.worksheets[0]
             if len(names) > 1:
-                note = (
+                note = pick(
                     f" (读取了第一个工作表 / read the first sheet {names[0]!r} of "
-                    f"{list_names(names)})"
+                    f"{list_names(names)})",
+                    f" (read the first sheet {names[0]!r} of {list_names(names)})",
+                    lang,
                 )
         if hasattr(ws, "reset_dimensions"):  # read-only sheets may carry a wrong size record
             ws.reset_dimensions()
@@ -351,7 +421,9 @@ def _read_xlsx(spec: LayerSpec) -> tuple[list[list[Any]], list[int], str]:
 # columns and cells
 
 
-def table_rows(file: str, table: RawTable, *, known_headers: frozenset[str]) -> Layer:
+def table_rows(
+    file: str, table: RawTable, *, known_headers: frozenset[str], lang: str = DEFAULT_LANGUAGE
+) -> Layer:
     """Find a table's header row and its data rows; the cells stay as read.
 
     Parameters
@@ -364,6 +436,8 @@ def table_rows(file: str, table: RawTable, *, known_headers: frozenset[str]) -> 
         Lower-case column names that mark the header row: the first of the first 20 filled
         rows naming one is the header (title lines may sit above it), else the first filled
         row.
+    lang
+        The language of the messages (:attr:`Layer.lang`).
 
     Returns
     -------
@@ -381,7 +455,7 @@ def table_rows(file: str, table: RawTable, *, known_headers: frozenset[str]) -> 
     grid, lines, note = table.grid, table.lines, table.note
     filled = [i for i, r in enumerate(grid) if not all(is_blank(v) for v in r)]
     if not filled:
-        fatal(file, "文件为空 (file is empty); 请检查导出是否成功 (check that the data was saved)")
+        fatal(file, _empty_file(lang), lang=lang)
     # the header is the first row naming a known column (title lines may sit above it)
     header_at = next(
         (
@@ -409,6 +483,7 @@ def table_rows(file: str, table: RawTable, *, known_headers: frozenset[str]) -> 
         rows,
         lines=np.array([lines[i] for i in body], dtype=np.int64),
         note=note,
+        lang=lang,
     )
     for k, i in enumerate(body):
         extra = [v for v in grid[i][width:] if not is_blank(v)]
@@ -416,12 +491,24 @@ def table_rows(file: str, table: RawTable, *, known_headers: frozenset[str]) -> 
             layer.add(
                 k,
                 None,
-                "该行的单元格多于表头列数 (more cells than header columns): "
-                f"{show_value(extra[0])}; 请检查分隔符或补全表头 (check the separators or name "
-                "the column)",
+                layer.text(
+                    "该行的单元格多于表头列数 (more cells than header columns): "
+                    f"{show_value(extra[0])}; 请检查分隔符或补全表头 (check the separators or "
+                    "name the column)",
+                    f"more cells than header columns: {show_value(extra[0])}; check the "
+                    "separators or name the column",
+                ),
             )
     if not body:
-        fatal(file, f"图层为空 (layer has no rows): 只有表头 (only a header){note}")
+        fatal(
+            file,
+            pick(
+                f"图层为空 (layer has no rows): 只有表头 (only a header){note}",
+                f"layer has no rows: only a header{note}",
+                lang,
+            ),
+            lang=lang,
+        )
     return layer
 
 
@@ -459,8 +546,12 @@ def find_column(
         layer.add(
             None,
             override,
-            f"找不到指定的列 (column not found) {override!r}，它由 {option} 指定 (set as "
-            f"{option}); 现有列 (columns in the file): {list_names(columns)}{layer.note}",
+            layer.text(
+                f"找不到指定的列 (column not found) {override!r}，它由 {option} 指定 (set as "
+                f"{option}); 现有列 (columns in the file): {list_names(columns)}{layer.note}",
+                f"column not found: {override!r} (set as {option}); columns in the file: "
+                f"{list_names(columns)}{layer.note}",
+            ),
         )
         return None
     for name in names:
@@ -470,10 +561,15 @@ def find_column(
         layer.add(
             None,
             None,
-            f"缺少必需列 (missing required column) {what}; 请添加一列，列名用 (add a column "
-            f"named one of): {', '.join(names)}, 或在研究配置中设置 {option} (or set "
-            f"{option} in the study file); 现有列 (columns in the file): {list_names(columns)}"
-            f"{layer.note}",
+            layer.text(
+                f"缺少必需列 (missing required column) {what}; 请添加一列，列名用 (add a column "
+                f"named one of): {', '.join(names)}, 或在研究配置中设置 {option} (or set "
+                f"{option} in the study file); 现有列 (columns in the file): "
+                f"{list_names(columns)}{layer.note}",
+                f"missing required column {what}; add a column named one of: "
+                f"{', '.join(names)}, or set {option} in the study file; columns in the file: "
+                f"{list_names(columns)}{layer.note}",
+            ),
         )
     return None
 
@@ -544,18 +640,26 @@ def list_names(names: Iterable[Any]) -> str:
 
 
 _ROW_NOTES = {
-    "row": "第 N 行即 Excel 中的行号，表头为第 1 行 / row N as Excel shows it, header = row 1",
-    "feature": "第 N 个要素 / feature N = the N-th feature, from 1",
+    "row": (
+        "第 N 行即 Excel 中的行号，表头为第 1 行 / row N as Excel shows it, header = row 1",
+        "row N as Excel shows it, header = row 1",
+    ),
+    "feature": (
+        "第 N 个要素 / feature N = the N-th feature, from 1",
+        "feature N = the N-th feature, from 1",
+    ),
 }
 
 
-def row_note(problems: Iterable[Problem]) -> str:
+def row_note(problems: Iterable[Problem], *, lang: str | None = None) -> str:
     """What the row numbers of ``problems`` mean (``""`` when none names a row).
 
     Parameters
     ----------
     problems
         Problems of one or several files.
+    lang
+        ``"zh"`` (Chinese with the English; also ``None``) or ``"en"``.
 
     Returns
     -------
@@ -563,20 +667,25 @@ def row_note(problems: Iterable[Problem]) -> str:
         ``" (第 N 行即 Excel 中的行号 ...)"``, for each kind of row number used.
     """
     units = dict.fromkeys(p.unit for p in problems if p.row is not None)
-    return f" ({'; '.join(_ROW_NOTES.get(u, u) for u in units)})" if units else ""
+    notes = [pick(*_ROW_NOTES[u], lang) if u in _ROW_NOTES else u for u in units]
+    return f" ({'; '.join(notes)})" if units else ""
 
 
-def problems_header(file: str, count: int, kind: str | None = None) -> str:
+def problems_header(
+    file: str, count: int, kind: str | None = None, *, lang: str | None = None
+) -> str:
     """The first line of an error listing a file's problems (what row N means)."""
-    text = f"{file}: {count} problem(s) / 发现 {count} 个问题"
+    both = f"{file}: {count} problem(s) / 发现 {count} 个问题"
+    text = pick(both, f"{file}: {count} problem(s)", lang)
     if kind in ("table", "geo"):
-        text += row_note([Problem(file, "", row=1, unit="feature" if kind == "geo" else "row")])
+        unit = "feature" if kind == "geo" else "row"
+        text += row_note([Problem(file, "", row=1, unit=unit)], lang=lang)
     return text
 
 
-def fatal(file: str, message: str) -> NoReturn:
-    """Raise one problem that stops reading the file at once."""
-    raise InputError(Problem(file, message), header=problems_header(file, 1))
+def fatal(file: str, message: str, *, lang: str | None = None) -> NoReturn:
+    """Raise one problem that stops reading the file at once (``message`` in ``lang``)."""
+    raise InputError(Problem(file, message), header=problems_header(file, 1, lang=lang))
 
 
 def raise_problems(layer: Layer) -> None:
@@ -584,4 +693,5 @@ def raise_problems(layer: Layer) -> None:
     if layer.problems:
         # file-wide problems first, then by row (stable: a row's problems keep check order)
         problems = sorted(layer.problems, key=lambda p: -1 if p.row is None else p.row)
-        raise InputError(problems, header=problems_header(layer.file, len(problems), layer.kind))
+        header = problems_header(layer.file, len(problems), layer.kind, lang=layer.lang)
+        raise InputError(problems, header=header)

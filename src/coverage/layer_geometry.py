@@ -22,6 +22,7 @@ from coverage.config import LayerSpec
 from coverage.coord_columns import LAT_COLUMNS, LON_COLUMNS, SYSTEM_NAMES, coordinate_header
 from coverage.coords import to_wgs84, utm_crs_for
 from coverage.errors import CoverageWarning, CRSError, Problem
+from coverage.labels import pick
 from coverage.layer_files import (
     Layer,
     RawGeo,
@@ -77,7 +78,7 @@ def table_layer(
     InputError
         When the file has no rows at all.
     """
-    layer = table_rows(str(spec.path), table, known_headers=known_headers)
+    layer = table_rows(str(spec.path), table, known_headers=known_headers, lang=spec.language)
     columns = _coordinate_columns(layer, spec)
     if columns is None:
         return layer
@@ -91,13 +92,24 @@ def table_layer(
     ):
         raw = values.to_numpy(dtype=object)
         for pos in np.flatnonzero(empty):
-            layer.add(int(pos), col, "坐标为空 (empty coordinate); 请填写经纬度 (fill it in)")
+            layer.add(
+                int(pos),
+                col,
+                layer.text(
+                    "坐标为空 (empty coordinate); 请填写经纬度 (fill it in)",
+                    "empty coordinate; fill it in",
+                ),
+            )
         for pos in np.flatnonzero(bad):
             layer.add(
                 int(pos),
                 col,
-                f"坐标不是数字 (coordinate is not a number): {show_value(raw[pos])}; "
-                "请使用十进制度，如 117.49 (use decimal degrees such as 117.49)",
+                layer.text(
+                    f"坐标不是数字 (coordinate is not a number): {show_value(raw[pos])}; "
+                    "请使用十进制度，如 117.49 (use decimal degrees such as 117.49)",
+                    f"coordinate is not a number: {show_value(raw[pos])}; use decimal degrees "
+                    "such as 117.49",
+                ),
             )
     ok = ~(lon_empty | lon_bad | lat_empty | lat_bad)
     both = f"{lon_col}/{lat_col}"
@@ -154,20 +166,29 @@ def _named_like(
         layer.add(
             None,
             None,
-            f"有多个列像是{zh}列 (several columns look like the {en}): "
-            f"{list_names(like)}; 请在研究文件的图层表中用 {option} 指定其一 (set {option} "
-            "in the layer's table of the study file)",
+            layer.text(
+                f"有多个列像是{zh}列 (several columns look like the {en}): "
+                f"{list_names(like)}; 请在研究文件的图层表中用 {option} 指定其一 (set {option} "
+                "in the layer's table of the study file)",
+                f"several columns look like the {en}: {list_names(like)}; set {option} in the "
+                "layer's table of the study file",
+            ),
         )
         return None
     names = LON_COLUMNS if axis == "lon" else LAT_COLUMNS
     layer.add(
         None,
         None,
-        f"缺少坐标列 (missing coordinate column) {zh} ({en}); 可用列名 (accepted names): "
-        f"{', '.join(names)}, 也可带坐标系或单位，如 经度(GCJ)、lng_bd09 (also with a datum or "
-        f"unit, e.g. 经度(GCJ), lng_bd09), 或在研究文件的图层表中设置 {option} (or set {option} "
-        f"in the layer's table of the study file); 现有列 (columns in the file): "
-        f"{list_names(columns)}{layer.note}",
+        layer.text(
+            f"缺少坐标列 (missing coordinate column) {zh} ({en}); 可用列名 (accepted names): "
+            f"{', '.join(names)}, 也可带坐标系或单位，如 经度(GCJ)、lng_bd09 (also with a datum "
+            f"or unit, e.g. 经度(GCJ), lng_bd09), 或在研究文件的图层表中设置 {option} (or set "
+            f"{option} in the layer's table of the study file); 现有列 (columns in the file): "
+            f"{list_names(columns)}{layer.note}",
+            f"missing coordinate column ({en}); accepted names: {', '.join(names)}, also with "
+            f"a datum or unit, e.g. 经度(GCJ), lng_bd09; or set {option} in the layer's table "
+            f"of the study file; columns in the file: {list_names(columns)}{layer.note}",
+        ),
     )
     return None
 
@@ -182,14 +203,21 @@ def _system_from_names(layer: Layer, spec: LayerSpec, lon_col: str, lat_col: str
     systems = sorted({v for v in stated.values() if v is not None})
     pair = f"{lon_col}/{lat_col}"
     if len(systems) > 1:
+        said = (
+            f"{lon_col} -> {SYSTEM_NAMES[str(stated[lon_col])]}, "
+            f"{lat_col} -> {SYSTEM_NAMES[str(stated[lat_col])]}"
+        )
         layer.add(
             None,
             pair,
-            "经度列和纬度列的列名说明的坐标系不同 (the longitude and latitude column names state "
-            f"different coordinate systems): {lon_col} -> {SYSTEM_NAMES[str(stated[lon_col])]}, "
-            f"{lat_col} -> {SYSTEM_NAMES[str(stated[lat_col])]}; 请改正列名，或设置 "
-            "lon_column/lat_column 和 coords (fix the names, or set lon_column/lat_column and "
-            "coords)",
+            layer.text(
+                "经度列和纬度列的列名说明的坐标系不同 (the longitude and latitude column names "
+                f"state different coordinate systems): {said}; 请改正列名，或设置 "
+                "lon_column/lat_column 和 coords (fix the names, or set lon_column/lat_column "
+                "and coords)",
+                "the longitude and latitude column names state different coordinate systems: "
+                f"{said}; fix the names, or set lon_column/lat_column and coords",
+            ),
         )
         return None
     explicit = spec.coords_explicit or spec.coords != "wgs84"
@@ -197,24 +225,41 @@ def _system_from_names(layer: Layer, spec: LayerSpec, lon_col: str, lat_col: str
         return spec.coords
     named = systems[0]
     if explicit and named != spec.coords:
+        english = (
+            f"the column names say {SYSTEM_NAMES[named]} but the study file sets coords = "
+            f'"{spec.coords}"'
+        )
+        fix = (
+            "check where the coordinates come from and fix one of them: points picked on "
+            "Gaode/Tencent maps are gcj02, Baidu bd09, GPS wgs84"
+        )
         layer.add(
             None,
             pair,
-            f'列名表明坐标为 {SYSTEM_NAMES[named]}，但研究文件设置了 coords = "{spec.coords}" '
-            f"(the column names say {SYSTEM_NAMES[named]} but the study file sets coords = "
-            f'"{spec.coords}"); 请确认坐标来源后改正其一：在高德/腾讯地图上取的点是 gcj02，百度'
-            "是 bd09，GPS 是 wgs84 (check where the coordinates come from and fix one of them: "
-            "points picked on Gaode/Tencent maps are gcj02, Baidu bd09, GPS wgs84)",
+            layer.text(
+                f'列名表明坐标为 {SYSTEM_NAMES[named]}，但研究文件设置了 coords = "{spec.coords}" '
+                f"({english}); 请确认坐标来源后改正其一：在高德/腾讯地图上取的点是 gcj02，百度"
+                f"是 bd09，GPS 是 wgs84 ({fix})",
+                f"{english}; {fix}",
+            ),
         )
         return None
     if not explicit and named != "wgs84":
+        said = (
+            f"the column names say {SYSTEM_NAMES[named]}; the coordinates were converted from "
+            f"{SYSTEM_NAMES[named]} to WGS-84"
+        )
+        confirm = (
+            f'write coords = "{named}" in the layer\'s table of the study file to confirm it, '
+            "or the right system if this is wrong"
+        )
         warnings.warn(
-            f"{layer.file}: 坐标列 {pair} 的列名表明坐标为 {SYSTEM_NAMES[named]}，已按 "
-            f"{SYSTEM_NAMES[named]} 转换为 WGS-84 (the column names say {SYSTEM_NAMES[named]}; "
-            f"the coordinates were converted from {SYSTEM_NAMES[named]} to WGS-84); 在研究文件的"
-            f'图层表中写 coords = "{named}" 即确认并不再提示，如不对请写实际的坐标系 (write coords '
-            f'= "{named}" in the layer\'s table of the study file to confirm it, or the right '
-            "system if this is wrong)",
+            layer.text(
+                f"{layer.file}: 坐标列 {pair} 的列名表明坐标为 {SYSTEM_NAMES[named]}，已按 "
+                f"{SYSTEM_NAMES[named]} 转换为 WGS-84 ({said}); 在研究文件的图层表中写 coords = "
+                f'"{named}" 即确认并不再提示，如不对请写实际的坐标系 ({confirm})',
+                f"{layer.file}: coordinate columns {pair}: {said}; {confirm}",
+            ),
             CoverageWarning,
             stacklevel=2,
         )
@@ -259,14 +304,22 @@ def geo_layer(
         When the file has no CRS or it cannot be converted to WGS-84.
     """
     file = str(spec.path)
+    lang = spec.language
     gdf, note = source.frame, source.note
     if len(gdf) == 0:
-        fatal(file, f"图层为空 (layer has no rows): 文件中没有要素 (no features){note}")
-    gdf = _in_wgs84(file, gdf)
+        fatal(
+            file,
+            pick(
+                f"图层为空 (layer has no rows): 文件中没有要素 (no features){note}",
+                f"layer has no rows: no features{note}",
+                lang,
+            ),
+            lang=lang,
+        )
+    gdf = _in_wgs84(file, gdf, lang)
     geoms = shapely.force_2d(np.asarray(gdf.geometry.array, dtype=object))
-    layer = Layer(
-        file, "geo", gdf, np.arange(1, len(gdf) + 1, dtype=np.int64), note=note, problems=[]
-    )
+    rows = np.arange(1, len(gdf) + 1, dtype=np.int64)
+    layer = Layer(file, "geo", gdf, rows, note=note, problems=[], lang=lang)
     ok = _check_geometries(layer, geoms, shapes)
     b = shapely.bounds(geoms)
     ok &= _check_range(layer, b[:, 0], b[:, 1], b[:, 2], b[:, 3], ok, "geometry", geo=True)
@@ -283,17 +336,22 @@ def geo_layer(
     return layer
 
 
-def _in_wgs84(file: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def _in_wgs84(file: str, gdf: gpd.GeoDataFrame, lang: str) -> gpd.GeoDataFrame:
     """The features in EPSG:4326 (RangeIndex); a file without a CRS is an error, not a guess."""
     if gdf.crs is None:
         raise CRSError(
             Problem(
                 file,
-                "文件没有坐标系信息 (the file has no CRS); 请在 GIS 软件中为其定义正确的坐标系，"
-                "如 EPSG:4326 或 EPSG:4490 (define its CRS in your GIS, e.g. EPSG:4326 or "
-                "CGCS2000 EPSG:4490; a Shapefile needs its .prj file)",
+                pick(
+                    "文件没有坐标系信息 (the file has no CRS); 请在 GIS 软件中为其定义正确的坐标"
+                    "系，如 EPSG:4326 或 EPSG:4490 (define its CRS in your GIS, e.g. EPSG:4326 or "
+                    "CGCS2000 EPSG:4490; a Shapefile needs its .prj file)",
+                    "the file has no CRS; define its CRS in your GIS, e.g. EPSG:4326 or "
+                    "CGCS2000 EPSG:4490 (a Shapefile needs its .prj file)",
+                    lang,
+                ),
             ),
-            header=problems_header(file, 1),
+            header=problems_header(file, 1, lang=lang),
         )
     crs = CRS.from_user_input(gdf.crs)
     gdf = gdf.reset_index(drop=True)
@@ -305,10 +363,14 @@ def _in_wgs84(file: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         raise CRSError(
             Problem(
                 file,
-                f"无法把坐标系 {crs.to_string()} 转换为 WGS-84 (cannot convert the file's CRS "
-                f"to WGS-84): {exc}",
+                pick(
+                    f"无法把坐标系 {crs.to_string()} 转换为 WGS-84 (cannot convert the file's "
+                    f"CRS to WGS-84): {exc}",
+                    f"cannot convert the file's CRS {crs.to_string()} to WGS-84: {exc}",
+                    lang,
+                ),
             ),
-            header=problems_header(file, 1),
+            header=problems_header(file, 1, lang=lang),
         ) from None
 
 
@@ -322,8 +384,11 @@ def _check_geometries(
         layer.add(
             int(pos),
             "geometry",
-            "几何为空 (empty geometry); 请在 GIS 中补绘或删除该要素 (draw it or delete the "
-            "feature in your GIS)",
+            layer.text(
+                "几何为空 (empty geometry); 请在 GIS 中补绘或删除该要素 (draw it or delete the "
+                "feature in your GIS)",
+                "empty geometry; draw it or delete the feature in your GIS",
+            ),
         )
     ok = ~missing
     if shapes is not None:
@@ -334,18 +399,27 @@ def _check_geometries(
             layer.add(
                 int(pos),
                 "geometry",
-                f"几何类型不支持 (unsupported geometry type) {type_name}; {shapes[0]}须为点或面 "
-                f"({shapes[1]} must be points or polygons)",
+                layer.text(
+                    f"几何类型不支持 (unsupported geometry type) {type_name}; {shapes[0]}须为点或"
+                    f"面 ({shapes[1]} must be points or polygons)",
+                    f"unsupported geometry type {type_name}; {shapes[1]} must be points or "
+                    "polygons",
+                ),
             )
         ok &= allowed
     invalid = ok & ~shapely.is_valid(geoms)
     for pos in np.flatnonzero(invalid):
+        reason = shapely.is_valid_reason(geoms[pos])
         layer.add(
             int(pos),
             "geometry",
-            f"几何无效 (invalid geometry): {shapely.is_valid_reason(geoms[pos])}; 请在 GIS 中修复"
-            "（如 QGIS“修复几何”）或用 shapely.make_valid 修复 (fix it in your GIS, e.g. QGIS "
-            "'Fix geometries', or with shapely.make_valid)",
+            layer.text(
+                f"几何无效 (invalid geometry): {reason}; 请在 GIS 中修复（如 QGIS“修复几何”）或用 "
+                "shapely.make_valid 修复 (fix it in your GIS, e.g. QGIS 'Fix geometries', or "
+                "with shapely.make_valid)",
+                f"invalid geometry: {reason}; fix it in your GIS (e.g. QGIS 'Fix geometries') "
+                "or with shapely.make_valid",
+            ),
         )
     return ok & ~invalid
 
@@ -406,31 +480,49 @@ def _check_range(
     for pos in np.flatnonzero(ok & ~in_range):
         where = f"lon={cx[pos]:.6g}, lat={cy[pos]:.6g}"
         if swap_ok[pos]:
-            layer.add(int(pos), column, _swapped(where, geo))
+            layer.add(int(pos), column, _swapped(layer, where, geo))
             continue
         hint = (
-            "文件的坐标系 (CRS) 可能标错了 (the file's CRS may be wrong)"
+            layer.text(
+                "文件的坐标系 (CRS) 可能标错了 (the file's CRS may be wrong)",
+                "the file's CRS may be wrong",
+            )
             if geo
-            else "如为投影坐标请先转换为经纬度 (projected coordinates must be converted to "
-            "longitude/latitude first)"
+            else layer.text(
+                "如为投影坐标请先转换为经纬度 (projected coordinates must be converted to "
+                "longitude/latitude first)",
+                "projected coordinates must be converted to longitude/latitude first",
+            )
         )
         layer.add(
             int(pos),
             column,
-            f"坐标超出经纬度范围 (coordinates out of range): {where}; 经度应在 -180~180、纬度在 "
-            f"-90~90 之间 (longitude must be within -180..180 and latitude within -90..90); "
-            f"{hint}",
+            layer.text(
+                f"坐标超出经纬度范围 (coordinates out of range): {where}; 经度应在 -180~180、纬度"
+                f"在 -90~90 之间 (longitude must be within -180..180 and latitude within "
+                f"-90..90); {hint}",
+                f"coordinates out of range: {where}; longitude must be within -180..180 and "
+                f"latitude within -90..90; {hint}",
+            ),
         )
     return in_range
 
 
-def _swapped(where: str, geo: bool) -> str:
-    fix = (
-        "请在 GIS 中交换 X/Y 坐标 (swap the x/y coordinates in your GIS)"
-        if geo
-        else "请交换经度列和纬度列 (swap the longitude and latitude columns)"
+def _swapped(layer: Layer, where: str, geo: bool) -> str:
+    if geo:
+        fix = layer.text(
+            "请在 GIS 中交换 X/Y 坐标 (swap the x/y coordinates in your GIS)",
+            "swap the x/y coordinates in your GIS",
+        )
+    else:
+        fix = layer.text(
+            "请交换经度列和纬度列 (swap the longitude and latitude columns)",
+            "swap the longitude and latitude columns",
+        )
+    return layer.text(
+        f"经纬度可能填反了 (longitude and latitude look swapped): {where}; {fix}",
+        f"longitude and latitude look swapped: {where}; {fix}",
     )
-    return f"经纬度可能填反了 (longitude and latitude look swapped): {where}; {fix}"
 
 
 def _check_area(
@@ -469,13 +561,19 @@ def _check_area(
     for pos in np.flatnonzero(ok & ~inner):
         where = f"lon={(xmin[pos] + xmax[pos]) / 2:.6f}, lat={(ymin[pos] + ymax[pos]) / 2:.6f}"
         if swapped[pos]:
-            layer.add(int(pos), column, _swapped(where, layer.kind == "geo"))
+            layer.add(int(pos), column, _swapped(layer, where, layer.kind == "geo"))
             continue
         layer.add(
             int(pos),
             column,
-            f"位置在研究范围之外 (outside the study area): {where}，超出研究范围 {margin_km:g} km "
-            f"以上 (more than {margin_km:g} km outside the study area {area}); 请检查坐标及其"
-            "坐标系设置 coords = wgs84/gcj02/bd09 (check the coordinates and the coords setting)",
+            layer.text(
+                f"位置在研究范围之外 (outside the study area): {where}，超出研究范围 "
+                f"{margin_km:g} km 以上 (more than {margin_km:g} km outside the study area "
+                f"{area}); 请检查坐标及其坐标系设置 coords = wgs84/gcj02/bd09 (check the "
+                "coordinates and the coords setting)",
+                f"outside the study area: {where}, more than {margin_km:g} km outside the "
+                f"study area {area}; check the coordinates and the coords setting "
+                "(coords = wgs84/gcj02/bd09)",
+            ),
         )
     return inner

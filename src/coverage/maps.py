@@ -32,7 +32,7 @@ import pandas as pd
 import shapely
 from branca.element import Figure
 
-from coverage import gaps
+from coverage import dataedge, gaps
 from coverage._atomic import atomic_path
 from coverage._mappage import (
     CoverageMap,
@@ -42,6 +42,7 @@ from coverage._mappage import (
     feature_collection,
     shift_round,
 )
+from coverage.basemaps import BASEMAPS
 from coverage.config import Study
 from coverage.errors import InputError, Problem
 from coverage.network import WalkNetwork
@@ -50,7 +51,6 @@ __all__ = ["BASEMAPS", "coverage_map", "escape_text", "map_html", "write_map"]
 
 log = logging.getLogger(__name__)
 
-BASEMAPS = ("osm", "tianditu", "gaode", "none")
 
 # compounds: one colour per threshold band (walk <= T1, <= T2, ...), then beyond, then none
 _BAND_COLOURS = ("#1a9850", "#66bd63", "#a6d96a", "#d9ef8b", "#fee08b")
@@ -88,6 +88,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "tianditu_labels": "天地图注记",
         "gaode": "高德地图",
         "none": "路网底图（离线）",
+        "data_extent": "地图数据范围 (map data extent)",
+        "data_extent_legend": "地图数据范围（灰色虚线）：范围外没有路网数据",
         "network_attr": "路网 &copy; OpenStreetMap contributors",
         "name": "名称",
         "id": "编号",
@@ -139,6 +141,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "tianditu_labels": "Tianditu labels",
         "gaode": "Gaode (AMap)",
         "none": "Walk network (offline)",
+        "data_extent": "Map data extent",
+        "data_extent_legend": "Map data extent (grey dashes): no walk network beyond it",
         "network_attr": "Walk network &copy; OpenStreetMap contributors",
         "name": "Name",
         "id": "ID",
@@ -525,6 +529,24 @@ def _network_layer(
     )
 
 
+#: The outline of the map data's extent: thin grey dashes, under every other layer.
+_EXTENT_STYLE = {"color": "#555555", "weight": 1.5, "opacity": 0.9, "dashArray": "8 5"}
+
+
+def _extent_layer(area: shapely.Geometry, *, gcj: bool, t: dict[str, str]) -> DataLayer:
+    """The edge of the map data as a thin dashed outline (a layer the planner can hide).
+
+    A gap next to it may be the data's edge, not the streets' (:mod:`coverage.dataedge`).
+    """
+    outline = np.array([shapely.boundary(area)], dtype=object)
+    return DataLayer(
+        feature_collection(shift_round(outline, gcj=gcj), [{"s": 0}]),
+        name=t["data_extent"],
+        styles=[{**_EXTENT_STYLE, "className": "cp-extent"}],
+        interactive=False,
+    )
+
+
 def _tile_layers(
     basemap: str, *, key: str | None, lang: str, t: dict[str, str]
 ) -> list[folium.TileLayer]:
@@ -644,6 +666,7 @@ def _legend_html(
     sites: bool,
     circles: bool,
     t: dict[str, str],
+    extent: bool = False,
 ) -> str:
     rows = [f'<div class="cp-h">{t["walk_legend"].format(label=label)}</div>']
     rows += [f'<div><i style="background:{c}"></i>{text}</div>' for c, text in bands]
@@ -664,6 +687,8 @@ def _legend_html(
             f'<div><i class="cp-dot" style="background:{_SITE};box-shadow:0 0 0 2px #000">'
             f"</i>{t['sites_legend']}</div>"
         )
+    if extent:
+        rows.append(f'<div><i class="cp-extentkey"></i>{t["data_extent_legend"]}</div>')
     return "".join(rows)
 
 
@@ -689,6 +714,7 @@ def coverage_map(
     tianditu_key: str | None = None,
     data_date: str | None = None,
     title: str | None = None,
+    data_extent: shapely.Geometry | None = None,
 ) -> folium.Map:
     """Draw the coverage of one service type as an interactive map.
 
@@ -721,6 +747,11 @@ def coverage_map(
         Date of the data shown in the title (default the study's ``data_date``, if any).
     title
         Map title; default the study name.
+    data_extent
+        The area the map data covers (WGS-84), drawn as a thin dashed outline, the layer
+        "地图数据范围 (map data extent)", so a gap at the edge shows as the data's edge.
+        Default: the network's (:func:`coverage.dataedge.data_extent`), when it is given
+        (whatever the basemap).
 
     Returns
     -------
@@ -765,6 +796,11 @@ def coverage_map(
         for tile in _tile_layers(basemap, key=tk, lang=language, t=t):
             tile.add_to(m)
 
+    if data_extent is None and network is not None:
+        data_extent = dataedge.data_extent(network)
+    if data_extent is not None:
+        _extent_layer(data_extent, gcj=gcj, t=t).add_to(m)
+
     limits = _thresholds(result.assessed)
     iso_layers: list[DataLayer] = []
     if isochrones is not None and len(isochrones):
@@ -805,6 +841,7 @@ def coverage_map(
             sites=sites is not None and len(sites) > 0,
             circles=bool((result.assessed.geom_type == "Point").any()),
             t=t,
+            extent=data_extent is not None,
         ),
         nobase=basemap == "none",
         t=t,

@@ -23,6 +23,7 @@ import pandas as pd
 from coverage import dataedge, estimates, gaps, inputs, isochrones, network, osmdata, snap, travel
 from coverage.config import Study
 from coverage.errors import CoverageWarning, FarFromNetworkWarning, InputError, Problem
+from coverage.labels import pick
 from coverage.layer_files import row_note
 from coverage.network import WalkNetwork
 from coverage.outputs import write_analysis  # re-exported: coverage.pipeline.write_analysis
@@ -174,11 +175,19 @@ def read_layers(
             problems += exc.problems
     if problems:
         problems = list(dict.fromkeys(problems))  # a file shared by two services: once
-        files = sorted({p.file for p in problems})
+        files = ", ".join(sorted({p.file for p in problems}))
+        # the layers' messages are in their language (the study's, or the command's --lang)
+        specs = [study.compounds, *(s.stations for s in study.services.values())]
+        lang = next((s.language for s in specs if s is not None), study.language)
+        count = len(problems)
         raise InputError(
             problems,
-            header=f"输入数据有 {len(problems)} 个问题 / {len(problems)} problem(s) in "
-            f"{', '.join(files)}{row_note(problems)}:",
+            header=pick(
+                f"输入数据有 {count} 个问题 / {count} problem(s) in {files}",
+                f"{count} problem(s) in {files}",
+                lang,
+            )
+            + f"{row_note(problems, lang=lang)}:",
         )
     return compounds, stations, candidates
 

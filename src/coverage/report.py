@@ -9,10 +9,11 @@ circles, siting when the study's ``[siting]`` table asks for it) and writes
 All-or-nothing: the folder is written under a temporary name beside the target and renamed
 into place (:func:`coverage._atomic.atomic_dir`); the history is updated in a temporary copy
 renamed onto the database right after, so a killed run leaves the previous report and the
-history as they were. One run per study at a time: an ``fcntl`` lock on
-``<out>/<study-slug>/.lock`` (a second run waits up to ``wait`` seconds, then raises
-:class:`coverage.errors.LockedError`). A second run on the same date replaces that date's
-report and history rows.
+history as they were; a run killed between the two renames left its report in place, and the
+next run records it (the history copy is finished, not thrown away). One run per study at a
+time: an ``fcntl`` lock on ``<out>/<study-slug>/.lock`` (a second run waits up to ``wait``
+seconds, then raises :class:`coverage.errors.LockedError`). A second run on the same date
+replaces that date's report and history rows.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ import contextlib
 import datetime as dt
 import errno
 import fcntl
+import json
 import logging
 import os
 import re
 import shutil
+import sqlite3
 import time
 import warnings
 from collections.abc import Iterator
@@ -37,7 +40,7 @@ import pandas as pd
 from coverage import charts, history, labels, outputs, pipeline, reportpage, runinfo, workbook
 from coverage._atomic import atomic_dir
 from coverage.config import Study, load_study
-from coverage.errors import LockedError, OutputError
+from coverage.errors import CoverageError, LockedError, OutputError
 from coverage.network import WalkNetwork
 from coverage.results import Analysis, StudyInputs
 
@@ -199,9 +202,56 @@ def _usual_mode(path: Path, mode: int) -> None:
 _HISTORY_LEFTOVERS = (".tmp.sqlite", ".tmp.sqlite-journal", ".tmp.sqlite-wal", ".tmp.sqlite-shm")
 
 
+def _folder_run_id(folder: Path) -> str | None:
+    """The run id in a report folder's ``run.json`` (None when it has none or cannot be read)."""
+    try:
+        record = json.loads((folder / runinfo.RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record.get("run_id") if isinstance(record, dict) else None
+
+
+def _finish_history(folder: Path, leftover: Path) -> bool:
+    """Rename a killed run's history copy onto the history when its report is in place.
+
+    A run renames its report folder into place, then its history copy
+    (``.history.*.tmp.sqlite``) onto ``history.sqlite``; killed between the two, the report
+    is visible but not recorded. The copy is complete then (it is written before the folder
+    is renamed): when it holds a run that the history lacks and whose folder's ``run.json``
+    carries that run's id, it becomes the history. Any other copy (a run killed earlier,
+    whose folder never got in place) is not used.
+    """
+    db = folder / history.HISTORY_FILE
+    try:
+        runs = history.read_runs(leftover)
+        known = set(history.read_runs(db)["run_id"])
+    except (sqlite3.Error, CoverageError):
+        return False
+    for run in runs.itertuples():
+        if run.run_id not in known and _folder_run_id(folder / str(run.report_dir)) == run.run_id:
+            os.replace(leftover, db)
+            log.warning(
+                "recorded the report %s in the history (its run was interrupted after writing it)",
+                run.report_dir,
+            )
+            return True
+    return False
+
+
 def _clear_leftovers(folder: Path) -> None:
-    """Temporary folders and files of runs that were killed (we hold the lock)."""
-    for item in sorted(folder.iterdir()):
+    """Temporary folders and files of runs that were killed (we hold the lock).
+
+    Report folders first (a previous report moved aside comes back), then history copies: the
+    copy of a run whose report got in place is finished (:func:`_finish_history`), the others
+    are removed, and last SQLite's side files of the copies (after SQLite has read them).
+    """
+
+    def order(path: Path) -> int:
+        if path.name.endswith(".tmp.sqlite"):
+            return 1
+        return 2 if path.name.endswith(_HISTORY_LEFTOVERS) else 0
+
+    for item in sorted(folder.iterdir(), key=order):
         name = item.name
         if not name.startswith("."):
             continue
@@ -217,6 +267,8 @@ def _clear_leftovers(folder: Path) -> None:
             shutil.rmtree(item, ignore_errors=True)
             log.info("removed the leftover of an interrupted run: %s", item)
         elif item.is_file() and name.endswith(_HISTORY_LEFTOVERS):
+            if name.endswith(".tmp.sqlite") and _finish_history(folder, item):
+                continue
             item.unlink(missing_ok=True)
             log.info("removed the leftover of an interrupted run: %s", item)
 
@@ -355,7 +407,7 @@ def write_report(
         Where to write (the caller makes it all-or-nothing).
     study, analysis, network
         The run's study, analysis and network (``network`` draws the basemap of ``map.html``
-        when ``basemap="none"``).
+        when ``basemap="none"``, and the extent of the map data whatever the basemap).
     run_date
         ``YYYY-MM-DD``.
     previous
@@ -400,7 +452,7 @@ def write_report(
     m = maps.coverage_map(
         analysis,
         study=study,
-        network=network if basemap == "none" else None,
+        network=network,
         basemap=basemap,
         lang=lang,
         sites=siting.sites if siting is not None else None,
