@@ -15,6 +15,7 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import Point
 
+from _machine import lacking
 from _mapdata import PAYLOADS, analysed
 from coverage import maps
 
@@ -34,7 +35,10 @@ ARGS = [
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.fail("Chromium is missing: `make test` installs it (apt-get install chromium)")
+        lacking(
+            "chromium",
+            "Chromium is missing: `make chromium` installs it (apt-get install chromium)",
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -51,6 +55,8 @@ class Page:
         self.dialogs: list[str] = []
         self.refused: list[str] = []
         self.context = browser.new_context(viewport={"width": 1280, "height": 860})
+        # Playwright's waits end on events; their limit is only a hang guard (a loaded machine)
+        self.context.set_default_timeout(120_000)
         self.context.route("**/*", self._route)
         self.page = self.context.new_page()
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
@@ -58,7 +64,11 @@ class Page:
         self.page.on("dialog", self._dialog)
         self.page.goto(path.resolve().as_uri())
         self.page.wait_for_load_state("load")
-        self.page.wait_for_timeout(300)
+        # the page's scripts have run at "load"; two animation frames later it is painted too
+        # (Leaflet draws canvases in an animation frame), without a fixed pause
+        self.page.evaluate(
+            "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+        )
 
     def _route(self, route: Any) -> None:
         if route.request.url.startswith("file://"):
