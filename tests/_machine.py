@@ -9,13 +9,14 @@ cannot pass by skipping.
 from __future__ import annotations
 
 import os
+from typing import NoReturn
 
 import pytest
 
 REQUIRE_ENV = "COVERAGE_PLANNER_TEST_REQUIRE"
 
 
-def lacking(what: str, reason: str) -> None:
+def lacking(what: str, reason: str) -> NoReturn:
     """Skip the test, or fail it when ``what`` is required here (see the module's note).
 
     Parameters

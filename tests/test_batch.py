@@ -8,6 +8,7 @@ on a ``dask scheduler`` with two ``dask worker`` processes, and with a worker ki
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -253,24 +254,26 @@ def test_step_from_a_missing_module_is_refused(
 
 
 def test_scheduler_that_does_not_answer(monaco: dict, tmp_path: Path) -> None:
-    with socket.socket() as s:  # a free loopback port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     out = tmp_path / "out"
     t0 = time.perf_counter()
-    res = CliRunner().invoke(
-        main,
-        [
-            "batch",
-            str(monaco["batch"]),
-            "--out",
-            str(out),
-            "--scheduler",
-            f"tcp://127.0.0.1:{port}",
-            "--timeout",
-            "1",
-        ],
-    )
+    # a loopback port held (bound, not listening) for the whole run: nobody else can take it
+    # and answer
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        res = CliRunner().invoke(
+            main,
+            [
+                "batch",
+                str(monaco["batch"]),
+                "--out",
+                str(out),
+                "--scheduler",
+                f"tcp://127.0.0.1:{port}",
+                "--timeout",
+                "1",
+            ],
+        )
     assert res.exit_code == 2, res.output
     assert "does not answer" in res.output and "Traceback" not in res.output
     assert not out.exists()
@@ -454,10 +457,17 @@ def test_local_cluster_with_two_workers_survives_a_killed_worker(
     _same_results(again[0], reference)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _scheduler_address(scheduler_file: Path, scheduler: subprocess.Popen[bytes]) -> str:
+    """The address the scheduler writes once it listens (on a port it chose itself: a port
+    picked here and passed on could be taken by another process meanwhile)."""
+    deadline = time.monotonic() + 300  # a hang guard only
+    while True:
+        try:
+            return str(json.loads(scheduler_file.read_text(encoding="utf-8"))["address"])
+        except (OSError, ValueError, KeyError):  # not yet there, or being written
+            assert scheduler.poll() is None, "the scheduler ended"
+            assert time.monotonic() < deadline, "the scheduler never wrote its address"
+            time.sleep(0.05)
 
 
 @pytest.mark.slow
@@ -465,7 +475,7 @@ def test_dask_scheduler_and_workers_on_loopback(
     monaco: dict, reference: batch.BatchResult, tmp_path: Path
 ) -> None:
     dask = str(Path(sys.executable).parent / "dask")
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    scheduler_file = tmp_path / "scheduler.json"
     logs = tmp_path / "logs"
     logs.mkdir()
     procs = []
@@ -484,11 +494,14 @@ def test_dask_scheduler_and_workers_on_loopback(
                 "--host",
                 "127.0.0.1",
                 "--port",
-                address.rsplit(":", 1)[1],
+                "0",
+                "--scheduler-file",
+                str(scheduler_file),
                 "--no-dashboard",
             ],
             "scheduler.log",
         )
+        address = _scheduler_address(scheduler_file, procs[0])
         for i in range(2):
             start(
                 [

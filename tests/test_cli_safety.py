@@ -15,6 +15,7 @@ import os
 import pty
 import re
 import select
+import shutil
 import signal
 import sqlite3
 import struct
@@ -239,6 +240,16 @@ outputs.write_csv_for_excel = write_csv_for_excel
 """
 
 
+@pytest.fixture(scope="module")
+def previous_set(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> Path:
+    """A folder with a study (thresholds 5 and 10) and its analysis in ``out``, made once."""
+    folder = tmp_path_factory.mktemp("previous")
+    study = _study(folder / "study", minutes="[5, 10]")
+    res = run(["analyze", str(study), "--out", str(folder / "out"), "--cache-dir", str(cache)])
+    assert res.returncode == 0, res.stderr
+    return folder
+
+
 def _staged_files(out: Path) -> int:
     staging = [p for p in out.glob(f"{outputset.STAGING_PREFIX}*") if p.is_dir()]
     return sum(1 for d in staging for p in d.iterdir() if not p.name.startswith("."))
@@ -249,12 +260,12 @@ def _staged_files(out: Path) -> int:
     ("sig", "staged"), [(signal.SIGINT, 0), (signal.SIGINT, 2), (signal.SIGKILL, 1)]
 )
 def test_interrupted_analyze_leaves_the_previous_set(
-    tmp_path: Path, cache: Path, sig: signal.Signals, staged: int
+    tmp_path: Path, cache: Path, previous_set: Path, sig: signal.Signals, staged: int
 ) -> None:
-    study = _study(tmp_path / "study", minutes="[5, 10]")
-    out = tmp_path / "out"
+    # a copy of the previous run's study and output set
+    shutil.copytree(previous_set, tmp_path, dirs_exist_ok=True)
+    study, out = tmp_path / "study" / "study.toml", tmp_path / "out"
     args = ["analyze", str(study), "--out", str(out), "--cache-dir", str(cache)]
-    assert run(args).returncode == 0
     before = {p.name: _sha(p) for p in out.iterdir()}
     # the next run has other thresholds: its files differ from the previous set's
     study.write_text(

@@ -34,7 +34,8 @@ ARGS = [
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+    executable = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    if executable is None:
         lacking(
             "chromium",
             "Chromium is missing: `make chromium` installs it (apt-get install chromium)",
@@ -42,7 +43,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        b = p.chromium.launch(executable_path=executable, headless=True, args=ARGS)
         yield b
         b.close()
 

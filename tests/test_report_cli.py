@@ -114,12 +114,16 @@ def atomic_dir(*args, **kwargs):
 report.atomic_dir = atomic_dir
 """,
     "map_written": _children.pause_after("maps", "write_map", "map_written"),
+    # inside the history copy's transaction (the rows of its first table are being made):
+    # SQLite's journal lies beside the copy
+    "history_writing": _children.pause_after("history", "_rows", "history_writing"),
     "history_copy": _children.pause_after("history", "updated_copy", "history_copy"),
 }
 # what each point has left on disk when the child pauses there
 ON_DISK = {
     "folder_begun": lambda root: any(root.glob(".2026-11-01.*.tmp")),
     "map_written": lambda root: any(root.glob(".2026-11-01.*.tmp/map.html")),
+    "history_writing": lambda root: any(root.glob(".history.*.tmp.sqlite-*")),
     "history_copy": lambda root: any(root.glob(".history.*.tmp.sqlite")),
 }
 
@@ -138,7 +142,7 @@ def _killed_at(point: str, args: list[str], root: Path) -> int:
 
 
 def test_sigkill_leaves_the_previous_report_and_history(base) -> None:
-    """Kill a run replacing 2026-11-01 at three points; then a run replaces it for real."""
+    """Kill a run replacing 2026-11-01 at four points; then a run replaces it for real."""
     study, out, cache = base
     root = out / SLUG
     before = _state(root)
