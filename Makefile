@@ -57,7 +57,7 @@ fonts:
 TEST_REQUIRE := COVERAGE_PLANNER_TEST_REQUIRE=chromium,cjk-font
 
 test: lint chromium fonts
-	$(TEST_REQUIRE) $(BIN)/python -m pytest -q
+	$(TEST_REQUIRE) $(BIN)/python -m pytest -q --durations=15
 
 bench: $(STAMP_TEST) chromium fonts
 	$(BIN)/python benchmarks/run.py

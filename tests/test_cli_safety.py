@@ -217,7 +217,7 @@ def test_run_json_records_the_run(tmp_path: Path, cache: Path) -> None:
     assert roles["study"]["sha256"] == _sha(study)
     assert roles["compounds"]["sha256"] == _sha(study.parent / "compounds.csv")
     assert record["versions"]["coverage-planner"]
-    assert record["timings"]["computing walk times and coverage"] > 0
+    assert record["timings"]["computing walk times and coverage"] >= 0  # rounded: 0 if fast
     assert record["timings"]["total"] >= record["timings"]["computing walk times and coverage"]
     assert sorted(record["files"]) == sorted(outputs.ANALYSIS_FILES)
     assert outputset.verify_outputs(out) == []
