@@ -3,6 +3,7 @@ read-only folder. Real subprocesses on the CAU extract."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -194,10 +195,12 @@ def test_a_second_run_waits_or_exits_3(base) -> None:
     root = out / SLUG
     before = _state(root)
     waiter_args = _args(study, out, cache, "--date", "2026-11-03", "--wait", "300")[len(CMD) :]
+    lock = contextlib.ExitStack()
+    lock.enter_context(report.study_lock(root))  # taken before the waiter starts
     # the waiter says when it finds the lock taken, and pauses once it holds it and works
     waiter = _children.spawn(_SAYS_WAITING + KILL_POINTS["folder_begun"], waiter_args)
     try:
-        with report.study_lock(root):
+        with lock:
             # one run waits for the lock, one gives up at once
             _children.wait_for(waiter, "waiting")
             res = run(study, out, cache, "--date", "2026-11-02")
@@ -214,6 +217,7 @@ def test_a_second_run_waits_or_exits_3(base) -> None:
         rest = _children.finish(waiter)
         assert waiter.returncode == 0, rest
     finally:
+        lock.close()
         _children.stop(waiter)
     runs = history.read_runs(root / history.HISTORY_FILE)
     assert list(runs["run_date"]) == ["2026-11-01", "2026-11-03"]
