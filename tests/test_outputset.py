@@ -233,7 +233,7 @@ def test_a_planners_own_file_is_never_replaced(tmp_path: Path) -> None:
     assert (other / "a.csv").read_text(encoding="utf-8") == "my notes\n"
 
 
-def test_outputs_over_inputs_are_refused(tmp_path: Path) -> None:
+def test_outputs_over_inputs_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = tmp_path / "data"
     data.mkdir()
     (data / "compounds.csv").write_text("id\n1\n", encoding="utf-8")
@@ -244,7 +244,7 @@ def test_outputs_over_inputs_are_refused(tmp_path: Path) -> None:
     (tmp_path / "link").symlink_to(data)
     with pytest.raises(InputError):
         check_not_inputs([tmp_path / "link" / "compounds.csv"], [data / "compounds.csv"])
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # undone after the test (later tests run in the project)
     with pytest.raises(InputError):
         check_not_inputs([Path("data/compounds.csv")], [data / "compounds.csv"])
     with (
