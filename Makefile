@@ -53,8 +53,11 @@ fonts:
 		(apt-get update -q && apt-get install -y -q fonts-noto-cjk) || \
 		echo "warning: fonts-noto-cjk is not installed: report charts will use English labels"
 
+# the tests may not skip for want of what `chromium` and `fonts` install (tests/_machine.py)
+TEST_REQUIRE := COVERAGE_PLANNER_TEST_REQUIRE=chromium,cjk-font
+
 test: lint chromium fonts
-	$(BIN)/python -m pytest -q
+	$(TEST_REQUIRE) $(BIN)/python -m pytest -q --durations=15
 
 bench: $(STAMP_TEST) chromium fonts
 	$(BIN)/python benchmarks/run.py

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,29 @@ def analysis_and_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[cp.Ana
         analysis = cp.analyze(study, net, data)
     cp.write_analysis(analysis, folder / "out")
     return analysis, folder / "out"
+
+
+@pytest.fixture(scope="session")
+def demo_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """`coverage-planner demo` run once for the session, as a user runs it (a subprocess).
+
+    Returns the demo folder (its network cache is ``../cache``) and the finished process.
+    Tests read the folder; a test that adds files copies it first.
+    """
+    root = tmp_path_factory.mktemp("demo")
+    out = root / "demo"
+    cmd = [sys.executable, "-c", "from coverage.cli import main; main()", "demo"]
+    res = subprocess.run(
+        [*cmd, "--out", str(out), "--cache-dir", str(root / "cache")],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    return out, res
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

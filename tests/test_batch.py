@@ -8,11 +8,13 @@ on a ``dask scheduler`` with two ``dask worker`` processes, and with a worker ki
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -252,28 +254,30 @@ def test_step_from_a_missing_module_is_refused(
 
 
 def test_scheduler_that_does_not_answer(monaco: dict, tmp_path: Path) -> None:
-    with socket.socket() as s:  # a free loopback port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     out = tmp_path / "out"
     t0 = time.perf_counter()
-    res = CliRunner().invoke(
-        main,
-        [
-            "batch",
-            str(monaco["batch"]),
-            "--out",
-            str(out),
-            "--scheduler",
-            f"tcp://127.0.0.1:{port}",
-            "--timeout",
-            "1",
-        ],
-    )
+    # a loopback port held (bound, not listening) for the whole run: nobody else can take it
+    # and answer
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        res = CliRunner().invoke(
+            main,
+            [
+                "batch",
+                str(monaco["batch"]),
+                "--out",
+                str(out),
+                "--scheduler",
+                f"tcp://127.0.0.1:{port}",
+                "--timeout",
+                "1",
+            ],
+        )
     assert res.exit_code == 2, res.output
     assert "does not answer" in res.output and "Traceback" not in res.output
     assert not out.exists()
-    assert time.perf_counter() - t0 < 30
+    assert time.perf_counter() - t0 < 120  # a hang guard: --timeout 1, not the default wait
 
 
 def _cau_region(folder: Path) -> tuple[Path, Path]:
@@ -393,46 +397,77 @@ def _same_results(got: batch.BatchResult, ref: batch.BatchResult) -> None:
         )
 
 
+# run in each worker process (client.run): the first area to start its analysis there
+# announces its worker's pid in ``marker`` and stays busy until the test kills the process
+_BUSY_UNTIL_KILLED = """
+import os, time
+from coverage import pipeline
+real_analyze = pipeline.analyze
+def analyze(*args, **kwargs):
+    try:
+        fd = os.open(MARKER + ".claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:  # another area holds the pause: work as usual
+        return real_analyze(*args, **kwargs)
+    os.close(fd)
+    with open(MARKER + ".tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(MARKER + ".tmp", MARKER)
+    while True:
+        time.sleep(1)
+pipeline.analyze = analyze
+"""
+
+
 @pytest.mark.slow
 def test_local_cluster_with_two_workers_survives_a_killed_worker(
-    monaco: dict, reference: batch.BatchResult
+    monaco: dict, reference: batch.BatchResult, tmp_path: Path
 ) -> None:
     spec = batch.load_batch(monaco["batch"])
     client = batch.connect(workers=2)
-    killed: list[int] = []
-
-    def kill_one(res: batch.AreaResult) -> None:
-        if killed:
-            return
-        pids = client.run(os.getpid)
-        busy = [addr for addr, keys in client.processing().items() if keys]
-        if busy:
-            killed.append(pids[busy[0]])
-            os.kill(pids[busy[0]], signal.SIGKILL)
-
+    marker = tmp_path / "busy.pid"
+    again: list[batch.BatchResult] = []
     try:
         assert len(client.scheduler_info()["workers"]) == 2
         got = batch.run_batch(spec, client=client)
         # two worker processes did the work; the results are those of the areas run here
         _same_results(got, reference)
         assert len({a.worker for a in got.areas}) == 2
-        # again, killing a busy worker process when the first area comes back
-        again = batch.run_batch(spec, client=client, on_result=kill_one)
+        # again, killing a worker process while it is busy with an area: its analysis
+        # announces itself and waits (no race with the areas finishing first)
+        client.run(exec, _BUSY_UNTIL_KILLED.replace("MARKER", repr(str(marker))), {})
+        runner = threading.Thread(
+            target=lambda: again.append(batch.run_batch(spec, client=client)), daemon=True
+        )
+        runner.start()
+        deadline = time.monotonic() + 300  # a hang guard only
+        while not marker.exists():
+            assert runner.is_alive() and time.monotonic() < deadline
+            time.sleep(0.05)
+        killed = int(marker.read_text())
+        os.kill(killed, signal.SIGKILL)
+        runner.join(timeout=600)
+        assert not runner.is_alive()
         live = set(client.run(os.getpid).values())
     finally:
         client.close()
-    # a worker busy with an area was killed midway; its nanny started a new process and the
-    # batch completed with the same results
-    assert killed, "no worker was busy when the first area finished"
-    assert killed[0] not in live
-    assert all(a.status == "ok" for a in again.areas)
-    _same_results(again, reference)
+    # the busy worker was killed midway; its nanny started a new process, the area ran again
+    # elsewhere and the batch completed with the same results
+    assert killed not in live
+    assert len(again) == 1 and all(a.status == "ok" for a in again[0].areas)
+    _same_results(again[0], reference)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _scheduler_address(scheduler_file: Path, scheduler: subprocess.Popen[bytes]) -> str:
+    """The address the scheduler writes once it listens (on a port it chose itself: a port
+    picked here and passed on could be taken by another process meanwhile)."""
+    deadline = time.monotonic() + 300  # a hang guard only
+    while True:
+        try:
+            return str(json.loads(scheduler_file.read_text(encoding="utf-8"))["address"])
+        except (OSError, ValueError, KeyError):  # not yet there, or being written
+            assert scheduler.poll() is None, "the scheduler ended"
+            assert time.monotonic() < deadline, "the scheduler never wrote its address"
+            time.sleep(0.05)
 
 
 @pytest.mark.slow
@@ -440,7 +475,7 @@ def test_dask_scheduler_and_workers_on_loopback(
     monaco: dict, reference: batch.BatchResult, tmp_path: Path
 ) -> None:
     dask = str(Path(sys.executable).parent / "dask")
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    scheduler_file = tmp_path / "scheduler.json"
     logs = tmp_path / "logs"
     logs.mkdir()
     procs = []
@@ -459,11 +494,14 @@ def test_dask_scheduler_and_workers_on_loopback(
                 "--host",
                 "127.0.0.1",
                 "--port",
-                address.rsplit(":", 1)[1],
+                "0",
+                "--scheduler-file",
+                str(scheduler_file),
                 "--no-dashboard",
             ],
             "scheduler.log",
         )
+        address = _scheduler_address(scheduler_file, procs[0])
         for i in range(2):
             start(
                 [

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -21,13 +23,13 @@ def invoke(args: list[str]) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo (analysis + siting step), once for the module."""
+def demo(
+    demo_run: tuple[Path, subprocess.CompletedProcess[str]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    """The demo (analysis + siting step; conftest.demo_run), copied: tests here add files."""
     root = tmp_path_factory.mktemp("site-demo")
-    out = root / "demo"
-    code, text = invoke(["demo", "--out", str(out), "--cache-dir", str(root / "cache")])
-    assert code == 0, text
-    return out
+    return Path(shutil.copytree(demo_run[0], root / "demo"))
 
 
 def test_demo_gains_a_siting_step(demo: Path) -> None:

@@ -148,6 +148,10 @@ def test_import_refuses_a_folder_without_this_projects_modules(tmp_path: Path) -
     assert res.returncode == 1 and "no pipeline.py" in res.stderr
 
 
+# this interpreter's site-packages folder name in a virtual environment (not always 3.11)
+_PYTHON_DIR = f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+
 def _fake_venv(tmp_path: Path) -> Path:
     """An empty virtual environment on this interpreter, marked as installed for make."""
     venv = tmp_path / "venv"
@@ -157,7 +161,7 @@ def _fake_venv(tmp_path: Path) -> Path:
         f"home = {base}\ninclude-system-site-packages = false\n", encoding="utf-8"
     )
     (venv / "bin" / "python").symlink_to(Path(sys.executable).resolve())
-    (venv / "lib" / "python3.11" / "site-packages").mkdir(parents=True)
+    (venv / "lib" / _PYTHON_DIR / "site-packages").mkdir(parents=True)
     for stamp in (".installed-base", ".installed-test"):
         (venv / stamp).touch()
     return venv
@@ -169,7 +173,7 @@ def test_make_refuses_an_environment_with_coverage_py(tmp_path: Path) -> None:
     cmd = ["make", "-s", "check-env", f"VENV={venv}"]
     clean = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    coverage_py = venv / "lib" / "python3.11" / "site-packages" / "coverage"
+    coverage_py = venv / "lib" / _PYTHON_DIR / "site-packages" / "coverage"
     coverage_py.mkdir()
     (coverage_py / "cmdline.py").write_text("", encoding="utf-8")
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
@@ -177,7 +181,7 @@ def test_make_refuses_an_environment_with_coverage_py(tmp_path: Path) -> None:
     assert "coverage.py is installed" in res.stdout and "pip uninstall -y coverage" in res.stdout
     # the dist-info alone (files not yet written) is caught too
     shutil.rmtree(coverage_py)
-    info = venv / "lib" / "python3.11" / "site-packages" / "coverage-7.6.1.dist-info"
+    info = venv / "lib" / _PYTHON_DIR / "site-packages" / "coverage-7.6.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: coverage\nVersion: 7.6.1\n")
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)

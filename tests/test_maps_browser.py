@@ -16,6 +16,7 @@ import pytest
 import shapely
 from shapely.geometry import Point
 
+from _machine import lacking
 from _mapdata import PAYLOADS, analysed
 from coverage import dataedge, maps
 
@@ -34,12 +35,16 @@ ARGS = [
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.fail("Chromium is missing: `make test` installs it (apt-get install chromium)")
+    executable = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    if executable is None:
+        lacking(
+            "chromium",
+            "Chromium is missing: `make chromium` installs it (apt-get install chromium)",
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        b = p.chromium.launch(executable_path=executable, headless=True, args=ARGS)
         yield b
         b.close()
 
@@ -52,6 +57,8 @@ class Page:
         self.dialogs: list[str] = []
         self.refused: list[str] = []
         self.context = browser.new_context(viewport={"width": 1280, "height": 860})
+        # Playwright's waits end on events; their limit is only a hang guard (a loaded machine)
+        self.context.set_default_timeout(120_000)
         self.context.route("**/*", self._route)
         self.page = self.context.new_page()
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
@@ -59,7 +66,11 @@ class Page:
         self.page.on("dialog", self._dialog)
         self.page.goto(path.resolve().as_uri())
         self.page.wait_for_load_state("load")
-        self.page.wait_for_timeout(300)
+        # the page's scripts have run at "load"; two animation frames later it is painted too
+        # (Leaflet draws canvases in an animation frame), without a fixed pause
+        self.page.evaluate(
+            "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+        )
 
     def _route(self, route: Any) -> None:
         if route.request.url.startswith("file://"):

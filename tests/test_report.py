@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
+from _machine import lacking
 from _mapdata import PAYLOADS, compounds, lattice, stations, study
 from coverage import charts, history, pipeline, report
 
@@ -180,7 +181,7 @@ def test_page_says_so_without_a_cjk_font(grouped, tmp_path: Path, monkeypatch) -
 
 def test_chart_text_is_outlined_with_a_cjk_font() -> None:
     if charts.cjk_font() is None:
-        pytest.fail("no CJK font: `make test` installs fonts-noto-cjk")
+        lacking("cjk-font", "no CJK font: `make fonts` installs fonts-noto-cjk")
     frame = pd.DataFrame(
         {
             "label": ["党群服务站", "党群服务站"],

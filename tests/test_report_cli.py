@@ -3,18 +3,18 @@ read-only folder. Real subprocesses on the CAU extract."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+import _children
 from _studies import cau_study
 from coverage import history, report
 
@@ -100,38 +100,56 @@ def test_report_tables_equal_those_of_analyze(base) -> None:
         assert mine == (out.parent / "analyze" / name).read_bytes(), name
 
 
-def _kill_when(cmd: list[str], ready: Callable[[], bool], timeout: float = 240) -> int:
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    t0 = time.monotonic()
-    try:
-        while not ready():
-            if proc.poll() is not None or time.monotonic() - t0 > timeout:
-                break
-            time.sleep(0.005)
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-        return proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-
-
+# where a run replacing a report pauses to be killed (tests/_children.py): each point wraps
+# the function that reaches it, so the kill can come neither too early nor too late
 KILL_POINTS = {
+    "folder_begun": """
+from contextlib import contextmanager
+from coverage import report
+real_atomic_dir = report.atomic_dir
+@contextmanager
+def atomic_dir(*args, **kwargs):
+    with real_atomic_dir(*args, **kwargs) as tmp:
+        pause("folder_begun")
+        yield tmp
+report.atomic_dir = atomic_dir
+""",
+    "map_written": _children.pause_after("maps", "write_map", "map_written"),
+    # inside the history copy's transaction (the rows of its first table are being made):
+    # SQLite's journal lies beside the copy
+    "history_writing": _children.pause_after("history", "_rows", "history_writing"),
+    "history_copy": _children.pause_after("history", "updated_copy", "history_copy"),
+}
+# what each point has left on disk when the child pauses there
+ON_DISK = {
     "folder_begun": lambda root: any(root.glob(".2026-11-01.*.tmp")),
     "map_written": lambda root: any(root.glob(".2026-11-01.*.tmp/map.html")),
+    "history_writing": lambda root: any(root.glob(".history.*.tmp.sqlite-*")),
     "history_copy": lambda root: any(root.glob(".history.*.tmp.sqlite")),
 }
 
 
+def _killed_at(point: str, args: list[str], root: Path) -> int:
+    """Run ``report args``, SIGKILL it when it pauses at ``point``; its exit code."""
+    child = _children.spawn(KILL_POINTS[point], args)
+    try:
+        _children.wait_for(child, point)
+        assert ON_DISK[point](root), point
+        child.send_signal(signal.SIGKILL)
+        _children.finish(child)
+    finally:
+        _children.stop(child)
+    return child.returncode
+
+
 def test_sigkill_leaves_the_previous_report_and_history(base) -> None:
-    """Kill a run replacing 2026-11-01 at three points; then a run replaces it for real."""
+    """Kill a run replacing 2026-11-01 at four points; then a run replaces it for real."""
     study, out, cache = base
     root = out / SLUG
     before = _state(root)
-    cmd = _args(study, out, cache, "--date", "2026-11-01")
-    for point, ready in KILL_POINTS.items():
-        rc = _kill_when(cmd, lambda ready=ready: ready(root))
-        assert rc == -signal.SIGKILL, f"{point}: the run ended before the kill ({rc})"
+    args = _args(study, out, cache, "--date", "2026-11-01")[len(CMD) :]
+    for point in KILL_POINTS:
+        assert _killed_at(point, args, root) == -signal.SIGKILL, point
         # same visible folders, the same report (run id) and the same history bytes
         assert _state(root) == before, point
         leftovers = [p.name for p in root.iterdir() if p.name.startswith(".") and p.name != ".lock"]
@@ -156,34 +174,51 @@ def _umask() -> int:
     return mask
 
 
+# a run that says when it finds the study's lock taken (and goes on waiting for it)
+_SAYS_WAITING = """
+import errno, fcntl
+real_flock, said = fcntl.flock, []
+def flock(fd, op):
+    try:
+        return real_flock(fd, op)
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES) and not said:
+            said.append(True)
+            say("waiting")
+        raise
+fcntl.flock = flock
+"""
+
+
 def test_a_second_run_waits_or_exits_3(base) -> None:
     study, out, cache = base
     root = out / SLUG
     before = _state(root)
-    with report.study_lock(root):
-        # one run waits for the lock, one gives up at once
-        waiter = subprocess.Popen(
-            _args(study, out, cache, "--date", "2026-11-03", "--wait", "300"),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        t0 = time.monotonic()
-        res = run(study, out, cache, "--date", "2026-11-02")
-        held = time.monotonic() - t0
-        assert waiter.poll() is None
-    assert res.returncode == 3, res.stderr
-    assert "另一次报告运行" in res.stderr and "--wait" in res.stderr
-    assert "Traceback" not in res.stderr
-    assert _state(root) == before
+    waiter_args = _args(study, out, cache, "--date", "2026-11-03", "--wait", "300")[len(CMD) :]
+    lock = contextlib.ExitStack()
+    lock.enter_context(report.study_lock(root))  # taken before the waiter starts
+    # the waiter says when it finds the lock taken, and pauses once it holds it and works
+    waiter = _children.spawn(_SAYS_WAITING + KILL_POINTS["folder_begun"], waiter_args)
     try:
+        with lock:
+            # one run waits for the lock, one gives up at once
+            _children.wait_for(waiter, "waiting")
+            res = run(study, out, cache, "--date", "2026-11-02")
+            assert waiter.poll() is None  # still waiting (up to 300 s)
+        assert res.returncode == 3, res.stderr
+        assert "另一次报告运行" in res.stderr and "--wait" in res.stderr
+        assert "Traceback" not in res.stderr
+        assert _state(root) == before
         # the waiter runs now; a run started while it works exits 3 too
-        t1 = time.monotonic()
-        while not any(root.glob(".2026-11-03.*.tmp")) and time.monotonic() - t1 < 200:
-            time.sleep(0.01)
+        _children.wait_for(waiter, "folder_begun")
         busy = run(study, out, cache, "--date", "2026-11-03")
+        assert busy.returncode == 3, busy.stderr
+        _children.resume(waiter)
+        rest = _children.finish(waiter)
+        assert waiter.returncode == 0, rest
     finally:
-        assert waiter.wait(timeout=300) == 0
-    assert held > 1.0 and busy.returncode == 3, busy.stderr
+        lock.close()
+        _children.stop(waiter)
     runs = history.read_runs(root / history.HISTORY_FILE)
     assert list(runs["run_date"]) == ["2026-11-01", "2026-11-03"]
 
