@@ -226,3 +226,17 @@ def test_walk_reach_of_a_study(tmp_path: Path) -> None:
     w, _, _, n = big.bounds
     assert geod.inv(CAU_BOUNDS[0], 40.0, w, 40.0)[2] == pytest.approx(1500, rel=2e-3)
     assert geod.inv(116.35, CAU_BOUNDS[3], 116.35, n)[2] == pytest.approx(1500, rel=2e-3)
+
+
+def test_edge_warning_in_the_study_language() -> None:
+    with pytest.warns(CoverageWarning) as record:
+        dataedge.warn_outside_network_data(["Block A (c1)"], ["Hall (s1)"], reach_m=1125, lang="en")
+    message = str(record[0].message)
+    assert message.startswith("1 compound(s) and 1 station(s) lie outside the network data")
+    assert "at least 1,125 m" in message and message.endswith(": Block A (c1); Hall (s1)")
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in message)
+    with pytest.warns(CoverageWarning) as record:
+        dataedge.warn_outside_network_data(["Block A (c1)"], [], reach_m=1125)
+    message = str(record[0].message)
+    assert message.startswith("1 个小区、0 个站点位于路网数据范围之外")
+    assert "(1 compound(s) and 0 station(s) lie outside" in message  # the English after it

@@ -157,3 +157,15 @@ def test_validate_says_estimated(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["validate", str(study)])
     assert res.exit_code == 0, res.output
     assert "小区: 2 个，400 户（估算 (estimated) 户数占 75.0%）" in res.output
+
+
+def test_plausibility_warning_is_english_only_for_en() -> None:
+    few = pd.DataFrame({"households": [250.0]})
+    with pytest.warns(CoverageWarning) as record:
+        message = estimates.check_derived_households(
+            few, mapped_buildings=150, built_up_m2=1e6, lang="en"
+        )
+    assert message == str(record[0].message)
+    assert message.startswith("households estimated from OSM buildings look far too low: only")
+    assert "under a tenth" in message and "street office" in message
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in message)

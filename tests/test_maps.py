@@ -263,9 +263,9 @@ def test_the_data_extent_is_a_thin_dashed_outline_that_can_be_toggled(case) -> N
     assert style is not None
     options = json.loads(style.group(1))
     assert options["dashArray"] and options["weight"] <= 2 and "fill" not in options
-    assert "地图数据范围（灰色虚线）：范围外没有路网数据" in html  # the legend explains it
+    assert "地图数据范围（灰色虚线）：范围外路网不完整" in html  # the legend explains it
     # without a recorded extent (a network made from tables) there is no outline
-    assert '"cp-extent"' not in _html(case) and "范围外没有路网数据" not in _html(case)
+    assert '"cp-extent"' not in _html(case) and "范围外路网不完整" not in _html(case)
 
 
 def test_the_data_extent_shifts_with_the_gaode_basemap(case) -> None:

@@ -228,3 +228,21 @@ def test_coverage_broken_down_by_street_and_community(tmp_path: Path) -> None:
     object.__setattr__(bad, "group_by", ("网格",))
     with pytest.raises(InputError, match="网格"):
         pipeline.group_columns(bad, data.compounds)
+
+
+def test_far_station_warning_is_english_only_for_en(tmp_path: Path) -> None:
+    import dataclasses
+
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    study = dataclasses.replace(load_study(_study(tmp_path, STATIONS)), language="en")
+    rows = gpd.GeoDataFrame(
+        {"station_id": ["P9"], "name": ["Far hall"]}, geometry=[Point(116.352, 40.0224)], crs=4326
+    )
+    with pytest.warns(FarFromNetworkWarning) as record:
+        pipeline.warn_far_stations(study, {"party": rows})
+    message = str(record[0].message)
+    assert message.startswith("1 station(s) farther than 300 m from any walkable way were left")
+    assert "P9 Far hall" in message and "raise max_snap_m" in message
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in message), message

@@ -47,6 +47,7 @@ import shapely
 
 from coverage.coords import utm_crs_for
 from coverage.errors import CoverageWarning
+from coverage.labels import pick
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -322,7 +323,11 @@ def mark_outside_network_data(
 
 
 def warn_outside_network_data(
-    compound_ids: Iterable[Any], station_ids: Iterable[Any], *, reach_m: float
+    compound_ids: Iterable[Any],
+    station_ids: Iterable[Any],
+    *,
+    reach_m: float,
+    lang: str | None = None,
 ) -> None:
     """Warn once when gaps come from the edge of the map data, with the count and the fix.
 
@@ -334,6 +339,8 @@ def warn_outside_network_data(
     reach_m
         The walk reach of the largest threshold: how far beyond the study area the map data
         must reach.
+    lang
+        The study's language: ``"zh"`` (Chinese with the English; also ``None``) or ``"en"``.
     """
     compounds = sorted({str(c) for c in compound_ids})
     stations = sorted({str(s) for s in station_ids})
@@ -344,17 +351,21 @@ def warn_outside_network_data(
         for items in (compounds, stations)
         if items
     )
-    warnings.warn(
+    english = (
+        f"{len(compounds)} compound(s) and {len(stations)} station(s) lie outside the network "
+        "data or at its edge (on ways the data's boundary cuts, or where the nearest way may lie "
+        "beyond it), so their gaps may come from missing map data (reason "
+        f"outside_network_data); use an OSM extract reaching at least {reach_m:,.0f} m (the walk "
+        "reach of the largest threshold) beyond the study area on every side"
+    )
+    chinese = (
         f"{len(compounds)} 个小区、{len(stations)} 个站点位于路网数据范围之外或其边缘（在被数据边界"
         f"截断的路网上，或附近的道路可能在范围外），其缺口可能来自地图数据缺失（原因 "
         f"outside_network_data）；请使用比研究范围每边至少大 {reach_m:,.0f} 米"
-        f"（最大阈值的步行距离）的 OSM 数据 ({len(compounds)} compound(s) and "
-        f"{len(stations)} station(s) lie outside "
-        "the network data or at its edge (on ways the data's boundary cuts, or where the nearest "
-        "way may lie beyond it), so their gaps may come from missing map data (reason "
-        f"outside_network_data); use an OSM extract reaching at least {reach_m:,.0f} m (the walk "
-        "reach of the largest threshold) beyond the study area on every side)"
-        + (f": {shown}" if shown else ""),
+        f"（最大阈值的步行距离）的 OSM 数据 ({english})"
+    )
+    warnings.warn(
+        pick(chinese, english, lang) + (f": {shown}" if shown else ""),
         CoverageWarning,
         stacklevel=2,
     )

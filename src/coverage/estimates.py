@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from coverage.errors import CoverageWarning
+from coverage.labels import pick
 
 if TYPE_CHECKING:
     from coverage.walknetwork import WalkNetwork
@@ -155,6 +156,7 @@ def check_derived_households(
     *,
     mapped_buildings: int,
     built_up_m2: float | None = None,
+    lang: str | None = None,
 ) -> str | None:
     """Warn when households derived from OSM look far too low for the area.
 
@@ -166,6 +168,8 @@ def check_derived_households(
         Buildings of every kind mapped in the area (``len(features.buildings)``).
     built_up_m2
         The built-up area (:func:`built_up_area_m2`); ``None`` skips that check.
+    lang
+        The study's language: ``"zh"`` (Chinese with the English; also ``None``) or ``"en"``.
 
     Returns
     -------
@@ -198,12 +202,16 @@ def check_derived_households(
         )
     if not why_zh:
         return None
-    message = (
-        "从 OSM 建筑估算的户数可能严重偏低：" + "；".join(why_zh) + "。中国县城的 OSM 建筑数据"
-        "往往很稀疏，建议向街道办索取小区名单（含户数）作为 compounds 图层 "
-        "(households estimated from OSM buildings look far too low: " + "; ".join(why_en) + ". "
+    english = (
+        "households estimated from OSM buildings look far too low: " + "; ".join(why_en) + ". "
         "OSM building coverage in Chinese county towns is often sparse: a compounds file with "
-        "household counts from the street office is better)"
+        "household counts from the street office is better"
+    )
+    message = pick(
+        "从 OSM 建筑估算的户数可能严重偏低：" + "；".join(why_zh) + "。中国县城的 OSM 建筑数据"
+        f"往往很稀疏，建议向街道办索取小区名单（含户数）作为 compounds 图层 ({english})",
+        english,
+        lang,
     )
     warnings.warn(message, CoverageWarning, stacklevel=2)
     return message

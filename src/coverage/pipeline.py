@@ -233,6 +233,7 @@ def load_inputs(study: Study, *, network: WalkNetwork | None = None) -> StudyInp
             compounds,
             mapped_buildings=len(features.buildings),
             built_up_m2=None if network is None else estimates.built_up_area_m2(network),
+            lang=study.language,
         )
     return StudyInputs(compounds, stations, candidates, entrances)
 
@@ -417,12 +418,22 @@ def warn_far_stations(study: Study, far: dict[str, gpd.GeoDataFrame]) -> None:
         shown = ", ".join(listed[:20]) + (f" ... ({len(listed)})" if len(listed) > 20 else "")
         parts.append(f"{'/'.join(services)}: {shown}")
     m = f"{study.max_snap_m:g}"
+    shown_all = "; ".join(parts)
+    fix = (
+        "check their coordinates and the coords setting, or raise max_snap_m in the study "
+        "file; stations.csv gives them reason far_from_network"
+    )
     warnings.warn(
-        f"{count} 个站点距步行道路超过 {m} 米，未参与计算 ({count} station(s) farther than {m} m "
-        f"from any walkable way were left out): {'; '.join(parts)}. 请核对其坐标及坐标系设置 "
-        "coords，或调大研究文件的 max_snap_m；stations.csv 中它们的原因 (reason) 为 "
-        "far_from_network (check their coordinates and the coords setting, or raise "
-        "max_snap_m in the study file; stations.csv gives them reason far_from_network)",
+        pick(
+            f"{count} 个站点距步行道路超过 {m} 米，未参与计算 ({count} station(s) farther than "
+            f"{m} m from any walkable way were left out): {shown_all}. 请核对其坐标及坐标系设置 "
+            f"coords，或调大研究文件的 max_snap_m；stations.csv 中它们的原因 (reason) 为 "
+            f"far_from_network ({fix})",
+            f"{count} station(s) farther than {m} m from any walkable way were left out: "
+            f"{shown_all}. Check their coordinates and the coords setting, or raise max_snap_m in "
+            "the study file; stations.csv gives them reason far_from_network",
+            study.language,
+        ),
         FarFromNetworkWarning,
         stacklevel=3,
     )
@@ -438,7 +449,9 @@ def _warn_data_edge(study: Study, results: dict[str, ServiceResult]) -> None:
         compounds += [f"{n} ({i})" for n, i in zip(hit["name"], hit["compound_id"], strict=True)]
         hit = r.loads[r.loads["reason"] == outside] if "reason" in r.loads else r.loads.iloc[:0]
         stations += [f"{n} ({i})" for n, i in zip(hit["name"], hit["station_id"], strict=True)]
-    dataedge.warn_outside_network_data(compounds, stations, reach_m=dataedge.walk_reach_m(study))
+    dataedge.warn_outside_network_data(
+        compounds, stations, reach_m=dataedge.walk_reach_m(study), lang=study.language
+    )
 
 
 def _with_access(assessed: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoDataFrame:
