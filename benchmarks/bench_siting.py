@@ -22,8 +22,8 @@ District scale (2,000 compounds x 500 candidates, 10 existing stations, T = 15 m
 * the coverage curve k = 1..20, every point solved to proven optimality.
 
 City scale (20,000 compounds x 5,000 candidates, T = 15, p = 50): the matrix, the lazy greedy
-alone, and the decomposition (greedy + best-improvement swaps for the primal, a Lagrangian
-subgradient bound) within 60 s; the gap is reported as found.
+alone, and the decomposition (greedy, swaps and iterated swaps for the primal, a subgradient
+then a smoothed Lagrangian bound) within 60 s; the gap is reported as found.
 """
 
 from __future__ import annotations
@@ -234,9 +234,13 @@ def city(net: WalkNetwork, quick: bool) -> dict[str, Any]:
     model = siting.MaxCoverage.from_walk_times(times, p=p, minutes=T)
     t0 = time.perf_counter()
     a, w, _, _ = model._reduced()
-    greedy = siting_solve.lazy_greedy(a.tocsc(), w, p, np.zeros(a.shape[0], dtype=bool))
+    a_csc = a.tocsc()
+    reduce_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    greedy = siting_solve.lazy_greedy(a_csc, w, p, np.zeros(a.shape[0], dtype=bool))
     greedy_s = time.perf_counter() - t0
     del greedy
+    load0 = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), cpu_s()
     model.solve(method="decompose", time_limit_s=60.0)
     total = time.perf_counter() - t0
@@ -247,10 +251,12 @@ def city(net: WalkNetwork, quick: bool) -> dict[str, Any]:
         "p": p,
         "pairs": int(times.cost.nnz),
         "matrix_s": matrix_s,
+        "reduce_s": reduce_s,
         "greedy_s": greedy_s,
         "decompose_s": total,
         "decompose_cpu_s": total_cpu,
-        "load": os.getloadavg()[0],
+        "load": load0,
+        "load_end": os.getloadavg()[0],
         "objective": model.objective,
         "greedy_objective": model.greedy_objective,
         "bound": model.bound,
@@ -293,13 +299,16 @@ def table(d: dict[str, Any], c: dict[str, Any]) -> str:
         "",
         f"City scale: {c['compounds']:,} compounds x {c['candidates']:,} candidates, p = "
         f"{c['p']}, {c['pairs']:,} pairs (matrix {c['matrix_s']:.2f} s; merging "
-        f"{c['model_size']['rows_to_cover']:,} -> {c['model_size']['rows_merged']:,} rows; load "
-        f"{c['load']:.1f}). Lazy greedy alone {c['greedy_s']:.2f} s (gap {c['greedy_gap']:.2%} "
-        f"against the final bound). Decomposition with a 60 s limit (greedy, swaps, "
-        f"Lagrangian bound with fixing, kernel MILP): {c['decompose_s']:.1f} s wall / "
-        f"{c['decompose_cpu_s']:.1f} s CPU, objective {c['objective']:,.0f} (greedy "
-        f"{c['greedy_objective']:,.0f}), bound {c['bound']:,.0f}, **gap {c['gap']:.2%}**"
-        + (" (the < 1% target is NOT reached)." if c["gap"] >= 0.01 else " (under 1%)."),
+        f"{c['model_size']['rows_to_cover']:,} -> {c['model_size']['rows_merged']:,} rows, "
+        f"{c['reduce_s']:.2f} s; load {c['load']:.1f} at the start, {c['load_end']:.1f} at "
+        f"the end). Lazy greedy alone {c['greedy_s']:.2f} s (gap {c['greedy_gap']:.2%} "
+        "against the final bound). Decomposition with a 60 s limit (greedy, best-improvement "
+        "swaps, iterated swaps for the primal; a short subgradient phase, then the smoothed "
+        "Lagrangian bound by FISTA, which converges to the LP bound, for the dual): "
+        f"{c['decompose_s']:.1f} s wall / {c['decompose_cpu_s']:.1f} s CPU, objective "
+        f"{c['objective']:,.0f} (greedy {c['greedy_objective']:,.0f}), bound "
+        f"{c['bound']:,.0f}, **gap {c['gap']:.2%}**"
+        + (" (the < 1% target is NOT reached)." if c["gap"] >= 0.01 else " (under 1%: met)."),
     ]
     return "\n".join(lines)
 
