@@ -135,11 +135,14 @@ def test_sigkill_leaves_the_previous_report_and_history(base) -> None:
         # same visible folders, the same report (run id) and the same history bytes
         assert _state(root) == before, point
         leftovers = [p.name for p in root.iterdir() if p.name.startswith(".") and p.name != ".lock"]
-        assert all(n.endswith((".tmp", ".tmp.sqlite")) for n in leftovers), leftovers
+        # only temporary files: the report folder, the history copy (and SQLite's journal)
+        assert all(n.endswith((".tmp", ".tmp.sqlite", ".tmp.sqlite-journal")) for n in leftovers), (
+            leftovers
+        )
     # the next run clears what the killed ones left and replaces that day's report
     res = run(study, out, cache, "--date", "2026-11-01")
     assert res.returncode == 0, res.stderr
-    assert not [p for p in root.iterdir() if p.name.endswith((".tmp", ".tmp.sqlite"))]
+    assert not [p for p in root.iterdir() if ".tmp" in p.name]
     runs = history.read_runs(root / history.HISTORY_FILE)
     assert list(runs["run_date"]) == ["2026-11-01"]  # replaced, not duplicated
     new_id = json.loads((root / "2026-11-01" / "run.json").read_text())["run_id"]

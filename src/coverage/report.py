@@ -195,6 +195,10 @@ def _usual_mode(path: Path, mode: int) -> None:
     path.chmod(mode & ~umask)
 
 
+# a killed copy of the history: the temporary database and SQLite's side files beside it
+_HISTORY_LEFTOVERS = (".tmp.sqlite", ".tmp.sqlite-journal", ".tmp.sqlite-wal", ".tmp.sqlite-shm")
+
+
 def _clear_leftovers(folder: Path) -> None:
     """Temporary folders and files of runs that were killed (we hold the lock)."""
     for item in sorted(folder.iterdir()):
@@ -212,7 +216,7 @@ def _clear_leftovers(folder: Path) -> None:
         elif item.is_dir() and name.endswith(".tmp"):
             shutil.rmtree(item, ignore_errors=True)
             log.info("removed the leftover of an interrupted run: %s", item)
-        elif item.is_file() and name.endswith(".tmp.sqlite"):
+        elif item.is_file() and name.endswith(_HISTORY_LEFTOVERS):
             item.unlink(missing_ok=True)
             log.info("removed the leftover of an interrupted run: %s", item)
 
