@@ -469,8 +469,13 @@ def lagrangian_value(
     """
     lam = np.clip(lam, 0.0, w)
     col = a_t @ lam
-    top = col if p >= len(col) else np.partition(col, len(col) - p)[len(col) - p :]
-    return float((w - lam).sum() + top.sum()), col
+    return float((w - lam).sum()) + _top_sum(col, p), col
+
+
+def _top_sum(col: np.ndarray, p: int) -> float:
+    """Sum of the ``p`` largest values of ``col``."""
+    n = len(col)
+    return float((col if p >= n else np.partition(col, n - p)[n - p :]).sum())
 
 
 def _capped_top(col: np.ndarray, p: int, mu: float) -> np.ndarray:
@@ -597,9 +602,7 @@ def smoothed_bound(
             lip *= 2.0
         else:
             break  # no step decreases the smoothed function: rounding, nothing left to gain
-        n = len(col_x)
-        top = col_x if p >= n else np.partition(col_x, n - p)[n - p :]
-        value = float((w - x_new).sum() + top.sum())
+        value = float((w - x_new).sum()) + _top_sum(col_x, p)
         if value < bound:
             bound, lam_best, col_best = value, x_new, col_x
         if _dot(grad, x_new - x) > 0:  # gradient restart: momentum points uphill
@@ -644,22 +647,10 @@ def reduced_milp(
         chosen = [int(j) for j in ones] + [int(j) for j in free[:p_left]]
         value = covered_weight(a, w, chosen)
         return chosen, value, max(value, lag.best_value), "optimal"
-    pos = {int(j): k for k, j in enumerate(free)}
-    start_cols = [pos[j] for j in lag.best if j in pos]
-    start = None
-    if len(start_cols) == p_left:
-        start = mclp_start(start_cols, len(free), sub_a, sub_a.shape[0])
-    h = highs_model(
-        mclp_milp(sub_a, sub_w, p_left),
-        time_limit_s=max(0.1, deadline - time.perf_counter()),
-        start=start,
-    )
-    solved = run_highs(h, True, time.perf_counter())
+    solved, picked = _restricted_mclp(sub_a, sub_w, p_left, free, lag.best, deadline=deadline)
     if solved.x is None:
         return lag.best, lag.best_value, max(lag.bound, lag.best_value), "time_limit"
-    chosen = [int(j) for j in ones] + [
-        int(free[k]) for k in np.flatnonzero(solved.x[: len(free)] > 0.5)
-    ]
+    chosen = [int(j) for j in ones] + picked
     value = covered_weight(a, w, chosen)
     if value < lag.best_value:
         chosen, value = lag.best, lag.best_value
@@ -676,17 +667,36 @@ def kernel_search(
     sub = sp.csr_matrix(a_csc[:, keep])
     rows = np.flatnonzero(np.diff(sub.indptr) > 0)
     sa, sw, _ = merge_rows(sub[rows], w[rows])
-    pos = {int(j): k for k, j in enumerate(keep)}
-    start = mclp_start([pos[j] for j in lag.best], len(keep), sa, sa.shape[0])
+    solved, picked = _restricted_mclp(sa, sw, p, keep, lag.best, deadline=deadline)
+    return lag.best if solved.x is None else picked
+
+
+def _restricted_mclp(
+    sub_a: sp.csr_matrix,
+    sub_w: np.ndarray,
+    p: int,
+    cols: np.ndarray,
+    start: list[int],
+    *,
+    deadline: float,
+) -> tuple[Solved, list[int]]:
+    """Maximal coverage on the columns ``cols`` only (``sub_a`` holds them, in that order)
+    by HiGHS until ``deadline``, started from the sites of ``start`` when all of them are
+    among ``cols``; return the solve and the chosen sites as columns of the whole model."""
+    pos = {int(j): k for k, j in enumerate(cols)}
+    start_cols = [pos[j] for j in start if j in pos]
+    x0 = None
+    if len(start_cols) == p:
+        x0 = mclp_start(start_cols, len(cols), sub_a, sub_a.shape[0])
     h = highs_model(
-        mclp_milp(sa, sw, p),
+        mclp_milp(sub_a, sub_w, p),
         time_limit_s=max(0.1, deadline - time.perf_counter()),
-        start=start,
+        start=x0,
     )
     solved = run_highs(h, True, time.perf_counter())
     if solved.x is None:
-        return lag.best
-    return [int(keep[k]) for k in np.flatnonzero(solved.x[: len(keep)] > 0.5)]
+        return solved, []
+    return solved, [int(cols[k]) for k in np.flatnonzero(solved.x[: len(cols)] > 0.5)]
 
 
 def refix(lag: Lagrange, p: int, best: list[int], best_value: float) -> Lagrange:
