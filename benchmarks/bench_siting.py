@@ -241,10 +241,14 @@ def city(net: WalkNetwork, quick: bool) -> dict[str, Any]:
     greedy_s = time.perf_counter() - t0
     del greedy
     load0 = os.getloadavg()[0]
-    t0, c0 = time.perf_counter(), cpu_s()
-    model.solve(method="decompose", time_limit_s=60.0)
-    total = time.perf_counter() - t0
-    total_cpu = cpu_s() - c0
+    runs = []
+    for _ in range(1 if quick else 3):  # the primal search is timed: results vary by run
+        m = siting.MaxCoverage.from_walk_times(times, p=p, minutes=T)
+        t0, c0 = time.perf_counter(), cpu_s()
+        m.solve(method="decompose", time_limit_s=60.0)
+        runs.append((m.gap, time.perf_counter() - t0, cpu_s() - c0, m))
+    runs.sort(key=lambda r: r[0])
+    gap, total, total_cpu, model = runs[len(runs) // 2]  # the median gap
     return {
         "compounds": n_comp,
         "candidates": n_cand,
@@ -255,12 +259,16 @@ def city(net: WalkNetwork, quick: bool) -> dict[str, Any]:
         "greedy_s": greedy_s,
         "decompose_s": total,
         "decompose_cpu_s": total_cpu,
+        "runs": [
+            {"gap": g, "wall_s": t, "cpu_s": c, "objective": r.objective, "bound": r.bound}
+            for g, t, c, r in runs
+        ],
         "load": load0,
         "load_end": os.getloadavg()[0],
         "objective": model.objective,
         "greedy_objective": model.greedy_objective,
         "bound": model.bound,
-        "gap": model.gap,
+        "gap": gap,
         "greedy_gap": model.greedy_gap,
         "model_size": model.model_size,
     }
@@ -305,10 +313,14 @@ def table(d: dict[str, Any], c: dict[str, Any]) -> str:
         "against the final bound). Decomposition with a 60 s limit (greedy, best-improvement "
         "swaps, iterated swaps for the primal; a short subgradient phase, then the smoothed "
         "Lagrangian bound by FISTA, which converges to the LP bound, for the dual): "
-        f"{c['decompose_s']:.1f} s wall / {c['decompose_cpu_s']:.1f} s CPU, objective "
-        f"{c['objective']:,.0f} (greedy {c['greedy_objective']:,.0f}), bound "
-        f"{c['bound']:,.0f}, **gap {c['gap']:.2%}**"
-        + (" (the < 1% target is NOT reached)." if c["gap"] >= 0.01 else " (under 1%: met)."),
+        f"the run of median gap (of {len(c['runs'])}): {c['decompose_s']:.1f} s wall / "
+        f"{c['decompose_cpu_s']:.1f} s CPU, objective {c['objective']:,.0f} (greedy "
+        f"{c['greedy_objective']:,.0f}), bound {c['bound']:,.0f}, **gap {c['gap']:.2%}**"
+        + (" (the < 1% target is NOT reached)." if c["gap"] >= 0.01 else " (under 1%: met).")
+        + " All runs (gap, wall / CPU seconds): "
+        + "; ".join(f"{r['gap']:.2%}, {r['wall_s']:.1f} / {r['cpu_s']:.1f} s" for r in c["runs"])
+        + ". The bound is the Lagrangian value at the best multipliers found (a valid bound "
+        "for any multipliers); its minimum is the LP bound of the compact model.",
     ]
     return "\n".join(lines)
 

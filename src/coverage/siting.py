@@ -441,13 +441,13 @@ class MaxCoverage(_CoverageModel):
         elif method == "milp":
             milp = mclp_milp(a, w, p)
             start = mclp_start(greedy, n_cols, a, n_rows) if warm_start else None
-            h = highs_model(
-                milp, time_limit_s=max(0.1, deadline - time.perf_counter()), start=start
+            solved, chosen = _solve_sites(
+                milp,
+                n_cols,
+                time_limit_s=max(0.1, deadline - time.perf_counter()),
+                start=start,
+                t0=t0,
             )
-            solved = run_highs(h, True, t0)
-            if solved.x is None:
-                raise InfeasibleError(f"HiGHS found no solution ({solved.status})")
-            chosen = [int(j) for j in np.flatnonzero(solved.x[:n_cols] > 0.5)]
             solved.objective = covered_weight(a, w, chosen)
         elif method in ("decompose", "greedy"):
             chosen, solved = decompose(
@@ -468,6 +468,18 @@ class MaxCoverage(_CoverageModel):
             self.solve_seconds,
         )
         return self
+
+
+def _solve_sites(
+    milp: Milp, n_cols: int, *, time_limit_s: float, start: np.ndarray | None, t0: float
+) -> tuple[Solved, list[int]]:
+    """HiGHS on a siting MILP whose first ``n_cols`` columns are the candidates: the solve
+    and the candidates it opens; :class:`InfeasibleError` when it found no solution."""
+    h = highs_model(milp, time_limit_s=time_limit_s, start=start)
+    solved = run_highs(h, milp.maximize, t0)
+    if solved.x is None:
+        raise InfeasibleError(f"HiGHS found no solution ({solved.status})")
+    return solved, [int(j) for j in np.flatnonzero(solved.x[:n_cols] > 0.5)]
 
 
 def _coverage_fields(
@@ -659,10 +671,7 @@ class MinStations(_CoverageModel):
         if warm_start:
             start = mclp_start(greedy, n_cols, a, n_rows)
             start = start[:n_cols] if full else start
-        solved = run_highs(highs_model(milp, time_limit_s=time_limit_s, start=start), False, t0)
-        if solved.x is None:
-            raise InfeasibleError(f"HiGHS found no solution ({solved.status})")
-        chosen = [int(j) for j in np.flatnonzero(solved.x[:n_cols] > 0.5)]
+        solved, chosen = _solve_sites(milp, n_cols, time_limit_s=time_limit_s, start=start, t0=t0)
         solved.objective = float(len(chosen))
         solved.bound = float(np.ceil(solved.bound - 1e-6))
         solved.gap = relative_gap(solved.objective, solved.bound, False)
@@ -899,10 +908,7 @@ class MinWalkTime(_Model):
         self.method = "milp"
         milp = _median_milp(d, w, base, p)
         start = _median_start(d, base, greedy) if warm_start else None
-        solved = run_highs(highs_model(milp, time_limit_s=time_limit_s, start=start), False, t0)
-        if solved.x is None:
-            raise InfeasibleError(f"HiGHS found no solution ({solved.status})")
-        chosen = [int(j) for j in np.flatnonzero(solved.x[:n_cols] > 0.5)]
+        solved, chosen = _solve_sites(milp, n_cols, time_limit_s=time_limit_s, start=start, t0=t0)
         solved.objective = const + _median_value(d, w, base, chosen)
         solved.bound = const + solved.bound
         solved.gap = relative_gap(solved.objective, solved.bound, False)
@@ -1352,10 +1358,8 @@ class CapacitatedCoverage(_Model):
             x[(g_assign[rows] >= 0) & (fac == target[rows])] = 1.0
             start = np.r_[y, x]
         self.method = "milp"
-        solved = run_highs(highs_model(milp, time_limit_s=time_limit_s, start=start), True, t0)
-        if solved.x is None:
-            raise InfeasibleError(f"HiGHS found no solution ({solved.status})")
-        chosen = [int(j) for j in np.flatnonzero(solved.x[:n_c] > 0.5)]
+        solved, chosen = _solve_sites(milp, n_c, time_limit_s=time_limit_s, start=start, t0=t0)
+        assert solved.x is not None  # _solve_sites raised otherwise
         picked = solved.x[n_c:] > 0.5
         self._finish(solved, greedy_obj, greedy_s)
         assign = np.full(len(self.weights), -1, dtype=np.int64)
