@@ -22,8 +22,8 @@ District scale (2,000 compounds x 500 candidates, 10 existing stations, T = 15 m
 * the coverage curve k = 1..20, every point solved to proven optimality.
 
 City scale (20,000 compounds x 5,000 candidates, T = 15, p = 50): the matrix, the lazy greedy
-alone, and the decomposition (greedy + best-improvement swaps for the primal, a Lagrangian
-subgradient bound) within 60 s; the gap is reported as found.
+alone, and the decomposition (greedy, swaps and iterated swaps for the primal, a subgradient
+then a smoothed Lagrangian bound) within 60 s; the gap is reported as found.
 """
 
 from __future__ import annotations
@@ -234,27 +234,41 @@ def city(net: WalkNetwork, quick: bool) -> dict[str, Any]:
     model = siting.MaxCoverage.from_walk_times(times, p=p, minutes=T)
     t0 = time.perf_counter()
     a, w, _, _ = model._reduced()
-    greedy = siting_solve.lazy_greedy(a.tocsc(), w, p, np.zeros(a.shape[0], dtype=bool))
+    a_csc = a.tocsc()
+    reduce_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    greedy = siting_solve.lazy_greedy(a_csc, w, p, np.zeros(a.shape[0], dtype=bool))
     greedy_s = time.perf_counter() - t0
     del greedy
-    t0, c0 = time.perf_counter(), cpu_s()
-    model.solve(method="decompose", time_limit_s=60.0)
-    total = time.perf_counter() - t0
-    total_cpu = cpu_s() - c0
+    load0 = os.getloadavg()[0]
+    runs = []
+    for _ in range(1 if quick else 3):  # the primal search is timed: results vary by run
+        m = siting.MaxCoverage.from_walk_times(times, p=p, minutes=T)
+        t0, c0 = time.perf_counter(), cpu_s()
+        m.solve(method="decompose", time_limit_s=60.0)
+        runs.append((m.gap, time.perf_counter() - t0, cpu_s() - c0, m))
+    runs.sort(key=lambda r: r[0])
+    gap, total, total_cpu, model = runs[len(runs) // 2]  # the median gap
     return {
         "compounds": n_comp,
         "candidates": n_cand,
         "p": p,
         "pairs": int(times.cost.nnz),
         "matrix_s": matrix_s,
+        "reduce_s": reduce_s,
         "greedy_s": greedy_s,
         "decompose_s": total,
         "decompose_cpu_s": total_cpu,
-        "load": os.getloadavg()[0],
+        "runs": [
+            {"gap": g, "wall_s": t, "cpu_s": c, "objective": r.objective, "bound": r.bound}
+            for g, t, c, r in runs
+        ],
+        "load": load0,
+        "load_end": os.getloadavg()[0],
         "objective": model.objective,
         "greedy_objective": model.greedy_objective,
         "bound": model.bound,
-        "gap": model.gap,
+        "gap": gap,
         "greedy_gap": model.greedy_gap,
         "model_size": model.model_size,
     }
@@ -293,13 +307,20 @@ def table(d: dict[str, Any], c: dict[str, Any]) -> str:
         "",
         f"City scale: {c['compounds']:,} compounds x {c['candidates']:,} candidates, p = "
         f"{c['p']}, {c['pairs']:,} pairs (matrix {c['matrix_s']:.2f} s; merging "
-        f"{c['model_size']['rows_to_cover']:,} -> {c['model_size']['rows_merged']:,} rows; load "
-        f"{c['load']:.1f}). Lazy greedy alone {c['greedy_s']:.2f} s (gap {c['greedy_gap']:.2%} "
-        f"against the final bound). Decomposition with a 60 s limit (greedy, swaps, "
-        f"Lagrangian bound with fixing, kernel MILP): {c['decompose_s']:.1f} s wall / "
+        f"{c['model_size']['rows_to_cover']:,} -> {c['model_size']['rows_merged']:,} rows, "
+        f"{c['reduce_s']:.2f} s; load {c['load']:.1f} at the start, {c['load_end']:.1f} at "
+        f"the end). Lazy greedy alone {c['greedy_s']:.2f} s (gap {c['greedy_gap']:.2%} "
+        "against the final bound). Decomposition with a 60 s limit (greedy, best-improvement "
+        "swaps, iterated swaps for the primal; a short subgradient phase, then the smoothed "
+        "Lagrangian bound by FISTA, which converges to the LP bound, for the dual): "
+        f"the run of median gap (of {len(c['runs'])}): {c['decompose_s']:.1f} s wall / "
         f"{c['decompose_cpu_s']:.1f} s CPU, objective {c['objective']:,.0f} (greedy "
         f"{c['greedy_objective']:,.0f}), bound {c['bound']:,.0f}, **gap {c['gap']:.2%}**"
-        + (" (the < 1% target is NOT reached)." if c["gap"] >= 0.01 else " (under 1%)."),
+        + (" (the < 1% target is NOT reached)." if c["gap"] >= 0.01 else " (under 1%: met).")
+        + " All runs (gap, wall / CPU seconds): "
+        + "; ".join(f"{r['gap']:.2%}, {r['wall_s']:.1f} / {r['cpu_s']:.1f} s" for r in c["runs"])
+        + ". The bound is the Lagrangian value at the best multipliers found (a valid bound "
+        "for any multipliers); its minimum is the LP bound of the compact model.",
     ]
     return "\n".join(lines)
 

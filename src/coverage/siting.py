@@ -366,19 +366,11 @@ class MaxCoverage(_CoverageModel):
         -------
         MaxCoverage
         """
-        a = _pattern(_as_csr(cost_matrix, service_radius))
-        w = np.asarray(weights, dtype=np.float64)
-        already = np.zeros(len(w), dtype=bool) if covered is None else np.asarray(covered, bool)
-        p = _check_p(p_facilities, a.shape[1])
-        return cls(
-            demand_ids=_ids(demand_ids, a.shape[0], "d"),
-            candidate_ids=_ids(candidate_ids, a.shape[1], "c"),
-            weights=w,
-            covered_before=float(w[already].sum()),
-            coverage=a,
-            already=already,
-            p=p,
+        fields = _coverage_fields(
+            cost_matrix, weights, service_radius, covered, demand_ids, candidate_ids
         )
+        p = _check_p(p_facilities, fields["coverage"].shape[1])
+        return cls(**fields, p=p)
 
     @classmethod
     def from_walk_times(cls, times: SitingTimes, *, p: int, minutes: float) -> MaxCoverage:
@@ -397,16 +389,8 @@ class MaxCoverage(_CoverageModel):
         -------
         MaxCoverage
         """
-        _check_minutes(minutes, times)
-        already = _nan_inf(times.existing_min) <= minutes
         return cls.from_cost_matrix(
-            times.cost,
-            times.weights,
-            service_radius=minutes,
-            p_facilities=p,
-            covered=already,
-            demand_ids=times.demand_ids,
-            candidate_ids=times.candidate_ids,
+            times.cost, times.weights, p_facilities=p, **_walk_time_args(times, minutes)
         )
 
     def solve(
@@ -421,7 +405,9 @@ class MaxCoverage(_CoverageModel):
         method
             ``"milp"`` (the compact MILP with HiGHS), ``"decompose"`` (greedy + swaps, a
             Lagrangian bound and fixing, then HiGHS on the columns left free when they have at
-            most :data:`COMPACT_MAX_NNZ` pairs, else a kernel MILP for the primal),
+            most :data:`COMPACT_MAX_NNZ` pairs; above that, the smoothed Lagrangian bound,
+            which converges to the LP bound, and iterated swaps for the primal: see
+            :func:`coverage.siting_solve.decompose`),
             ``"greedy"`` (lazy greedy, bounded by a 5-second Lagrangian), or ``"auto"``
             (``"decompose"``).
         warm_start
@@ -455,13 +441,13 @@ class MaxCoverage(_CoverageModel):
         elif method == "milp":
             milp = mclp_milp(a, w, p)
             start = mclp_start(greedy, n_cols, a, n_rows) if warm_start else None
-            h = highs_model(
-                milp, time_limit_s=max(0.1, deadline - time.perf_counter()), start=start
+            solved, chosen = _solve_sites(
+                milp,
+                n_cols,
+                time_limit_s=max(0.1, deadline - time.perf_counter()),
+                start=start,
+                t0=t0,
             )
-            solved = run_highs(h, True, t0)
-            if solved.x is None:
-                raise InfeasibleError(f"HiGHS found no solution ({solved.status})")
-            chosen = [int(j) for j in np.flatnonzero(solved.x[:n_cols] > 0.5)]
             solved.objective = covered_weight(a, w, chosen)
         elif method in ("decompose", "greedy"):
             chosen, solved = decompose(
@@ -482,6 +468,53 @@ class MaxCoverage(_CoverageModel):
             self.solve_seconds,
         )
         return self
+
+
+def _solve_sites(
+    milp: Milp, n_cols: int, *, time_limit_s: float, start: np.ndarray | None, t0: float
+) -> tuple[Solved, list[int]]:
+    """HiGHS on a siting MILP whose first ``n_cols`` columns are the candidates: the solve
+    and the candidates it opens; :class:`InfeasibleError` when it found no solution."""
+    h = highs_model(milp, time_limit_s=time_limit_s, start=start)
+    solved = run_highs(h, milp.maximize, t0)
+    if solved.x is None:
+        raise InfeasibleError(f"HiGHS found no solution ({solved.status})")
+    return solved, [int(j) for j in np.flatnonzero(solved.x[:n_cols] > 0.5)]
+
+
+def _coverage_fields(
+    cost_matrix: Any,
+    weights: Any,
+    service_radius: float,
+    covered: Any,
+    demand_ids: Any,
+    candidate_ids: Any,
+) -> dict[str, Any]:
+    """The fields a coverage model (:class:`MaxCoverage`, :class:`MinStations`) is built
+    from: ids, weights, the 0/1 coverage matrix and the rows existing stations cover."""
+    a = _pattern(_as_csr(cost_matrix, service_radius))
+    w = np.asarray(weights, dtype=np.float64)
+    already = np.zeros(len(w), dtype=bool) if covered is None else np.asarray(covered, bool)
+    return {
+        "demand_ids": _ids(demand_ids, a.shape[0], "d"),
+        "candidate_ids": _ids(candidate_ids, a.shape[1], "c"),
+        "weights": w,
+        "covered_before": float(w[already].sum()),
+        "coverage": a,
+        "already": already,
+    }
+
+
+def _walk_time_args(times: SitingTimes, minutes: float) -> dict[str, Any]:
+    """``from_cost_matrix`` keywords of a coverage model built from the study's walk times:
+    the radius, the rows existing stations reach within ``minutes``, the ids."""
+    _check_minutes(minutes, times)
+    return {
+        "service_radius": minutes,
+        "covered": _nan_inf(times.existing_min) <= minutes,
+        "demand_ids": times.demand_ids,
+        "candidate_ids": times.candidate_ids,
+    }
 
 
 def _check_minutes(minutes: float, times: SitingTimes) -> None:
@@ -550,24 +583,16 @@ class MinStations(_CoverageModel):
         -------
         MinStations
         """
-        a = _pattern(_as_csr(cost_matrix, service_radius))
-        w = np.asarray(weights, dtype=np.float64)
-        already = np.zeros(len(w), dtype=bool) if covered is None else np.asarray(covered, bool)
-        if a.shape[1] == 0:
+        fields = _coverage_fields(
+            cost_matrix, weights, service_radius, covered, demand_ids, candidate_ids
+        )
+        if fields["coverage"].shape[1] == 0:
             _check_p(1, 0)
         if target is not None and not 0 < target <= 1:
             raise InputError(
                 f"目标覆盖率必须在 (0, 1] 之间 (target must be in (0, 1]), got {target}"
             )
-        return cls(
-            demand_ids=_ids(demand_ids, a.shape[0], "d"),
-            candidate_ids=_ids(candidate_ids, a.shape[1], "c"),
-            weights=w,
-            covered_before=float(w[already].sum()),
-            coverage=a,
-            already=already,
-            target=target,
-        )
+        return cls(**fields, target=target)
 
     @classmethod
     def from_walk_times(
@@ -588,16 +613,8 @@ class MinStations(_CoverageModel):
         -------
         MinStations
         """
-        _check_minutes(minutes, times)
-        already = _nan_inf(times.existing_min) <= minutes
         return cls.from_cost_matrix(
-            times.cost,
-            times.weights,
-            service_radius=minutes,
-            target=target,
-            covered=already,
-            demand_ids=times.demand_ids,
-            candidate_ids=times.candidate_ids,
+            times.cost, times.weights, target=target, **_walk_time_args(times, minutes)
         )
 
     def needed(self) -> float:
@@ -652,13 +669,9 @@ class MinStations(_CoverageModel):
         milp = _lscp_milp(a, w, need, full=full)
         start = None
         if warm_start:
-            y = np.zeros(n_cols)
-            y[greedy] = 1.0
-            start = y if full else np.r_[y, (np.asarray(a @ y).ravel() > 0).astype(float)]
-        solved = run_highs(highs_model(milp, time_limit_s=time_limit_s, start=start), False, t0)
-        if solved.x is None:
-            raise InfeasibleError(f"HiGHS found no solution ({solved.status})")
-        chosen = [int(j) for j in np.flatnonzero(solved.x[:n_cols] > 0.5)]
+            start = mclp_start(greedy, n_cols, a, n_rows)
+            start = start[:n_cols] if full else start
+        solved, chosen = _solve_sites(milp, n_cols, time_limit_s=time_limit_s, start=start, t0=t0)
         solved.objective = float(len(chosen))
         solved.bound = float(np.ceil(solved.bound - 1e-6))
         solved.gap = relative_gap(solved.objective, solved.bound, False)
@@ -895,10 +908,7 @@ class MinWalkTime(_Model):
         self.method = "milp"
         milp = _median_milp(d, w, base, p)
         start = _median_start(d, base, greedy) if warm_start else None
-        solved = run_highs(highs_model(milp, time_limit_s=time_limit_s, start=start), False, t0)
-        if solved.x is None:
-            raise InfeasibleError(f"HiGHS found no solution ({solved.status})")
-        chosen = [int(j) for j in np.flatnonzero(solved.x[:n_cols] > 0.5)]
+        solved, chosen = _solve_sites(milp, n_cols, time_limit_s=time_limit_s, start=start, t0=t0)
         solved.objective = const + _median_value(d, w, base, chosen)
         solved.bound = const + solved.bound
         solved.gap = relative_gap(solved.objective, solved.bound, False)
@@ -1348,10 +1358,8 @@ class CapacitatedCoverage(_Model):
             x[(g_assign[rows] >= 0) & (fac == target[rows])] = 1.0
             start = np.r_[y, x]
         self.method = "milp"
-        solved = run_highs(highs_model(milp, time_limit_s=time_limit_s, start=start), True, t0)
-        if solved.x is None:
-            raise InfeasibleError(f"HiGHS found no solution ({solved.status})")
-        chosen = [int(j) for j in np.flatnonzero(solved.x[:n_c] > 0.5)]
+        solved, chosen = _solve_sites(milp, n_c, time_limit_s=time_limit_s, start=start, t0=t0)
+        assert solved.x is not None  # _solve_sites raised otherwise
         picked = solved.x[n_c:] > 0.5
         self._finish(solved, greedy_obj, greedy_s)
         assign = np.full(len(self.weights), -1, dtype=np.int64)

@@ -28,14 +28,17 @@ __all__ = [
     "COMPACT_MAX_NNZ",
     "Lagrange",
     "Milp",
+    "Smoothed",
     "Solved",
     "covered_weight",
     "decompose",
     "fill_selection",
     "highs_model",
     "highs_solution",
+    "iterated_swaps",
     "kernel_search",
     "lagrangian",
+    "lagrangian_value",
     "lazy_greedy",
     "marginals",
     "mclp_milp",
@@ -45,6 +48,7 @@ __all__ = [
     "refix",
     "relative_gap",
     "run_highs",
+    "smoothed_bound",
     "swap_search",
 ]
 
@@ -263,30 +267,89 @@ def swap_search(
 ) -> list[int]:
     """Best-improvement swaps (one site out, one in) until none improves or time runs out."""
     sel = list(chosen)
-    n_cols = a_csr.shape[1]
+    n_rows, n_cols = a_csr.shape
+    a_t = a_csc.T  # CSR view, no copy
+    tol = 1e-9 * max(1.0, float(w.sum()))
     while time.perf_counter() < deadline:
+        k_sel = len(sel)
         in_sel = np.zeros(n_cols, dtype=bool)
         in_sel[sel] = True
-        cols_sel = sp.csr_matrix(a_csr[:, sel])
-        count = np.asarray(cols_sel.sum(axis=1)).ravel()
+        cols_sel = a_csc[:, sel]
+        rows_of = cols_sel.indices
+        site_of = np.repeat(np.arange(k_sel), np.diff(cols_sel.indptr))
+        count = np.bincount(rows_of, minlength=n_rows)
         # loss of removing each selected site: rows it covers alone
         alone = count == 1
-        owner = np.full(len(w), -1, dtype=np.int64)
-        r, c = cols_sel.nonzero()
-        owner[r[alone[r]]] = c[alone[r]]
-        loss = np.bincount(owner[alone], weights=w[alone], minlength=len(sel))
-        gain0 = np.asarray(a_csc.T @ (w * (count == 0))).ravel()
-        # extra[k, s]: rows covered only by selected site s that candidate k also covers
+        owner = np.full(n_rows, -1, dtype=np.int64)
+        one = alone[rows_of]
+        owner[rows_of[one]] = site_of[one]
+        loss = np.bincount(owner[alone], weights=w[alone], minlength=k_sel)
+        gain0 = a_t @ (w * (count == 0))
+        # extra[k, s]: weight of the rows covered only by selected site s that candidate k
+        # also covers (one bincount over the entries of those rows)
         rows = np.flatnonzero(alone)
-        b = sp.csr_matrix((w[rows], (rows, owner[rows])), shape=(len(w), len(sel)))
-        extra = (a_csc.T @ b).toarray()
+        sub = a_csr[rows]
+        per_row = np.diff(sub.indptr)
+        flat = sub.indices * k_sel + np.repeat(owner[rows], per_row)
+        extra = np.bincount(
+            flat, weights=np.repeat(w[rows], per_row), minlength=n_cols * k_sel
+        ).reshape(n_cols, k_sel)
         delta = gain0[:, None] + extra - loss[None, :]
         delta[in_sel, :] = -np.inf
         k, s = np.unravel_index(int(np.argmax(delta)), delta.shape)
-        if not delta[k, s] > 1e-9 * max(1.0, float(w.sum())):
+        if not delta[k, s] > tol:
             break
         sel[s] = int(k)
     return sel
+
+
+def iterated_swaps(
+    a_csr: sp.csr_matrix,
+    a_csc: sp.csc_matrix,
+    w: np.ndarray,
+    chosen: list[int],
+    *,
+    deadline: float,
+    seed: int = 0,
+    patience: int = 100,
+) -> list[int]:
+    """Iterated local search: drop 5..15 random sites of the current solution (fewer when
+    ``p < 16``), refill (one random site among the 10 of largest gain, the rest greedily),
+    swap to a local optimum (:func:`swap_search`); the result becomes the current solution
+    when it is no worse, and the best is kept.
+
+    ``chosen`` should be a swap local optimum already. Stops at ``deadline`` or after
+    ``patience`` rounds without a better solution; the random generator is seeded, so the
+    same number of rounds gives the same result.
+    """
+    rng = np.random.default_rng(seed)
+    best = current = list(chosen)
+    best_value = current_value = covered_weight(a_csr, w, best)
+    p = len(best)
+    rounds = since = 0
+    while time.perf_counter() < deadline and p > 1 and since < patience:
+        rounds += 1
+        since += 1
+        r = int(rng.integers(min(5, max(1, p // 2)), min(15, p - 1) + 1))
+        keep = [int(j) for j in rng.choice(current, p - r, replace=False)]
+        covered = np.diff(sp.csr_matrix(a_csr[:, keep]).indptr) > 0
+        # the first new site at random among the 10 of largest gain, the others greedily
+        gains = a_csc.T @ (w * ~covered)
+        gains[keep] = -np.inf
+        first = int(rng.choice(np.argsort(-gains)[:10]))
+        covered[a_csc.indices[a_csc.indptr[first] : a_csc.indptr[first + 1]]] = True
+        add = [first] + [
+            j for j in lazy_greedy(a_csc, w, r + len(keep), covered) if j not in keep and j != first
+        ]
+        trial = fill_selection(keep + add[:r], p, a_csr.shape[1])
+        trial = swap_search(a_csr, a_csc, w, trial, deadline=deadline)
+        value = covered_weight(a_csr, w, trial)
+        if value >= current_value:  # sideways moves too: they leave a plateau
+            current, current_value = trial, value
+        if value > best_value:
+            best, best_value, since = trial, value, 0
+    log.info("iterated swaps: %d rounds, best %.8g", rounds, best_value)
+    return best
 
 
 @dataclass
@@ -381,12 +444,184 @@ def lagrangian(
         g[(lam >= w) & (g < 0)] = 0.0  # ... nor above w
         # deflected subgradient (Camerini, Fratta and Maffioli): damps the zig-zag
         direction = g + deflect * direction
-        norm = float(direction @ direction)
+        norm = _dot(direction, direction)
         if norm == 0:
             break
         lam = np.clip(lam - scale * (value - best_value) / norm * direction, 0.0, w)
     log.info("lagrangian: %d iterations, bound %.6g, best %.6g", iters, bound, best_value)
     return Lagrange(bound, best, best_value, fixed0 & ~fixed1, fixed1, col_best, lam_best)
+
+
+def _dot(u: np.ndarray, v: np.ndarray) -> float:
+    """``u . v`` without BLAS: OpenBLAS runs dot products over 10,000 entries on several
+    threads, whose start-up and spinning cost far more than the sum on a loaded machine."""
+    return float(np.multiply(u, v).sum())
+
+
+def lagrangian_value(
+    a_t: sp.csr_matrix, w: np.ndarray, p: int, lam: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """The Lagrangian bound ``L(lam)`` of maximal coverage and the column values ``A^T lam``.
+
+    ``lam`` is first clipped to ``[0, w]``, where ``L(lam) = sum_i (w_i - lam_i) + (sum of
+    the p largest (A^T lam)_j)`` is an upper bound for every solution (see
+    :func:`lagrangian`), so the value returned is a valid bound whatever ``lam`` is given.
+    """
+    lam = np.clip(lam, 0.0, w)
+    col = a_t @ lam
+    return float((w - lam).sum()) + _top_sum(col, p), col
+
+
+def _top_sum(col: np.ndarray, p: int) -> float:
+    """Sum of the ``p`` largest values of ``col``."""
+    n = len(col)
+    return float((col if p >= n else np.partition(col, n - p)[n - p :]).sum())
+
+
+def _capped_top(col: np.ndarray, p: int, mu: float) -> np.ndarray:
+    """``argmax_y col.y - mu/2 |y|^2`` over ``0 <= y <= 1, sum y = p`` (the smoothed top-p).
+
+    The solution is ``clip((col - tau) / mu, 0, 1)``; ``tau`` lies in ``[c_(p) - mu, c_(p)]``
+    (``c_(p)`` the p-th largest value) and is found by bisection on the columns above it.
+    """
+    n = len(col)
+    if p >= n:
+        return np.ones(n)
+    c_p = float(np.partition(col, n - p)[n - p])
+    idx = np.flatnonzero(col > c_p - mu)
+    cc = col[idx]
+    lo, hi = c_p - mu, c_p
+    for _ in range(50):
+        tau = 0.5 * (lo + hi)
+        if np.clip((cc - tau) / mu, 0.0, 1.0).sum() > p:
+            lo = tau
+        else:
+            hi = tau
+    y = np.zeros(n)
+    y[idx] = np.clip((cc - hi) / mu, 0.0, 1.0)
+    return y
+
+
+@dataclass
+class Smoothed:
+    """Result of :func:`smoothed_bound`: the best bound, its multipliers and column values."""
+
+    bound: float
+    lam: np.ndarray
+    col: np.ndarray
+    iterations: int
+    mu: float
+
+
+def smoothed_bound(
+    a_csr: sp.csr_matrix,
+    a_t: sp.csr_matrix,
+    w: np.ndarray,
+    p: int,
+    lam0: np.ndarray | None,
+    *,
+    deadline: float,
+    mu0: float | None = None,
+    halve_every: int = 300,
+    max_iter: int = 100_000,
+    target: float = -np.inf,
+    stall_rel: float = 1e-6,
+) -> Smoothed:
+    """Minimise the Lagrangian bound ``L(lam)`` by smoothing (Nesterov 2005) and FISTA.
+
+    ``L`` is piecewise linear, so subgradient steps converge slowly. Its only non-smooth part,
+    the sum of the ``p`` largest column values, is replaced by
+    ``max_y col.y - mu/2 |y|^2`` over ``0 <= y <= 1, sum y = p`` (at most ``mu p / 2`` below
+    it, with a gradient that is ``1/mu``-Lipschitz), which is minimised over the box
+    ``0 <= lam <= w`` by accelerated projected gradient steps (Beck and Teboulle's FISTA with
+    backtracking and O'Donoghue and Candes' gradient restart); ``mu`` halves every
+    ``halve_every`` iterations. Every iterate is in the box, and the exact ``L`` is evaluated
+    at each (:func:`lagrangian_value`): the bound returned is valid whatever the convergence.
+    The optimum of ``L`` is the LP bound of the compact model (the relaxed problem has the
+    integrality property).
+
+    Parameters
+    ----------
+    a_csr, a_t
+        The coverage matrix (rows x columns) and its transpose, both CSR.
+    w
+        Row weights.
+    p
+        Number of columns to choose.
+    lam0
+        Starting multipliers (e.g. the subgradient's best; default ``w / 2``).
+    deadline
+        ``time.perf_counter()`` value to stop at.
+    mu0
+        First smoothing parameter (default: 5% of the p-th largest column value at ``lam0``).
+    halve_every
+        Iterations between halvings of ``mu``.
+    max_iter
+        Iteration limit.
+    target
+        Stop once the bound is at most this (e.g. the best known solution's value).
+    stall_rel
+        Stop when the bound improved by less than this (relative) between two halvings of
+        ``mu``, or when ``mu`` reaches the floating-point resolution of the column values.
+
+    Returns
+    -------
+    Smoothed
+    """
+    x = np.clip(0.5 * w if lam0 is None else lam0, 0.0, w).astype(np.float64)
+    bound, col_best = lagrangian_value(a_t, w, p, x)
+    lam_best = x
+    w_sum = float(w.sum())
+    if mu0 is None:
+        top = np.sort(col_best)[-min(p, len(col_best)) :]
+        mu0 = 0.05 * max(float(top[0]), 1e-9 * max(w_sum, 1.0))
+    mu = float(mu0)
+
+    def smooth_at(col: np.ndarray, lam: np.ndarray) -> tuple[float, np.ndarray]:
+        y = _capped_top(col, p, mu)
+        return w_sum - float(lam.sum()) + _dot(col, y) - 0.5 * mu * _dot(y, y), y
+
+    lip = 1.0 / mu  # backtracking finds the local Lipschitz constant
+    y_pt, t_k = x.copy(), 1.0
+    mu_floor = 1e-9 * max(float(np.abs(col_best).max()), 1e-300)
+    last_bound = bound
+    it = 0
+    for it in range(1, max_iter + 1):
+        if time.perf_counter() > deadline or bound <= target:
+            break
+        col_y = a_t @ y_pt
+        f_y, top_y = smooth_at(col_y, y_pt)
+        grad = a_csr @ top_y - 1.0
+        for _ in range(60):
+            x_new = np.clip(y_pt - grad / lip, 0.0, w)
+            d = x_new - y_pt
+            col_x = a_t @ x_new
+            f_x, _ = smooth_at(col_x, x_new)
+            if f_x <= f_y + _dot(grad, d) + 0.5 * lip * _dot(d, d) + 1e-12 * abs(f_y):
+                break
+            lip *= 2.0
+        else:
+            break  # no step decreases the smoothed function: rounding, nothing left to gain
+        value = float((w - x_new).sum()) + _top_sum(col_x, p)
+        if value < bound:
+            bound, lam_best, col_best = value, x_new, col_x
+        if _dot(grad, x_new - x) > 0:  # gradient restart: momentum points uphill
+            t_k, y_pt = 1.0, x_new
+        else:
+            t_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t_k * t_k))
+            y_pt = np.clip(x_new + (t_k - 1.0) / t_next * (x_new - x), 0.0, w)
+            t_k = t_next
+        x = x_new
+        lip *= 0.9
+        if it % halve_every == 0:
+            if mu < mu_floor or last_bound - bound <= stall_rel * abs(bound):
+                break
+            last_bound = bound
+            mu *= 0.5
+            lip *= 2.0
+            t_k, y_pt = 1.0, x
+    log.info("smoothed bound: %d iterations, bound %.8g, mu %.3g", it, bound, mu)
+    return Smoothed(bound, lam_best, col_best, it, mu)
 
 
 def reduced_milp(
@@ -412,22 +647,10 @@ def reduced_milp(
         chosen = [int(j) for j in ones] + [int(j) for j in free[:p_left]]
         value = covered_weight(a, w, chosen)
         return chosen, value, max(value, lag.best_value), "optimal"
-    pos = {int(j): k for k, j in enumerate(free)}
-    start_cols = [pos[j] for j in lag.best if j in pos]
-    start = None
-    if len(start_cols) == p_left:
-        start = mclp_start(start_cols, len(free), sub_a, sub_a.shape[0])
-    h = highs_model(
-        mclp_milp(sub_a, sub_w, p_left),
-        time_limit_s=max(0.1, deadline - time.perf_counter()),
-        start=start,
-    )
-    solved = run_highs(h, True, time.perf_counter())
+    solved, picked = _restricted_mclp(sub_a, sub_w, p_left, free, lag.best, deadline=deadline)
     if solved.x is None:
         return lag.best, lag.best_value, max(lag.bound, lag.best_value), "time_limit"
-    chosen = [int(j) for j in ones] + [
-        int(free[k]) for k in np.flatnonzero(solved.x[: len(free)] > 0.5)
-    ]
+    chosen = [int(j) for j in ones] + picked
     value = covered_weight(a, w, chosen)
     if value < lag.best_value:
         chosen, value = lag.best, lag.best_value
@@ -444,17 +667,36 @@ def kernel_search(
     sub = sp.csr_matrix(a_csc[:, keep])
     rows = np.flatnonzero(np.diff(sub.indptr) > 0)
     sa, sw, _ = merge_rows(sub[rows], w[rows])
-    pos = {int(j): k for k, j in enumerate(keep)}
-    start = mclp_start([pos[j] for j in lag.best], len(keep), sa, sa.shape[0])
+    solved, picked = _restricted_mclp(sa, sw, p, keep, lag.best, deadline=deadline)
+    return lag.best if solved.x is None else picked
+
+
+def _restricted_mclp(
+    sub_a: sp.csr_matrix,
+    sub_w: np.ndarray,
+    p: int,
+    cols: np.ndarray,
+    start: list[int],
+    *,
+    deadline: float,
+) -> tuple[Solved, list[int]]:
+    """Maximal coverage on the columns ``cols`` only (``sub_a`` holds them, in that order)
+    by HiGHS until ``deadline``, started from the sites of ``start`` when all of them are
+    among ``cols``; return the solve and the chosen sites as columns of the whole model."""
+    pos = {int(j): k for k, j in enumerate(cols)}
+    start_cols = [pos[j] for j in start if j in pos]
+    x0 = None
+    if len(start_cols) == p:
+        x0 = mclp_start(start_cols, len(cols), sub_a, sub_a.shape[0])
     h = highs_model(
-        mclp_milp(sa, sw, p),
+        mclp_milp(sub_a, sub_w, p),
         time_limit_s=max(0.1, deadline - time.perf_counter()),
-        start=start,
+        start=x0,
     )
     solved = run_highs(h, True, time.perf_counter())
     if solved.x is None:
-        return lag.best
-    return [int(keep[k]) for k in np.flatnonzero(solved.x[: len(keep)] > 0.5)]
+        return solved, []
+    return solved, [int(cols[k]) for k in np.flatnonzero(solved.x[: len(cols)] > 0.5)]
 
 
 def refix(lag: Lagrange, p: int, best: list[int], best_value: float) -> Lagrange:
@@ -480,6 +722,15 @@ def _free_nnz(a_csc: sp.csc_matrix, lag: Lagrange) -> int:
     return int(np.diff(a_csc.indptr)[free].sum())
 
 
+def _with_bound(lag: Lagrange, sm: Smoothed) -> Lagrange:
+    """``lag`` with the smoothed bound's multipliers when they give a lower bound, fixing
+    again from them (fixings from either multipliers stay valid together)."""
+    if sm.bound >= lag.bound:
+        return lag
+    better = Lagrange(sm.bound, lag.best, lag.best_value, lag.fixed0, lag.fixed1, sm.col, sm.lam)
+    return refix(better, len(lag.best), lag.best, lag.best_value)
+
+
 def decompose(
     a: sp.csr_matrix,
     a_csc: sp.csc_matrix,
@@ -494,74 +745,77 @@ def decompose(
     """Maximal coverage without the compact MILP.
 
     Primal: lazy greedy, best-improvement swaps (up to 15% of the time), the Lagrangian's own
-    solutions, then a kernel MILP on the most promising columns (2p of them when Lagrangian
-    fixing left a small model, else 300; up to 95% of the time). Dual: the
-    Lagrangian subgradient bound (up to 50%). With the remaining time, HiGHS solves what
-    Lagrangian fixing leaves when that is small enough, which can close the gap.
+    solutions, then, when Lagrangian fixing left a small model, a kernel MILP on the 2p
+    columns of largest Lagrangian value, else iterated swaps (:func:`iterated_swaps`, up to
+    95% of the time). Dual: a short subgradient phase for starting multipliers (up to 5%),
+    then the smoothed Lagrangian (:func:`smoothed_bound`, which converges to the LP bound) up
+    to 35% of the time. Lagrangian fixing at each bound's multipliers; when the columns left
+    free are few enough, HiGHS solves what is left, which can close the gap.
     ``full=False``: greedy and a 5-second bound only.
     """
+    limit = time_limit_s
     chosen = greedy
     if full:
-        chosen = swap_search(a, a_csc, w, greedy, deadline=t0 + 0.15 * time_limit_s)
-    # stops when 100 iterations gain under 0.01%: the kernel and fixing below need no more
+        chosen = swap_search(a, a_csc, w, greedy, deadline=t0 + 0.15 * limit)
+    large = a.nnz > COMPACT_MAX_NNZ
+    # a large model: a short subgradient phase only, for starting multipliers (and primal
+    # solutions, fixing) of the smoothed bound, which converges far better from them
     lag = lagrangian(
         a,
         a_csc,
         w,
         p,
         chosen,
-        deadline=t0 + (0.5 * time_limit_s if full else 5.0),
-        stall_rel=1e-4,
+        deadline=(
+            time.perf_counter() + (0.05 * limit if full else 1.0)
+            if large
+            else t0 + (0.5 * limit if full else 5.0)
+        ),
+        stall_rel=1e-3 if large else 1e-4,
     )
-    bound = min(lag.bound, float(w.sum()))
-    status = "heuristic"
-    if full and relative_gap(lag.best_value, bound, True) > 0:
-        # a better primal first (it fixes more): a kernel MILP on the columns of largest
-        # Lagrangian value; small (2p columns) when fixing left little, else 300
-        size = 300 if _free_nnz(a_csc, lag) > COMPACT_MAX_NNZ // 4 else max(2 * p, 40)
-        if size < a.shape[1]:
-            kern = kernel_search(a_csc, w, p, lag, size=size, deadline=t0 + 0.95 * time_limit_s)
-            value = covered_weight(a, w, kern)
-            if value > lag.best_value:
-                lag = refix(lag, p, kern, value)
+    if (
+        _free_nnz(a_csc, lag) > COMPACT_MAX_NNZ
+        and relative_gap(lag.best_value, lag.bound, True) > 0
+    ):
+        sm = smoothed_bound(
+            a,
+            sp.csr_matrix(a_csc.T),
+            w,
+            p,
+            lag.lam_best,
+            deadline=t0 + (0.35 * limit if full else 5.0),
+            target=lag.best_value,
+        )
+        lag = _with_bound(lag, sm)
+    if full and relative_gap(lag.best_value, lag.bound, True) > 0:
+        # a better primal (it fixes more): a kernel MILP on the columns of largest Lagrangian
+        # value (2p of them when fixing left a small model, else 300); when what fixing left
+        # is too large for HiGHS anyway, iterated swaps instead (at that scale the LP is
+        # fractional over many near-equal columns and HiGHS is slow even on a kernel)
+        free_nnz = _free_nnz(a_csc, lag)
+        size = 300 if free_nnz > COMPACT_MAX_NNZ // 4 else max(2 * p, 40)
+        if free_nnz > COMPACT_MAX_NNZ:
+            kern = iterated_swaps(a, a_csc, w, lag.best, deadline=t0 + 0.95 * limit)
+        elif size < a.shape[1]:
+            kern = kernel_search(a_csc, w, p, lag, size=size, deadline=t0 + 0.95 * limit)
+        else:
+            kern = lag.best
+        value = covered_weight(a, w, kern)
+        if value > lag.best_value:
+            lag = refix(lag, p, kern, value)
         log.info(
-            "decompose: bound %.6g, best %.6g, fixed %d to 0 and %d to 1 of %d",
-            bound,
+            "decompose: bound %.8g, best %.8g, fixed %d to 0 and %d to 1 of %d",
+            lag.bound,
             lag.best_value,
             int(lag.fixed0.sum()),
             int(lag.fixed1.sum()),
             len(lag.fixed0),
         )
-        if _free_nnz(a_csc, lag) > COMPACT_MAX_NNZ and time.perf_counter() < t0 + time_limit_s:
-            # the rest of the time: the subgradient again from the best multipliers, aiming at
-            # the better primal value (a tighter bound, more fixing)
-            again = lagrangian(
-                a,
-                a_csc,
-                w,
-                p,
-                lag.best,
-                deadline=t0 + 0.97 * time_limit_s,
-                lam0=lag.lam_best,
-                scale0=0.25,
-                stall_rel=0.0,
-            )
-            if again.bound < lag.bound:
-                bound = min(again.bound, bound)
-                lag = Lagrange(
-                    again.bound,
-                    again.best,
-                    again.best_value,
-                    again.fixed0 | lag.fixed0,
-                    again.fixed1 | lag.fixed1,
-                    again.col_best,
-                    again.lam_best,
-                )
-                lag = refix(lag, p, lag.best, lag.best_value)
-                lag.fixed0 &= ~lag.fixed1
         if _free_nnz(a_csc, lag) <= COMPACT_MAX_NNZ:
-            best, value, bound, status = reduced_milp(a, w, p, lag, deadline=t0 + time_limit_s)
+            best, value, bound, _status = reduced_milp(a, w, p, lag, deadline=t0 + limit)
             lag = refix(lag, p, best, value)
+            lag.bound = min(lag.bound, bound)
+    bound = min(lag.bound, float(w.sum()))
     obj = lag.best_value
     gap = relative_gap(obj, bound, True)
     status = "optimal" if gap == 0 else "heuristic"
