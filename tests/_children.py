@@ -14,10 +14,12 @@ finishing its run.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import textwrap
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 MARK = "@@paused@@"
 
@@ -26,7 +28,11 @@ MARK = "@@paused@@"
 # there, as in a real run)
 PRELUDE = textwrap.dedent(
     f"""
-    import os, sys
+    import os, signal, sys
+
+    # Ctrl-C raises KeyboardInterrupt, as in a terminal, even when this process inherited
+    # SIGINT ignored (a shell's background job `make test &` ignores it in all its children)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def say(tag=""):
         sys.stdout.write("\\n{MARK} " + tag + "\\n")
@@ -83,18 +89,32 @@ def spawn(patch: str, args: Sequence[str]) -> subprocess.Popen[str]:
     )
 
 
-def wait_for(child: subprocess.Popen[str], tag: str = "") -> str:
+@contextlib.contextmanager
+def _hang_guard(child: subprocess.Popen[str], seconds: float) -> Iterator[None]:
+    """Kill the child if the block still runs after ``seconds`` (a hang, never a timing)."""
+    timer = threading.Timer(seconds, child.kill)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def wait_for(child: subprocess.Popen[str], tag: str = "", *, hang_guard: float = 600) -> str:
     """Read the child's output until it announces the pause ``tag``; return what came before.
 
-    Fails (AssertionError with the child's output) when the child ends without pausing.
+    Fails (AssertionError with the child's output) when the child ends without pausing; a child
+    still running after ``hang_guard`` seconds is killed.
     """
     assert child.stdout is not None
     seen: list[str] = []
-    for line in child.stdout:
-        if line.strip() == f"{MARK} {tag}".strip():
-            return "".join(seen)
-        seen.append(line)
-    child.wait()
+    with _hang_guard(child, hang_guard):
+        for line in child.stdout:
+            if line.strip() == f"{MARK} {tag}".strip():
+                return "".join(seen)
+            seen.append(line)
+        child.wait()
     raise AssertionError(
         f"the child ended (exit {child.returncode}) without pausing at {tag!r}:\n{''.join(seen)}"
     )
@@ -107,14 +127,16 @@ def resume(child: subprocess.Popen[str]) -> None:
     child.stdin.flush()
 
 
-def finish(child: subprocess.Popen[str]) -> str:
+def finish(child: subprocess.Popen[str], *, hang_guard: float = 600) -> str:
     """Wait for the child to end (after a signal or :func:`resume`); return the rest of its output.
 
     stdin stays open until then, so a signalled child cannot see it close first and exit 99.
+    A child still running after ``hang_guard`` seconds is killed (its exit code says so).
     """
     assert child.stdout is not None
-    out = child.stdout.read()
-    child.wait()
+    with _hang_guard(child, hang_guard):
+        out = child.stdout.read()
+        child.wait()
     return out
 
 
