@@ -144,3 +144,25 @@ def test_edge_bounds_are_the_envelopes() -> None:
         indices=np.repeat(np.arange(len(walkable)), np.diff(first)[walkable]),
     )
     assert np.array_equal(got, shapely.bounds(lines))
+
+
+@pytest.mark.parametrize("mode", ["auto", "entries", "open", "gates"])
+def test_access_rules_same_through_the_search(mode: str) -> None:
+    """The access points of polygons are the same, bit for bit, with the search as with an
+    STRtree of every LineString (the lattice makes exact ties of distance common)."""
+    from coverage.access import derive_access
+
+    search, lines = _search(9, 128.0)
+    rng = np.random.default_rng(9)
+    centres = rng.uniform(50, 950, (60, 2))
+    polys = shapely.buffer(shapely.points(centres), rng.uniform(10, 60, 60), quad_segs=3)
+    polys[:10] = shapely.box(*(centres[:10] - 30).T, *(centres[:10] + 30).T)
+    gates = shapely.points(shapely.get_coordinates(shapely.boundary(polys[::3]))[::7])
+    labels = np.array([f"g{i}" for i in range(len(gates))], dtype=object)
+    kw = {"gates": gates, "labels": labels, "mode": mode, "max_snap_m": 300.0}
+    want = derive_access(polys, lines, tree=shapely.STRtree(lines), **kw)
+    got = derive_access(polys, search.geometries, tree=search, **kw)  # type: ignore[arg-type]
+    for field in ("owner", "kind", "x", "y", "gate", "rule"):
+        assert np.array_equal(getattr(got, field), getattr(want, field)), field
+    assert got.ignored_gates == want.ignored_gates
+    assert len(want.x) > 0
