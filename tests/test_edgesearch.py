@@ -211,7 +211,7 @@ def test_network_cache_keeps_the_edge_grid(tmp_path: object) -> None:
     assert "edge_grid" in back.edge_index.__dict__  # read, not rebuilt
     grid, want = back.edge_index.edge_grid, net.edge_index.edge_grid
     assert np.array_equal(grid.rank, want.rank) and np.array_equal(grid.entry, want.entry)
-    probe = shapely.buffer(shapely.points([[166_100.0, 0.0]]), 5.0)
+    probe = shapely.buffer(shapely.Point(166_100.0, 0.0), 5.0)  # one geometry: 1-D answer
     got = back.edge_index.search.query(probe, predicate="intersects")
     assert got.tolist() == shapely.STRtree(net.edge_index.geoms).query(probe, "intersects").tolist()
     assert got.tolist() == [0]
