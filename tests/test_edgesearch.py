@@ -144,3 +144,74 @@ def test_edge_bounds_are_the_envelopes() -> None:
         indices=np.repeat(np.arange(len(walkable)), np.diff(first)[walkable]),
     )
     assert np.array_equal(got, shapely.bounds(lines))
+
+
+@pytest.mark.parametrize("mode", ["auto", "entries", "open", "gates"])
+def test_access_rules_same_through_the_search(mode: str) -> None:
+    """The access points of polygons are the same, bit for bit, with the search as with an
+    STRtree of every LineString (the lattice makes exact ties of distance common)."""
+    from coverage.access import derive_access
+
+    search, lines = _search(9, 128.0)
+    rng = np.random.default_rng(9)
+    centres = rng.uniform(50, 950, (60, 2))
+    polys = shapely.buffer(shapely.points(centres), rng.uniform(10, 60, 60), quad_segs=3)
+    polys[:10] = shapely.box(*(centres[:10] - 30).T, *(centres[:10] + 30).T)
+    gates = shapely.points(shapely.get_coordinates(shapely.boundary(polys[::3]))[::7])
+    labels = np.array([f"g{i}" for i in range(len(gates))], dtype=object)
+    kw = {"gates": gates, "labels": labels, "mode": mode, "max_snap_m": 300.0}
+    want = derive_access(polys, lines, tree=shapely.STRtree(lines), **kw)
+    got = derive_access(polys, search.geometries, tree=search, **kw)  # type: ignore[arg-type]
+    for field in ("owner", "kind", "x", "y", "gate", "rule"):
+        assert np.array_equal(getattr(got, field), getattr(want, field)), field
+    assert got.ignored_gates == want.ignored_gates
+    assert len(want.x) > 0
+
+
+def test_box_pairs_in_chunks_give_the_same_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many large boxes are examined in chunks of candidates: same pairs, same order."""
+    import coverage.edgesearch as es
+
+    search, _lines = _search(10, 64.0)
+    geoms = _queries(10)
+    whole = search.query(geoms, predicate="dwithin", distance=40.0)
+    monkeypatch.setattr(es, "_CHUNK", 500)
+    assert np.array_equal(search.query(geoms, predicate="dwithin", distance=40.0), whole)
+    assert len(whole[0]) > 2000
+
+
+def test_network_cache_keeps_the_edge_grid(tmp_path: object) -> None:
+    import geopandas as gpd
+    import pandas as pd
+
+    from coverage.netcache import read_network, save_network
+    from coverage.walknetwork import WalkNetwork
+
+    nodes = pd.DataFrame(
+        {"node_id": [1, 2, 3], "lon": [0.0, 0.001, 0.002], "lat": [0.0, 0.0, 0.001], "component": 0}
+    )
+    edges = gpd.GeoDataFrame(
+        {
+            "u": [0, 1],
+            "v": [1, 2],
+            "length_m": [111.3, 157.0],
+            "highway": ["path", "footway"],
+            "access": [None, None],
+            "private": [False, False],
+            "way_id": [7, 8],
+        },
+        geometry=[
+            shapely.LineString([(0, 0), (0.001, 0)]),
+            shapely.LineString([(0.001, 0), (0.002, 0.001)]),
+        ],
+        crs="EPSG:4326",
+    )
+    net = WalkNetwork(nodes, edges, "EPSG:32631")
+    back = read_network(save_network(net, tmp_path / "net"))  # type: ignore[operator]
+    assert "edge_grid" in back.edge_index.__dict__  # read, not rebuilt
+    grid, want = back.edge_index.edge_grid, net.edge_index.edge_grid
+    assert np.array_equal(grid.rank, want.rank) and np.array_equal(grid.entry, want.entry)
+    probe = shapely.buffer(shapely.Point(166_100.0, 0.0), 5.0)  # one geometry: 1-D answer
+    got = back.edge_index.search.query(probe, predicate="intersects")
+    assert got.tolist() == shapely.STRtree(net.edge_index.geoms).query(probe, "intersects").tolist()
+    assert got.tolist() == [0]

@@ -422,13 +422,12 @@ class EdgeSearch:
             lines = self.geometries.take(e)
             extra = (reach[q],) if predicate == "dwithin" else ()
             # as the STRtree does: the predicate of the prepared query geometry (which differs
-            # at the edges, e.g. dwithin of a zero-length line); left as they were given
-            was = shapely.is_prepared(geoms)
-            shapely.prepare(geoms)
-            try:
-                hit = test(geoms[q], lines, *extra)
-            finally:
-                shapely.destroy_prepared(geoms[~was])
+            # at the edges, e.g. dwithin of a zero-length line), prepared on exact copies so
+            # that the caller's geometries stay as they were (and other threads' too)
+            used, at = np.unique(q, return_inverse=True)
+            probe = shapely.from_wkb(shapely.to_wkb(geoms[used]))
+            shapely.prepare(probe)
+            hit = test(probe[at.reshape(-1)], lines, *extra)
             q, e = q[hit], e[hit]
         return e if scalar else np.vstack([q, e])
 
