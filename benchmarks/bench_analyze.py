@@ -328,6 +328,15 @@ def compare(folder: Path, src: str, repeat: int) -> None:
         )
     for name, rs in runs.items():
         print(name, json.dumps(rs[-1]["analyze_parts"]), file=sys.stderr, flush=True)
+    if before != folder:  # each side's last run left its outputs in its own folder
+        for path in sorted((folder / "out").glob("*")):
+            if path.suffix in (".csv", ".json"):
+                same = path.read_bytes() == (before / "out" / path.name).read_bytes()
+                print(
+                    f"{path.name}: {'identical' if same else 'DIFFERENT'} before/after",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
 
 def write_docs(text: str) -> None:

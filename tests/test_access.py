@@ -965,3 +965,39 @@ def test_demo_hull_block_5_and_the_gate_across_the_street_paaskynen() -> None:
     ap = access_points(cmp, net, entrances=ent)
     assert "n5047535962" not in ap["gate"].tolist()  # was its gate
     assert ap["rule"].unique().tolist() == ["entries"]
+
+
+def test_entries_on_two_threads_equal_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entries found with the polygons split over threads equal those of one thread, bit for bit."""
+    import coverage.access as access
+
+    rng = np.random.default_rng(6)
+    # streets: a jittered lattice plus short random ways (some wholly inside compounds)
+    ticks = np.arange(0.0, 2001.0, 80.0)
+    lattice = [shapely.LineString([(x, 0), (x + 15, 2000)]) for x in ticks] + [
+        shapely.LineString([(0, y), (2000, y + 10)]) for y in ticks
+    ]
+    start = rng.uniform(0, 2000, (1500, 2))
+    short = shapely.linestrings(
+        np.stack([start, start + rng.normal(0, 12, (1500, 2))], axis=1).reshape(-1, 2),
+        indices=np.repeat(np.arange(1500), 2),
+    )
+    edges = np.concatenate([np.asarray(lattice, dtype=object), short])
+    centre = rng.uniform(0, 2000, (access._ENTRY_PARALLEL_MIN + 500, 2))
+    polys = shapely.buffer(shapely.points(centre), rng.uniform(5, 40, len(centre)), quad_segs=3)
+    tree = shapely.STRtree(edges)
+
+    def run(threads: int) -> access.AccessPoints:
+        monkeypatch.setattr(access, "_ENTRY_THREADS", threads)
+        return derive_access(polys, edges, tree=tree, mode="entries")
+
+    one, two = run(1), run(2)
+    assert len(one.owner) > 5000  # many entries, from crossing and from inner ways
+    for field in ("owner", "kind", "x", "y", "rule"):
+        assert np.array_equal(getattr(one, field), getattr(two, field)), field
+    # the raw pairs hold the same points per polygon, in the same order
+    raw1 = access._entries(polys, edges, tree)
+    raw2 = access._entries_in_threads(polys, edges, tree)
+    order1, order2 = np.argsort(raw1[0], kind="stable"), np.argsort(raw2[0], kind="stable")
+    assert np.array_equal(raw1[0][order1], raw2[0][order2])
+    assert shapely.equals_exact(raw1[1][order1], raw2[1][order2], tolerance=0).all()

@@ -48,6 +48,8 @@ returned (``"point"`` for point compounds).
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -453,6 +455,30 @@ def _entries(
     return (
         np.concatenate([c_poly, i_poly[inner]]).astype(np.int64),
         np.concatenate([c_pt, shapely.get_point(link, 1)]),
+    )
+
+
+_ENTRY_THREADS = max(1, min(2, os.cpu_count() or 1))
+_ENTRY_PARALLEL_MIN = 2000  # polygons: below this, one thread
+
+
+def _entries_in_threads(
+    polys: np.ndarray, edges: np.ndarray, tree: shapely.STRtree
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_entries` with the polygons dealt out to threads (shapely frees the GIL).
+
+    Thread ``i`` gets polygons ``i``, ``i + T``, ...; the parts are joined in thread order,
+    so each polygon's points come in the order :func:`_entries` gives them (the pairs of
+    different polygons interleave differently, which :func:`_dedupe` sorts away).
+    """
+    threads = min(_ENTRY_THREADS, len(polys))
+    if threads <= 1 or len(polys) < _ENTRY_PARALLEL_MIN:
+        return _entries(polys, edges, tree)
+    with ThreadPoolExecutor(threads) as pool:
+        parts = list(pool.map(lambda i: _entries(polys[i::threads], edges, tree), range(threads)))
+    return (
+        np.concatenate([i + threads * own for i, (own, _) in enumerate(parts)]).astype(np.int64),
+        np.concatenate([pts for _, pts in parts]),
     )
 
 
@@ -956,7 +982,7 @@ def derive_access(
             shown,
         )
     if mode in ("auto", "entries", "open") and len(todo):
-        e_poly, e_pt = _entries(polys[todo], edges, tree)
+        e_poly, e_pt = _entries_in_threads(polys[todo], edges, tree)
         add(todo[e_poly], "entry", e_pt, None)
         has_entry = np.zeros(n, dtype=bool)
         has_entry[todo[e_poly]] = True
