@@ -10,33 +10,26 @@ import json
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
+import _children
 from _studies import cau_study
 from coverage import history
 
 pytestmark = pytest.mark.slow
 CMD = [sys.executable, "-c", "from coverage.cli import main; main()"]
 
-# pauses when the history copy is about to be renamed onto history.sqlite
-_PAUSING_CHILD = textwrap.dedent(
-    """
-    import os, sys, time
-    from coverage.cli import main
-    real_replace = os.replace
-    def replace(src, dst, *args, **kwargs):
-        if str(src).endswith(".tmp.sqlite"):
-            print("\\npaused", flush=True)  # the test kills now: the run cannot end first
-            time.sleep(120)
-        return real_replace(src, dst, *args, **kwargs)
-    os.replace = replace
-    sys.argv = ["coverage-planner", *sys.argv[1:]]
-    main()
-    """
-)
+# pauses when the history copy is about to be renamed onto history.sqlite (tests/_children.py)
+_AT_HISTORY_RENAME = """
+real_replace = os.replace
+def replace(src, dst, *args, **kwargs):
+    if str(src).endswith(".tmp.sqlite"):
+        pause("history_rename")
+    return real_replace(src, dst, *args, **kwargs)
+os.replace = replace
+"""
 
 
 def _report(study: Path, out: Path, cache: Path, date: str) -> list[str]:
@@ -52,20 +45,13 @@ def test_killed_between_the_folder_and_the_history(tmp_path: Path) -> None:
     out, cache = tmp_path / "reports", tmp_path / "cache"
     root = out / "cau"
     # the study's first report is killed (the history does not exist yet: the hardest case)
-    child = subprocess.Popen(
-        [sys.executable, "-c", _PAUSING_CHILD, *_report(study, out, cache, "2026-11-02")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdout is not None
-    for line in child.stdout:
-        if line.strip() == "paused":
-            break
-    else:
-        pytest.fail(f"the run never paused: {child.communicate()}")
-    child.send_signal(signal.SIGKILL)
-    child.communicate(timeout=60)
+    child = _children.spawn(_AT_HISTORY_RENAME, _report(study, out, cache, "2026-11-02"))
+    try:
+        _children.wait_for(child, "history_rename")
+        child.send_signal(signal.SIGKILL)
+        _children.finish(child)
+    finally:
+        _children.stop(child)
     assert child.returncode == -signal.SIGKILL
     # the window: the report is in place, the history does not know it yet
     killed_id = _run_id(root / "2026-11-02")

@@ -16,7 +16,7 @@ import pandas as pd
 
 from coverage import labels
 from coverage.history import Changes
-from coverage.workbook import GAP_COLUMNS
+from coverage.workbook import GAP_COLUMNS, LOAD_COLUMNS
 
 __all__ = ["GAP_ROWS", "ReportContent", "report_html"]
 
@@ -246,15 +246,6 @@ def _gaps(c: ReportContent) -> str:
 
 
 def _loads(c: ReportContent) -> str:
-    cols = [
-        "station_id",
-        "name",
-        "compounds_served",
-        "households_served",
-        "capacity",
-        "load_ratio",
-        "over_capacity",
-    ]
     out = []
     yes, no = labels.pick("是", "yes", c.lang), labels.pick("否", "no", c.lang)
     for key, frame in c.loads.items():
@@ -275,7 +266,8 @@ def _loads(c: ReportContent) -> str:
                 ]
             )
             classes.append("over" if over else "")
-        out.append(_table([labels.column_label(x, c.lang) for x in cols], rows, classes=classes))
+        head = [labels.column_label(x, c.lang) for x in LOAD_COLUMNS]
+        out.append(_table(head, rows, classes=classes))
     return "".join(out)
 
 
