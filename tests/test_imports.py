@@ -41,6 +41,7 @@ RANKS: dict[str, int] = {
     "layer_geometry": 27,  # inputs, step 2: coordinates and geometries
     "inputs": 30,  # inputs, step 3: layer schemas (compounds, stations, candidates)
     "osmdata": 30,
+    "osmcache": 32,  # the cache of an OSM file's features (osmdata, _atomic)
     "access": 30,
     "gridindex": 33,  # points bucketed on a grid (box queries): imports nothing of ours
     "edgesearch": 33,  # STRtree queries of the edges from their arrays: imports nothing of ours

@@ -587,7 +587,7 @@ def _run_area_study(
             warnings.simplefilter("always")
             net = pipeline.network_for_study(study, cache_dir=cache_dir)
             t1 = time.perf_counter()
-            data = pipeline.load_inputs(study, network=net)
+            data = pipeline.load_inputs(study, network=net, cache_dir=cache_dir)
             if len(data.compounds) == 0:
                 return AreaResult(area.name, "empty", error="没有小区 (no compounds)")
             analysis = pipeline.analyze(study, net, data)
@@ -700,7 +700,7 @@ def _plan(batch: Batch, *, cache_dir: Path, buffer_m: float | None, out_dir: str
     region = cache_dir / f"network-{key[:24]}"
     if not (region / "manifest.json").is_file():
         network.save_network(net, region)
-    data = pipeline.load_inputs(study, network=net)
+    data = pipeline.load_inputs(study, network=net, cache_dir=cache_dir)
     buffer = batch_buffer_m(study, net) if buffer_m is None else float(buffer_m)
     assigned = assign_compounds(data.compounds, batch.areas)
     crs = net.crs

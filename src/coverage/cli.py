@@ -565,7 +565,7 @@ def _run_analysis(
             net = pipeline.network_for_study(study, cache_dir=cache_dir, refresh=refresh)
         click.echo(_network_line(ctx, netmod.network_summary(net)))
         with _step(ctx, *labels.TEXTS["step_inputs"]):
-            data = pipeline.load_inputs(study, network=net)
+            data = pipeline.load_inputs(study, network=net, cache_dir=cache_dir)
         click.echo(outputs.compounds_line(data.compounds, lang=ctx.lang))
         with _step(ctx, *labels.TEXTS["step_analyze"]):
             analysis = pipeline.analyze(study, net, data)
@@ -845,7 +845,7 @@ def isochrones(
         with _step(ctx, "读取步行路网", "loading the walk network"):
             net = pipeline.network_for_study(study, cache_dir=cache_dir, refresh=refresh)
         with _step(ctx, "读取并检查输入图层", "reading and checking the input layers"):
-            data = pipeline.load_inputs(study, network=net)
+            data = pipeline.load_inputs(study, network=net, cache_dir=cache_dir)
             origins = snap.snap_study_compounds(
                 study, data.compounds, net, entrances=data.entrances
             )
@@ -1193,7 +1193,7 @@ def _run_siting(
     then: Callable[[Any, OutputSet], None] | None = None,
 ) -> Any:
     from coverage import network as netmod
-    from coverage import osmdata, pipeline, siting_study
+    from coverage import pipeline, siting_study
 
     study = _load(study_file)
     if study.note:
@@ -1208,7 +1208,7 @@ def _run_siting(
             net = pipeline.network_for_study(study, cache_dir=cache_dir, refresh=refresh)
         click.echo(_network_line(ctx, netmod.network_summary(net)))
         with _step(ctx, "读取并检查输入图层", "reading and checking the input layers"):
-            data = pipeline.load_inputs(study, network=net)
+            data = pipeline.load_inputs(study, network=net, cache_dir=cache_dir)
         features = None
         if {"osm", "gates"} & set(generate):
             if study.network.osm_file is None:
@@ -1216,7 +1216,7 @@ def _run_siting(
                     "--generate osm,gates 需要研究使用本地 OSM 文件 (osm_file) (--generate "
                     "osm/gates needs the study's network from an osm_file)"
                 )
-            features = osmdata.read_osm_features(study.network.osm_file)
+            features = pipeline.osm_features_for_study(study, cache_dir=cache_dir)
         with _step(ctx, "计算步行时间并求解选址模型", "computing walk times and solving"):
             result = siting_study.site_service(
                 study, net, data, service=service, generate=generate, features=features, **options
@@ -1346,7 +1346,9 @@ def map_command(
         with _step(ctx, "读取步行路网", "loading the walk network"):
             net = pipeline.network_for_study(study, cache_dir=cache_dir, refresh=refresh)
         with _step(ctx, "计算步行时间与覆盖", "computing walk times and coverage"):
-            analysis = pipeline.analyze(study, net, pipeline.load_inputs(study, network=net))
+            analysis = pipeline.analyze(
+                study, net, pipeline.load_inputs(study, network=net, cache_dir=cache_dir)
+            )
         with _step(ctx, "绘制地图", "drawing the map"):
             _write_map(
                 ctx,
@@ -1385,7 +1387,7 @@ def _demo_report(
     study = _load(study_file)
     with _step(ctx, "写出定期报告", "writing the scheduled report"):
         net = pipeline.network_for_study(study, cache_dir=cache_dir)
-        data = pipeline.load_inputs(study, network=net)
+        data = pipeline.load_inputs(study, network=net, cache_dir=cache_dir)
         result = reportmod.run_report(
             study_file,
             out_dir=out_dir,

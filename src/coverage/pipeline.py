@@ -20,7 +20,18 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from coverage import dataedge, estimates, gaps, inputs, isochrones, network, osmdata, snap, travel
+from coverage import (
+    dataedge,
+    estimates,
+    gaps,
+    inputs,
+    isochrones,
+    network,
+    osmcache,
+    osmdata,
+    snap,
+    travel,
+)
 from coverage.config import Study
 from coverage.errors import CoverageWarning, FarFromNetworkWarning, InputError, Problem
 from coverage.labels import pick
@@ -38,6 +49,7 @@ __all__ = [
     "group_columns",
     "load_inputs",
     "network_for_study",
+    "osm_features_for_study",
     "read_layers",
     "study_area",
     "write_analysis",
@@ -94,7 +106,8 @@ def network_for_study(
     cache_dir
         Cache folder; default :func:`default_cache_dir`.
     refresh
-        Rebuild even when a cached copy exists.
+        Rebuild even when a cached copy exists (for an ``osm_file``, the cached OSM features
+        of :func:`osm_features_for_study` are dropped too and read again when next needed).
 
     Returns
     -------
@@ -102,16 +115,56 @@ def network_for_study(
         For online sources, the area downloaded is the study's enlarged by its walk reach
         (:func:`coverage.dataedge.walk_reach_m`).
     """
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir(study)
+    folder = _cache_folder(study, cache_dir)
+    if refresh and study.network.osm_file is not None:
+        osmcache.clear_osm_cache(study.network.osm_file, cache_dir=folder)
     # online sources are downloaded beyond the study area by the walk reach
     margin = dataedge.walk_reach_m(study)
     return network.load_network(study.network, cache_dir=folder, refresh=refresh, margin_m=margin)
 
 
-def _osm_features(study: Study, area: BBox | None) -> osmdata.OsmFeatures:
+def _cache_folder(study: Study, cache_dir: str | Path | None) -> Path:
+    return Path(cache_dir) if cache_dir is not None else default_cache_dir(study)
+
+
+def osm_features_for_study(
+    study: Study, *, cache_dir: str | Path | None = None
+) -> osmdata.OsmFeatures:
+    """Return the OSM features of the study's ``osm_file``, from the cache when it is there.
+
+    Parameters
+    ----------
+    study
+        The study; its network must come from an ``osm_file``.
+    cache_dir
+        Cache folder; default :func:`default_cache_dir`. See :mod:`coverage.osmcache`.
+
+    Returns
+    -------
+    OsmFeatures
+        Equal to ``osmdata.read_osm_features(study.network.osm_file)``.
+
+    Raises
+    ------
+    InputError
+        The study has no ``osm_file``, or it cannot be read.
+    """
+    if study.network.osm_file is None:
+        raise InputError(
+            Problem(
+                str(study.path or "<study>"),
+                "研究的路网不是本地 OSM 文件 (the study's network is not an osm_file)",
+                key="network.osm_file",
+            )
+        )
+    folder = _cache_folder(study, cache_dir)
+    return osmcache.cached_osm_features(study.network.osm_file, cache_dir=folder)
+
+
+def _osm_features(study: Study, area: BBox | None, cache_dir: Path) -> osmdata.OsmFeatures:
     src = study.network
     if src.osm_file is not None:
-        return osmdata.read_osm_features(src.osm_file)
+        return osmcache.cached_osm_features(src.osm_file, cache_dir=cache_dir)
     if area is None:
         raise InputError(
             Problem(
@@ -124,9 +177,7 @@ def _osm_features(study: Study, area: BBox | None) -> osmdata.OsmFeatures:
         )
     from shapely.geometry import box
 
-    return osmdata.osm_features_from_polygon(
-        box(*area), http_cache_dir=default_cache_dir(study) / "osmnx-http"
-    )
+    return osmdata.osm_features_from_polygon(box(*area), http_cache_dir=cache_dir / "osmnx-http")
 
 
 def read_layers(
@@ -192,7 +243,9 @@ def read_layers(
     return compounds, stations, candidates
 
 
-def load_inputs(study: Study, *, network: WalkNetwork | None = None) -> StudyInputs:
+def load_inputs(
+    study: Study, *, network: WalkNetwork | None = None, cache_dir: str | Path | None = None
+) -> StudyInputs:
     """Read and validate every input layer; derive compounds from OSM when none is given.
 
     Derived households are estimates: a :class:`~coverage.errors.CoverageWarning` says when
@@ -205,6 +258,10 @@ def load_inputs(study: Study, *, network: WalkNetwork | None = None) -> StudyInp
     network
         The walk network, when already loaded: its extent is the study area used to catch
         points far outside it.
+    cache_dir
+        Cache folder of the OSM features read from the study's ``osm_file`` (only the
+        frames needed: the entrances when the study gives polygon compounds); default
+        :func:`default_cache_dir`. See :mod:`coverage.osmcache`.
 
     Returns
     -------
@@ -219,12 +276,15 @@ def load_inputs(study: Study, *, network: WalkNetwork | None = None) -> StudyInp
     compounds, stations, candidates = read_layers(study, area=area)
     entrances: gpd.GeoDataFrame | None = None
     features: osmdata.OsmFeatures | None = None
-    if compounds is None or (
-        study.network.osm_file is not None
-        and bool(compounds.geom_type.isin(["Polygon", "MultiPolygon"]).any())
-    ):
-        features = _osm_features(study, area)
+    folder = _cache_folder(study, cache_dir)
+    if compounds is None:
+        features = _osm_features(study, area, folder)
         entrances = features.entrances
+    elif study.network.osm_file is not None and bool(
+        compounds.geom_type.isin(["Polygon", "MultiPolygon"]).any()
+    ):
+        frames = osmcache.cached_osm_frames(study.network.osm_file, ["entrances"], cache_dir=folder)
+        entrances = frames["entrances"]
     if compounds is None:
         assert features is not None
         compounds = osmdata.compounds_from_osm(features, estimation=study.estimation)

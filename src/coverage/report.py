@@ -357,14 +357,16 @@ def _groups_table(snapshot: history.RunSnapshot, service_labels: dict[str, str])
     return groups.reset_index(drop=True)
 
 
-def _run_siting(study: Study, net: WalkNetwork, data: StudyInputs) -> Any:
-    from coverage import osmdata, siting_study
+def _run_siting(
+    study: Study, net: WalkNetwork, data: StudyInputs, *, cache_dir: str | Path | None
+) -> Any:
+    from coverage import siting_study
 
     request = study.siting
     assert request is not None
     features = None
     if {"osm", "gates"} & set(request.generate) and study.network.osm_file is not None:
-        features = osmdata.read_osm_features(study.network.osm_file)
+        features = pipeline.osm_features_for_study(study, cache_dir=cache_dir)
     generate = [g for g in request.generate if features is not None or g == "kmeans"]
     if dropped := sorted(set(request.generate) - set(generate)):
         log.warning(
@@ -680,7 +682,7 @@ def run_report(
             net = pipeline.network_for_study(study, cache_dir=cache_dir, refresh=refresh)
             timings["network"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            data = pipeline.load_inputs(study, network=net)
+            data = pipeline.load_inputs(study, network=net, cache_dir=cache_dir)
             timings["inputs"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             analysis = pipeline.analyze(study, net, data)
@@ -690,7 +692,7 @@ def run_report(
         sited = siting
         if sited is None and site and study.siting is not None:
             t0 = time.perf_counter()
-            sited = _run_siting(study, net, data)
+            sited = _run_siting(study, net, data, cache_dir=cache_dir)
             timings["siting"] = time.perf_counter() - t0
         made["analysis"] = analysis
         return write_report(
