@@ -236,7 +236,8 @@ def _read_frame(file: Path, crs: str) -> gpd.GeoDataFrame:
     ``geopandas.read_parquet`` would spend most of its time parsing the file's PROJJSON
     CRS; the cache's CRS is the manifest's string, the one ``read_osm_features`` gives.
     """
-    table = pq.read_table(file)
+    with pq.ParquetFile(file) as parquet:  # not pq.read_table: it imports pyarrow.dataset
+        table = parquet.read()
     geo = json.loads((table.schema.metadata or {})[b"geo"])
     column = geo["primary_column"]
     if geo["columns"][column]["encoding"].upper() != "WKB":
