@@ -229,7 +229,11 @@ def first_run_text(first: dict[str, Any] | None, runs: list[dict[str, Any]]) -> 
     """What the section says of the run that built the OSM features cache."""
     if first is None:
         return "No run built the OSM features cache (it was there already)."
-    where = "the first of the runs below" if first in runs else "the first run of this code"
+    where = (
+        "the first of the runs below"
+        if first in runs
+        else "the first timed run of this code (in the before/after comparison run first)"
+    )
     return (
         f"The OSM features cache was built by {where}: total {first['total_s']:.2f} s, of "
         f"which `load_inputs` {first['load_inputs_s']:.2f} s (a full pass over the PBF and "
@@ -268,7 +272,7 @@ and half of the compounds squares of 50-120 m a side around such points (entered
 rules of `coverage.access`).
 The study's `cache_dir` is a folder in the temporary folder. The compounds' entrances come from
 the study's `osm_file` (the Porto Alegre PBF, not replicated) through the OSM features cache
-(`coverage.osmcache`, GeoParquet per frame): {first_run_text(first, runs)}
+(`coverage.osmcache`, GeoParquet per frame). {first_run_text(first, runs)}
 Set-up (not timed): {setup["setup_s"]:.1f} s.
 
 Timed in a fresh subprocess:

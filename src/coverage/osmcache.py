@@ -140,8 +140,8 @@ def cached_osm_frames(
             )
             return found
     features = osmdata.read_osm_features(path)  # raises InputError for a bad path
-    assert key is not None  # the file exists: read_osm_features checked it
-    _write_cache(folder, features, key)
+    if key is not None:  # else the file appeared after the stat: cached at the next read
+        _write_cache(folder, features, key)
     return {name: getattr(features, name) for name in names}
 
 

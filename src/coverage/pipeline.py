@@ -20,23 +20,13 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from coverage import (
-    dataedge,
-    estimates,
-    gaps,
-    inputs,
-    isochrones,
-    network,
-    osmcache,
-    osmdata,
-    snap,
-    travel,
-)
+from coverage import dataedge, estimates, gaps, inputs, isochrones, network, osmdata, snap, travel
 from coverage.config import Study
 from coverage.errors import CoverageWarning, FarFromNetworkWarning, InputError, Problem
 from coverage.labels import pick
 from coverage.layer_files import row_note
 from coverage.network import WalkNetwork
+from coverage.osmcache import cached_osm_features, cached_osm_frames, clear_osm_cache
 from coverage.outputs import write_analysis  # re-exported: coverage.pipeline.write_analysis
 from coverage.results import Analysis, ServiceResult, StudyInputs
 
@@ -117,7 +107,7 @@ def network_for_study(
     """
     folder = _cache_folder(study, cache_dir)
     if refresh and study.network.osm_file is not None:
-        osmcache.clear_osm_cache(study.network.osm_file, cache_dir=folder)
+        clear_osm_cache(study.network.osm_file, cache_dir=folder)
     # online sources are downloaded beyond the study area by the walk reach
     margin = dataedge.walk_reach_m(study)
     return network.load_network(study.network, cache_dir=folder, refresh=refresh, margin_m=margin)
@@ -158,13 +148,13 @@ def osm_features_for_study(
             )
         )
     folder = _cache_folder(study, cache_dir)
-    return osmcache.cached_osm_features(study.network.osm_file, cache_dir=folder)
+    return cached_osm_features(study.network.osm_file, cache_dir=folder)
 
 
 def _osm_features(study: Study, area: BBox | None, cache_dir: Path) -> osmdata.OsmFeatures:
     src = study.network
     if src.osm_file is not None:
-        return osmcache.cached_osm_features(src.osm_file, cache_dir=cache_dir)
+        return cached_osm_features(src.osm_file, cache_dir=cache_dir)
     if area is None:
         raise InputError(
             Problem(
@@ -283,7 +273,7 @@ def load_inputs(
     elif study.network.osm_file is not None and bool(
         compounds.geom_type.isin(["Polygon", "MultiPolygon"]).any()
     ):
-        frames = osmcache.cached_osm_frames(study.network.osm_file, ["entrances"], cache_dir=folder)
+        frames = cached_osm_frames(study.network.osm_file, ["entrances"], cache_dir=folder)
         entrances = frames["entrances"]
     if compounds is None:
         assert features is not None
