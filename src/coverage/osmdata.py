@@ -305,6 +305,8 @@ def read_osm_features(path: str | Path) -> OsmFeatures:
     """
     import osmium
 
+    # what this returns is cached per file (coverage.osmcache): when it changes (rows, columns,
+    # dtypes, tag rules, geometries), bump coverage.osmcache.READER_VERSION
     path = _check_osm_path(path)
     keys = _TAG_KEYS
     area_keys = ("landuse", "building", *POI_KEYS)
