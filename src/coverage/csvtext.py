@@ -48,23 +48,30 @@ def _quote(text: pa.Array) -> pa.Array:
     needs = pc.match_substring_regex(text, _NEEDS_QUOTES)
     if not pc.any(needs).as_py():
         return text
-    quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
-    return pc.if_else(needs, quoted, text)
+    if pc.any(pc.match_substring(text, '"')).as_py():
+        text_needed = pc.replace_substring(text, '"', '""')
+    else:
+        text_needed = text
+    quoted = pc.binary_join_element_wise('"', text_needed, '"', "")
+    return quoted if pc.all(needs).as_py() else pc.if_else(needs, quoted, text)
 
 
-def _column_text(values: pd.Series) -> pa.Array | None:
-    """The column's fields as pandas writes them (unquoted); None for other dtypes."""
+def _column_text(values: pd.Series) -> tuple[pa.Array, bool] | None:
+    """The column's fields as pandas writes them (unquoted) and whether any may need quotes.
+
+    None for other dtypes. Numbers and flags never need quotes.
+    """
     dtype = values.dtype
     if isinstance(dtype, np.dtype) and dtype.kind == "O":
         return _object_text(values)
     if isinstance(dtype, np.dtype):
         data = values.to_numpy()
         if dtype.kind == "f":
-            return pa.array(_float_text(data), type=pa.string())
+            return pa.array(_float_text(data), type=pa.string()), False
         if dtype.kind in "iu":
-            return pc.cast(pa.array(data), pa.string())
+            return pc.cast(pa.array(data), pa.string()), False
         if dtype.kind == "b":
-            return pc.if_else(pa.array(data), "True", "False")
+            return pc.if_else(pa.array(data), "True", "False"), False
         return None
     if isinstance(dtype, pd.StringDtype):
         try:
@@ -73,7 +80,7 @@ def _column_text(values: pd.Series) -> pa.Array | None:
             return None
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks()
-        return pc.fill_null(arr, "")
+        return pc.fill_null(arr, ""), True
     return None
 
 
@@ -89,18 +96,35 @@ def _float_text(data: np.ndarray) -> np.ndarray:
         text[np.isnan(data)] = ""
         return text
     bits = np.ascontiguousarray(data).view(f"i{data.dtype.itemsize}")
-    _, first, back = np.unique(bits, return_index=True, return_inverse=True)
-    text = data[first].astype(str)[back.reshape(-1)]  # no float_format, decimal "."
+    back, distinct = pd.factorize(bits)  # by hashing: faster than sorting
+    values = distinct.view(data.dtype)
+    if data.dtype == np.float64:  # the same digits as astype(str) (shortest repr), faster
+        text = np.array(list(map(repr, values.tolist())), dtype=object)[back]
+    else:
+        text = values.astype(str)[back]  # no float_format, decimal "."
     text[np.isnan(data)] = ""
     return text
 
 
-def _object_text(values: pd.Series) -> pa.Array:
-    """An object column as pandas writes it: missing values empty, others as ``str()``."""
+def _object_text(values: pd.Series) -> tuple[pa.Array, bool]:
+    """An object column as pandas writes it: missing values empty, others as ``str()``.
+
+    Columns of only text or only integers (besides missing values) are converted by Arrow;
+    others value by value.
+    """
     data = values.to_numpy(dtype=object)
+    kind = pd.api.types.infer_dtype(data, skipna=True)
+    if kind in ("string", "integer"):
+        try:
+            arr = pa.array(data, from_pandas=True, type=pa.string() if kind == "string" else None)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass
+        else:
+            if kind == "string" or pa.types.is_integer(arr.type):
+                return pc.fill_null(pc.cast(arr, pa.string()), ""), kind == "string"
     text = np.array([v if type(v) is str else str(v) for v in data], dtype=object)
     text[pd.isna(data)] = ""
-    return pa.array(text, type=pa.string())
+    return pa.array(text, type=pa.string()), True
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
@@ -135,11 +159,14 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     head = ",".join(_quote(header).to_pylist()) + os.linesep
     if len(frame) == 0:
         return head.encode("utf-8")
-    fields = [_quote(c).cast(pa.large_string()) for c in columns if c is not None]
+    fields = [
+        (_quote(text) if may_quote else text).cast(pa.large_string())
+        for text, may_quote in (c for c in columns if c is not None)
+    ]
     comma, newline, empty = (pa.scalar(v, pa.large_string()) for v in (",", os.linesep, ""))
-    rows = pc.binary_join_element_wise(*fields, comma)
-    lines = pc.binary_join_element_wise(rows, empty, newline)  # row + newline + ""
-    return head.encode("utf-8") + _text_of(lines)
+    # the line break joined to the last field: one pass over the rows' text, not two
+    fields[-1] = pc.binary_join_element_wise(fields[-1], empty, newline)  # field + newline + ""
+    return head.encode("utf-8") + _text_of(pc.binary_join_element_wise(*fields, comma))
 
 
 def _text_of(lines: pa.Array) -> bytes:

@@ -31,6 +31,7 @@ from coverage import coords, estimates, labels
 from coverage._atomic import atomic_path
 from coverage.config import Study
 from coverage.csvtext import csv_bytes
+from coverage.gpkglayer import DistinctShapes, distinct_shapes, write_layer
 from coverage.results import Analysis, StudyInputs
 
 __all__ = [
@@ -139,24 +140,18 @@ def study_uses_gcj02(study: Study, *, inputs: StudyInputs | None = None) -> bool
     return any(frame is not None and frame.attrs.get("coords") == "gcj02" for frame in read)
 
 
-def _lonlat(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
+def _lonlat(
+    geometry: gpd.GeoSeries, shapes: DistinctShapes | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """A point of each geometry: the point itself, a point inside a polygon (NaN for none)."""
-    geoms = np.asarray(geometry.values, dtype=object)
-    points = geoms.copy()
-    other = np.flatnonzero(shapely.get_type_id(geoms) != shapely.GeometryType.POINT)  # None: -1
     # the stacked tables repeat each compound's shape once per service: each shape once
     # (the same coordinates give the same point)
-    back, first = _each_shape_once(geoms[other])
-    points[other] = shapely.point_on_surface(geoms[other][first])[back]
+    shapes = shapes or distinct_shapes(geometry)
+    geoms = np.asarray(geometry.values, dtype=object)[shapes.first]
+    other = np.flatnonzero(shapely.get_type_id(geoms) != shapely.GeometryType.POINT)  # None: -1
+    geoms[other] = shapely.point_on_surface(geoms[other])
+    points = geoms[shapes.codes]
     return shapely.get_x(points), shapely.get_y(points)
-
-
-def _each_shape_once(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every row's distinct shape (by WKB) and the first row of each distinct shape."""
-    codes, uniques = pd.factorize(shapely.to_wkb(geoms), use_na_sentinel=False)
-    first = np.full(len(uniques), -1, dtype=np.int64)
-    first[codes[::-1]] = np.arange(len(codes))[::-1]
-    return codes, first
 
 
 def _insert_after(table: pd.DataFrame, after: str, columns: Mapping[str, Any]) -> None:
@@ -255,10 +250,33 @@ def table_for_people(
     >>> table_for_people(t, service_labels={"a": "党群服务站"}).iloc[0].tolist()
     ['a', '党群服务站', 120, '9.9%', '是']
     """
+    return _people_table(
+        frame,
+        lang=lang,
+        service_labels=service_labels,
+        station_names=station_names,
+        locate=locate,
+        gcj02=gcj02,
+        note=note,
+    )
+
+
+def _people_table(
+    frame: pd.DataFrame,
+    *,
+    lang: str | None,
+    service_labels: Mapping[str, str] | None,
+    station_names: Mapping[tuple[str, str], str] | None,
+    locate: bool,
+    gcj02: bool,
+    note: str | None,
+    shapes: DistinctShapes | None = None,
+) -> pd.DataFrame:
+    """:func:`table_for_people`, given the geometry's distinct shapes when already known."""
     lang = labels.check_language(lang)
     table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore")).copy()
     if locate and "geometry" in frame and len(frame):
-        lon, lat = _lonlat(frame.geometry)
+        lon, lat = _lonlat(frame.geometry, shapes)
         where: dict[str, Any] = {
             "lon": np.round(lon, LONLAT_DECIMALS),
             "lat": np.round(lat, LONLAT_DECIMALS),
@@ -352,6 +370,10 @@ def write_analysis(
         if {"service", "station_id", "name"} <= set(loads.columns)
         else {}
     )
+    shapes = {
+        name: distinct_shapes(frame["geometry"]) if "geometry" in frame and len(frame) else None
+        for name, frame in (("compounds", assessed), ("stations", loads), ("gaps", ranked))
+    }
     written: list[Path] = []
     tables = (
         ("compounds", assessed, True),
@@ -361,7 +383,7 @@ def write_analysis(
     )
     for name, frame, located in tables:
         path = out / f"{name}.csv"
-        table = table_for_people(
+        table = _people_table(
             frame,
             lang=lang,
             service_labels=service_labels,
@@ -369,6 +391,7 @@ def write_analysis(
             locate=located,
             gcj02=gcj02,
             note=analysis.note,
+            shapes=shapes.get(name),
         )
         with atomic_path(path) as tmp:
             write_csv_for_excel(table, tmp)
@@ -383,16 +406,13 @@ def write_analysis(
         tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
     written.append(path)
     path = out / "coverage.gpkg"
-    described = {"layer_options": {"DESCRIPTION": analysis.note}} if analysis.note else {}
     with atomic_path(path) as tmp:
         for name, frame in (("compounds", assessed), ("stations", loads), ("gaps", ranked)):
             if len(frame):
-                gdf = gpd.GeoDataFrame(frame, geometry="geometry", crs=4326)
-                gdf.to_file(
-                    tmp, layer=name, driver="GPKG", engine="pyogrio", use_arrow=True, **described
-                )
+                write_layer(frame, tmp, layer=name, description=analysis.note, shapes=shapes[name])
         circles = [r.circles for r in analysis.services.values() if r.circles is not None]
         if circles:
+            described = {"layer_options": {"DESCRIPTION": analysis.note}} if analysis.note else {}
             layer = gpd.GeoDataFrame(pd.concat(circles, ignore_index=True), crs=4326)
             layer.to_file(
                 tmp, layer="circles", driver="GPKG", engine="pyogrio", use_arrow=True, **described

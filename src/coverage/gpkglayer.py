@@ -1,0 +1,182 @@
+"""GeoPackage layers written with each distinct shape converted to WKB once.
+
+The result tables stack one frame per service: every compound's shape comes back once per
+service (80,000 rows, 20,000 shapes in a large study). :func:`write_layer` writes what
+``GeoDataFrame.to_file(path, layer=..., driver="GPKG", engine="pyogrio", use_arrow=True)``
+writes (the same columns, types, values, geometries, geometry type, CRS and spatial index),
+but builds the Arrow table itself: the WKB of each distinct shape once
+(:func:`distinct_shapes`), taken for its repeats inside Arrow, and the layer's geometry type
+found from the distinct shapes. Tables the fast path does not cover (a geometry type pyogrio
+would promote to multi, mixed 2D/3D, object columns that are not text, dates, a written
+index) are handed to geopandas itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyogrio
+import shapely
+
+__all__ = ["DistinctShapes", "distinct_shapes", "write_layer"]
+
+#: The layer geometry type of each shapely type id, as pyogrio names it.
+_TYPE_NAMES = {
+    int(shapely.GeometryType.POINT): "Point",
+    int(shapely.GeometryType.LINESTRING): "LineString",
+    int(shapely.GeometryType.LINEARRING): "LinearRing",
+    int(shapely.GeometryType.POLYGON): "Polygon",
+    int(shapely.GeometryType.MULTIPOINT): "MultiPoint",
+    int(shapely.GeometryType.MULTILINESTRING): "MultiLineString",
+    int(shapely.GeometryType.MULTIPOLYGON): "MultiPolygon",
+    int(shapely.GeometryType.GEOMETRYCOLLECTION): "GeometryCollection",
+}
+#: Pairs pyogrio promotes to the multi type in a GeoPackage (the fast path leaves them alone).
+_PROMOTED = (
+    {"Point", "MultiPoint"},
+    {"LineString", "MultiLineString"},
+    {"Polygon", "MultiPolygon"},
+)
+
+
+@dataclass(frozen=True)
+class DistinctShapes:
+    """The distinct shapes of a geometry column.
+
+    Attributes
+    ----------
+    codes
+        Each row's shape: an index into ``wkb`` and ``first``.
+    first
+        The first row of each distinct shape.
+    wkb
+        The WKB of each distinct shape (None for a missing geometry).
+    """
+
+    codes: np.ndarray
+    first: np.ndarray
+    wkb: np.ndarray
+
+
+def distinct_shapes(geometry: gpd.GeoSeries | np.ndarray) -> DistinctShapes:
+    """Each row's distinct shape (same WKB), each shape's WKB computed once.
+
+    Rows holding the same shapely object are found first (the stacked tables share a
+    compound's object across services), so only distinct objects are converted.
+
+    Parameters
+    ----------
+    geometry
+        The geometries (shapely objects or None).
+
+    Returns
+    -------
+    DistinctShapes
+
+    Examples
+    --------
+    >>> a, b = shapely.Point(1, 2), shapely.Point(3, 4)
+    >>> shapes = distinct_shapes(np.array([a, b, a, shapely.Point(1, 2)], dtype=object))
+    >>> shapes.codes.tolist(), shapes.first.tolist(), len(shapes.wkb)
+    ([0, 1, 0, 0], [0, 1], 2)
+    """
+    geoms = np.asarray(geometry, dtype=object)
+    by_object, objects = pd.factorize(np.fromiter(map(id, geoms), dtype=np.int64, count=len(geoms)))
+    object_rows = _first_rows(by_object, len(objects))
+    by_wkb, wkb = pd.factorize(shapely.to_wkb(geoms[object_rows]), use_na_sentinel=False)
+    codes = by_wkb[by_object]
+    return DistinctShapes(codes=codes, first=_first_rows(codes, len(wkb)), wkb=np.asarray(wkb))
+
+
+def _first_rows(codes: np.ndarray, n: int) -> np.ndarray:
+    first = np.full(n, -1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]
+    return first
+
+
+def _geometry_type(geoms: np.ndarray) -> str | None:
+    """The layer geometry type pyogrio gives these (distinct) shapes; None: leave it to it."""
+    present = geoms[~shapely.is_missing(geoms)]
+    solid = present[~shapely.is_empty(present)]
+    has_z = shapely.has_z(solid)
+    if has_z.any() and not has_z.all():
+        return None  # pyogrio refuses mixed 2D/3D in a GeoPackage: let it say so
+    names = {_TYPE_NAMES.get(int(t)) for t in np.unique(shapely.get_type_id(present))}
+    if None in names or any(names == pair for pair in _PROMOTED):
+        return None
+    name = names.pop() if len(names) == 1 else "Unknown"
+    return f"{name} Z" if has_z.any() and name != "Unknown" else name
+
+
+def _plain_columns(frame: pd.DataFrame) -> bool:
+    """Whether pyarrow takes every column as pyogrio would (text, numbers, flags)."""
+    for name in frame.columns:
+        values = frame[name]
+        dtype = values.dtype
+        if isinstance(dtype, pd.StringDtype):
+            continue
+        if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+            continue
+        if dtype.kind == "O" and pd.api.types.infer_dtype(values) == "string":
+            continue
+        return False
+    return True
+
+
+def write_layer(
+    frame: pd.DataFrame,
+    path: str | Path,
+    *,
+    layer: str,
+    description: str | None = None,
+    shapes: DistinctShapes | None = None,
+) -> None:
+    """Write a table with a WGS-84 ``geometry`` column as a layer of a GeoPackage.
+
+    Parameters
+    ----------
+    frame
+        The table (its ``geometry`` column holds shapely objects in WGS-84; a default
+        integer index, which is not written).
+    path
+        The GeoPackage (created, or the layer added to it).
+    layer
+        The layer's name.
+    description
+        The layer's description (``gpkg_contents``), when given.
+    shapes
+        :func:`distinct_shapes` of ``frame["geometry"]`` when already known.
+    """
+    options = {"layer_options": {"DESCRIPTION": description}} if description else {}
+    attrs = pd.DataFrame(frame.drop(columns="geometry"))
+    geometry_type = None
+    if len(frame) and _plain_columns(attrs) and _index_not_written(frame):
+        shapes = shapes or distinct_shapes(frame["geometry"])
+        geometry_type = _geometry_type(frame["geometry"].to_numpy()[shapes.first])
+    if geometry_type is None or shapes is None:
+        gdf = gpd.GeoDataFrame(frame, geometry="geometry", crs=4326)
+        gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio", use_arrow=True, **options)
+        return
+    table = pa.Table.from_pandas(attrs, preserve_index=False)
+    wkb = pa.array(shapes.wkb, type=pa.binary()).take(pa.array(shapes.codes))
+    table = table.add_column(list(frame.columns).index("geometry"), "geometry", wkb)
+    pyogrio.write_arrow(
+        table,
+        path,
+        layer=layer,
+        driver="GPKG",
+        geometry_name="geometry",
+        geometry_type=geometry_type,
+        crs="EPSG:4326",
+        **options,
+    )
+
+
+def _index_not_written(frame: pd.DataFrame) -> bool:
+    """Whether geopandas would leave the index out (unnamed integers)."""
+    return list(frame.index.names) == [None] and pd.api.types.is_integer_dtype(frame.index.dtype)
