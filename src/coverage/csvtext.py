@@ -25,8 +25,8 @@ import pyarrow.compute as pc
 __all__ = ["csv_bytes"]
 
 
-def _quoting_pattern() -> str:
-    """The characters that make :mod:`csv` (as pandas calls it) quote a field, as a regex.
+def _quoting_characters() -> str:
+    """The characters that make :mod:`csv` (as pandas calls it) quote a field.
 
     Asked of the csv module itself: which line-break characters it quotes has changed
     between Python versions.
@@ -37,14 +37,32 @@ def _quoting_pattern() -> str:
         csv.writer(out, lineterminator=os.linesep).writerow([f"a{char}b", "c"])
         if out.getvalue().startswith('"'):
             quoted.append(char)
-    return "[" + "".join(re.escape(c) for c in quoted) + "]"
+    return "".join(quoted)
 
 
-_NEEDS_QUOTES = _quoting_pattern()
+_QUOTED_CHARACTERS = _quoting_characters()
+_NEEDS_QUOTES = "[" + "".join(re.escape(c) for c in _QUOTED_CHARACTERS) + "]"
+#: The same characters as UTF-8 bytes (all ASCII: never part of a multi-byte character).
+_QUOTED_BYTES = [c.encode("utf-8") for c in _QUOTED_CHARACTERS]
+
+
+def _may_need_quotes(text: pa.Array) -> bool:
+    """Whether the array's text data holds any character that makes a field quoted.
+
+    One search of the whole data buffer per character (most columns have none) instead of
+    a regular expression per field.
+    """
+    data = text.buffers()[2]
+    if data is None:
+        return False
+    raw = data.to_pybytes()
+    return any(char in raw for char in _QUOTED_BYTES)
 
 
 def _quote(text: pa.Array) -> pa.Array:
     """Quote the fields that need it (doubling their quote characters)."""
+    if not _may_need_quotes(text):
+        return text
     needs = pc.match_substring_regex(text, _NEEDS_QUOTES)
     if not pc.any(needs).as_py():
         return text

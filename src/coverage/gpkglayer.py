@@ -6,9 +6,9 @@ service (80,000 rows, 20,000 shapes in a large study). :func:`write_layer` write
 writes (the same columns, types, values, geometries, geometry type, CRS and spatial index),
 but builds the Arrow table itself: the WKB of each distinct shape once
 (:func:`distinct_shapes`), taken for its repeats inside Arrow, and the layer's geometry type
-found from the distinct shapes. Tables the fast path does not cover (a geometry type pyogrio
-would promote to multi, mixed 2D/3D, object columns that are not text, dates, a written
-index) are handed to geopandas itself.
+found from the distinct shapes (polygons mixed with multipolygons promoted to multipolygons,
+as pyogrio does). Tables the fast path does not cover (mixed 2D/3D, object columns that are
+not text, dates, a written index) are handed to geopandas itself.
 """
 
 from __future__ import annotations
@@ -36,12 +36,13 @@ _TYPE_NAMES = {
     int(shapely.GeometryType.MULTIPOLYGON): "MultiPolygon",
     int(shapely.GeometryType.GEOMETRYCOLLECTION): "GeometryCollection",
 }
-#: Pairs pyogrio promotes to the multi type in a GeoPackage (the fast path leaves them alone).
-_PROMOTED = (
-    {"Point", "MultiPoint"},
-    {"LineString", "MultiLineString"},
-    {"Polygon", "MultiPolygon"},
-)
+#: The single types pyogrio promotes to multi in a GeoPackage when mixed with their multi type.
+_PROMOTED = {"Point": "MultiPoint", "LineString": "MultiLineString", "Polygon": "MultiPolygon"}
+_MAKE_MULTI = {
+    "Point": shapely.multipoints,
+    "LineString": shapely.multilinestrings,
+    "Polygon": shapely.multipolygons,
+}
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,9 @@ def distinct_shapes(geometry: gpd.GeoSeries | np.ndarray) -> DistinctShapes:
     object_rows = _first_rows(by_object, len(objects))
     by_wkb, wkb = pd.factorize(shapely.to_wkb(geoms[object_rows]), use_na_sentinel=False)
     codes = by_wkb[by_object]
-    return DistinctShapes(codes=codes, first=_first_rows(codes, len(wkb)), wkb=np.asarray(wkb))
+    wkb = np.asarray(wkb, dtype=object)
+    wkb[pd.isna(wkb)] = None  # factorize gives a missing geometry's None back as NaN
+    return DistinctShapes(codes=codes, first=_first_rows(codes, len(wkb)), wkb=wkb)
 
 
 def _first_rows(codes: np.ndarray, n: int) -> np.ndarray:
@@ -99,18 +102,32 @@ def _first_rows(codes: np.ndarray, n: int) -> np.ndarray:
     return first
 
 
-def _geometry_type(geoms: np.ndarray) -> str | None:
-    """The layer geometry type pyogrio gives these (distinct) shapes; None: leave it to it."""
+def _geometry_type(geoms: np.ndarray) -> tuple[str | None, str | None]:
+    """The layer geometry type pyogrio gives these (distinct) shapes, and the single type it
+    promotes to multi (a GeoPackage takes no mix of both); None: leave it to pyogrio."""
     present = geoms[~shapely.is_missing(geoms)]
     solid = present[~shapely.is_empty(present)]
     has_z = shapely.has_z(solid)
     if has_z.any() and not has_z.all():
-        return None  # pyogrio refuses mixed 2D/3D in a GeoPackage: let it say so
+        return None, None  # pyogrio refuses mixed 2D/3D in a GeoPackage: let it say so
     names = {_TYPE_NAMES.get(int(t)) for t in np.unique(shapely.get_type_id(present))}
-    if None in names or any(names == pair for pair in _PROMOTED):
-        return None
-    name = names.pop() if len(names) == 1 else "Unknown"
-    return f"{name} Z" if has_z.any() and name != "Unknown" else name
+    if None in names:
+        return None, None
+    promoted = next((one for one, multi in _PROMOTED.items() if names == {one, multi}), None)
+    name = str(names.pop()) if len(names) == 1 else "Unknown"
+    name = _PROMOTED[promoted] if promoted else name
+    return (f"{name} Z" if has_z.any() and name != "Unknown" else name), promoted
+
+
+def _promoted_wkb(geoms: np.ndarray, wkb: np.ndarray, single: str) -> np.ndarray:
+    """The WKB with each shape of the single type as a one-part multi shape (as pyogrio)."""
+    out = wkb.copy()
+    ones = np.flatnonzero(
+        shapely.get_type_id(geoms) == getattr(shapely.GeometryType, single.upper())
+    )
+    multi = _MAKE_MULTI[single](np.atleast_2d(geoms[ones]), axis=0)
+    out[ones] = shapely.to_wkb(multi)
+    return out
 
 
 def _plain_columns(frame: pd.DataFrame) -> bool:
@@ -154,17 +171,19 @@ def write_layer(
     """
     options = {"layer_options": {"DESCRIPTION": description}} if description else {}
     attrs = pd.DataFrame(frame.drop(columns="geometry"))
-    geometry_type = None
+    geometry_type = promoted = None
     if len(frame) and _plain_columns(attrs) and _index_not_written(frame):
         shapes = shapes or distinct_shapes(frame["geometry"])
-        geometry_type = _geometry_type(frame["geometry"].to_numpy()[shapes.first])
+        geoms = frame["geometry"].to_numpy()[shapes.first]
+        geometry_type, promoted = _geometry_type(geoms)
     if geometry_type is None or shapes is None:
         gdf = gpd.GeoDataFrame(frame, geometry="geometry", crs=4326)
         gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio", use_arrow=True, **options)
         return
+    wkb = _promoted_wkb(geoms, shapes.wkb, promoted) if promoted else shapes.wkb
     table = pa.Table.from_pandas(attrs, preserve_index=False)
-    wkb = pa.array(shapes.wkb, type=pa.binary()).take(pa.array(shapes.codes))
-    table = table.add_column(list(frame.columns).index("geometry"), "geometry", wkb)
+    geometry = pa.array(wkb, type=pa.binary()).take(pa.array(shapes.codes))
+    table = table.add_column(list(frame.columns).index("geometry"), "geometry", geometry)
     pyogrio.write_arrow(
         table,
         path,
