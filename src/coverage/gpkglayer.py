@@ -63,6 +63,12 @@ class DistinctShapes:
     first: np.ndarray
     wkb: np.ndarray
 
+    def rows(self, start: int, stop: int) -> DistinctShapes:
+        """The distinct shapes of rows ``start:stop`` (their own codes, first rows and WKB)."""
+        codes, shared = pd.factorize(self.codes[start:stop])
+        first = _first_rows(codes, len(shared))
+        return DistinctShapes(codes=codes, first=first, wkb=self.wkb[shared])
+
 
 def distinct_shapes(geometry: gpd.GeoSeries | np.ndarray) -> DistinctShapes:
     """Each row's distinct shape (same WKB), each shape's WKB computed once.

@@ -141,17 +141,17 @@ def study_uses_gcj02(study: Study, *, inputs: StudyInputs | None = None) -> bool
 
 
 def _lonlat(
-    geometry: gpd.GeoSeries, shapes: DistinctShapes | None = None
+    geometry: gpd.GeoSeries | np.ndarray, shapes: DistinctShapes | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """A point of each geometry: the point itself, a point inside a polygon (NaN for none)."""
     # the stacked tables repeat each compound's shape once per service: each shape once
     # (the same coordinates give the same point)
-    shapes = shapes or distinct_shapes(geometry)
-    geoms = np.asarray(geometry.values, dtype=object)[shapes.first]
-    other = np.flatnonzero(shapely.get_type_id(geoms) != shapely.GeometryType.POINT)  # None: -1
-    geoms[other] = shapely.point_on_surface(geoms[other])
-    points = geoms[shapes.codes]
-    return shapely.get_x(points), shapely.get_y(points)
+    geoms = np.asarray(geometry, dtype=object)
+    shapes = shapes or distinct_shapes(geoms)
+    points = geoms[shapes.first]
+    other = np.flatnonzero(shapely.get_type_id(points) != shapely.GeometryType.POINT)  # None: -1
+    points[other] = shapely.point_on_surface(points[other])
+    return shapely.get_x(points)[shapes.codes], shapely.get_y(points)[shapes.codes]
 
 
 def _insert_after(table: pd.DataFrame, after: str, columns: Mapping[str, Any]) -> None:
@@ -270,13 +270,13 @@ def _people_table(
     locate: bool,
     gcj02: bool,
     note: str | None,
-    shapes: DistinctShapes | None = None,
+    lonlat: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """:func:`table_for_people`, given the geometry's distinct shapes when already known."""
+    """:func:`table_for_people`, given the geometry's :func:`_lonlat` when already known."""
     lang = labels.check_language(lang)
     table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore")).copy()
     if locate and "geometry" in frame and len(frame):
-        lon, lat = _lonlat(frame.geometry, shapes)
+        lon, lat = lonlat if lonlat is not None else _lonlat(frame.geometry)
         where: dict[str, Any] = {
             "lon": np.round(lon, LONLAT_DECIMALS),
             "lat": np.round(lat, LONLAT_DECIMALS),
@@ -318,6 +318,30 @@ def _people_table(
     if note:
         table["note"] = note
     return table
+
+
+def _shapes_and_points(
+    frames: Mapping[str, pd.DataFrame],
+) -> tuple[dict[str, DistinctShapes], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Each table's distinct shapes and lon/lat, each distinct shape of all tables once.
+
+    The gaps repeat the compounds' shapes, and both repeat them once per service: the WKB
+    (for the GeoPackage) and the point (for the CSV's lon/lat) of each shape are made once.
+    """
+    frames = {k: v for k, v in frames.items() if "geometry" in v and len(v)}
+    if not frames:
+        return {}, {}
+    geoms = np.concatenate(
+        [np.asarray(f["geometry"].to_numpy(), dtype=object) for f in frames.values()]
+    )
+    every = distinct_shapes(geoms)
+    lon, lat = _lonlat(geoms, every)
+    ends = np.cumsum([len(f) for f in frames.values()]).tolist()
+    shapes, points = {}, {}
+    for name, start, stop in zip(frames, [0, *ends], ends, strict=False):
+        shapes[name] = every.rows(start, stop)
+        points[name] = (lon[start:stop], lat[start:stop])
+    return shapes, points
 
 
 def write_analysis(
@@ -370,10 +394,7 @@ def write_analysis(
         if {"service", "station_id", "name"} <= set(loads.columns)
         else {}
     )
-    shapes = {
-        name: distinct_shapes(frame["geometry"]) if "geometry" in frame and len(frame) else None
-        for name, frame in (("compounds", assessed), ("stations", loads), ("gaps", ranked))
-    }
+    shapes, lonlat = _shapes_and_points({"compounds": assessed, "stations": loads, "gaps": ranked})
     written: list[Path] = []
     tables = (
         ("compounds", assessed, True),
@@ -391,7 +412,7 @@ def write_analysis(
             locate=located,
             gcj02=gcj02,
             note=analysis.note,
-            shapes=shapes.get(name),
+            lonlat=lonlat.get(name),
         )
         with atomic_path(path) as tmp:
             write_csv_for_excel(table, tmp)
@@ -409,7 +430,9 @@ def write_analysis(
     with atomic_path(path) as tmp:
         for name, frame in (("compounds", assessed), ("stations", loads), ("gaps", ranked)):
             if len(frame):
-                write_layer(frame, tmp, layer=name, description=analysis.note, shapes=shapes[name])
+                write_layer(
+                    frame, tmp, layer=name, description=analysis.note, shapes=shapes.get(name)
+                )
         circles = [r.circles for r in analysis.services.values() if r.circles is not None]
         if circles:
             described = {"layer_options": {"DESCRIPTION": analysis.note}} if analysis.note else {}
