@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from coverage.csvtext import csv_bytes
+from coverage.csvtext import csv_bytes, write_csv
 
 _NASTY = ["", " ", "a,b", 'say "hi"', "line\nbreak", "cr\rhere", "\r\n", "小区 1", "tab\there",
           ";", "'", "trailing ", "é", "😀", '"', ",", "x" * 300]  # fmt: skip
@@ -112,3 +113,11 @@ def test_quoting_only_where_needed() -> None:
     assert csv_bytes(frame) == frame.to_csv(index=False).encode("utf-8")
     every = pd.DataFrame({"a": ["1,2", "3,4"], "b": ["5,6", "7,8"]})  # every field quoted
     assert csv_bytes(every) == every.to_csv(index=False).encode("utf-8")
+
+
+@pytest.mark.parametrize("rows", [slice(None), slice(1000, 1400), slice(0, 0)])
+def test_write_csv_writes_the_same_bytes(rows: slice) -> None:
+    frame = _frame(np.random.default_rng(5)).iloc[rows]
+    out = io.BytesIO()
+    write_csv(frame, out)
+    assert out.getvalue() == csv_bytes(frame) == frame.to_csv(index=False).encode("utf-8")

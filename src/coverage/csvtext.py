@@ -16,13 +16,14 @@ import csv
 import io
 import os
 import re
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["csv_bytes"]
+__all__ = ["csv_bytes", "write_csv"]
 
 
 def _quoting_characters() -> str:
@@ -165,6 +166,25 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     >>> csv_bytes(t) == t.to_csv(index=False).encode()
     True
     """
+    return b"".join(_csv_parts(frame))
+
+
+def write_csv(frame: pd.DataFrame, file: BinaryIO) -> None:
+    """Write :func:`csv_bytes` of the table to an open binary file (without joining it first).
+
+    Parameters
+    ----------
+    frame
+        The table.
+    file
+        A file open for writing bytes.
+    """
+    for part in _csv_parts(frame):
+        file.write(part)
+
+
+def _csv_parts(frame: pd.DataFrame) -> list[bytes | memoryview]:
+    """The CSV text in pieces: the header line, then the rows (a view of Arrow's buffer)."""
     columns = [_column_text(frame.iloc[:, i]) for i in range(frame.shape[1])]
     if (
         frame.shape[1] < 2
@@ -172,11 +192,11 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
         or any(c is None for c in columns)
         or not all(isinstance(c, str) for c in frame.columns)
     ):
-        return frame.to_csv(index=False).encode("utf-8")
+        return [frame.to_csv(index=False).encode("utf-8")]
     header = pa.array([str(c) for c in frame.columns], type=pa.string())
     head = ",".join(_quote(header).to_pylist()) + os.linesep
     if len(frame) == 0:
-        return head.encode("utf-8")
+        return [head.encode("utf-8")]
     fields = [
         (_quote(text) if may_quote else text).cast(pa.large_string())
         for text, may_quote in (c for c in columns if c is not None)
@@ -184,12 +204,12 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     comma, newline, empty = (pa.scalar(v, pa.large_string()) for v in (",", os.linesep, ""))
     # the line break joined to the last field: one pass over the rows' text, not two
     fields[-1] = pc.binary_join_element_wise(fields[-1], empty, newline)  # field + newline + ""
-    return head.encode("utf-8") + _text_of(pc.binary_join_element_wise(*fields, comma))
+    return [head.encode("utf-8"), _text_of(pc.binary_join_element_wise(*fields, comma))]
 
 
-def _text_of(lines: pa.Array) -> bytes:
+def _text_of(lines: pa.Array) -> memoryview:
     """The concatenated values of a large-string array without nulls (its data buffer)."""
     _validity, offsets_buf, data = lines.buffers()
     offsets = np.frombuffer(offsets_buf, dtype=np.int64)
     first, last = offsets[lines.offset], offsets[lines.offset + len(lines)]
-    return data.to_pybytes()[first:last] if data is not None else b""
+    return memoryview(data)[first:last] if data is not None else memoryview(b"")

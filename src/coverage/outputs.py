@@ -30,7 +30,7 @@ import shapely
 from coverage import coords, estimates, labels
 from coverage._atomic import atomic_path
 from coverage.config import Study
-from coverage.csvtext import csv_bytes
+from coverage.csvtext import write_csv
 from coverage.gpkglayer import DistinctShapes, distinct_shapes, write_layer
 from coverage.results import Analysis, StudyInputs
 
@@ -101,7 +101,7 @@ def write_csv_for_excel(table: pd.DataFrame, path: str | Path) -> None:
     """Write a table as CSV in UTF-8 with a BOM (what Excel/WPS need to read Chinese text).
 
     The same bytes as ``table.to_csv(path, index=False, encoding="utf-8-sig")``, made about
-    twice as fast (:func:`coverage.csvtext.csv_bytes`).
+    twice as fast (:func:`coverage.csvtext.write_csv`).
 
     Parameters
     ----------
@@ -110,7 +110,9 @@ def write_csv_for_excel(table: pd.DataFrame, path: str | Path) -> None:
     path
         The file.
     """
-    Path(path).write_bytes(codecs.BOM_UTF8 + csv_bytes(table))
+    with Path(path).open("wb") as file:
+        file.write(codecs.BOM_UTF8)
+        write_csv(table, file)
 
 
 def study_uses_gcj02(study: Study, *, inputs: StudyInputs | None = None) -> bool:
