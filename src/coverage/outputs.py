@@ -172,8 +172,12 @@ def _whole_as_int(values: pd.Series) -> pd.Series:
     out[small] = v[small].astype(np.int64).astype(object)
     for i in np.flatnonzero(whole & ~small):
         out[i] = int(v[i])
-    for i in np.flatnonzero(finite & ~whole):  # Python's round: correctly rounded decimals
-        out[i] = round(float(v[i]), CSV_DECIMALS)
+    # Python's round (correctly rounded decimals) of each distinct value once: the stacked
+    # tables repeat each compound's (estimated) households once per service
+    part = np.flatnonzero(finite & ~whole)
+    back, distinct = pd.factorize(v[part])
+    rounded = np.array([round(x, CSV_DECIMALS) for x in distinct.tolist()], dtype=object)
+    out[part] = rounded[back]
     return pd.Series(out, index=values.index, dtype=object)
 
 
