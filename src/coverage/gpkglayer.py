@@ -136,9 +136,9 @@ def _promoted_wkb(geoms: np.ndarray, wkb: np.ndarray, single: str) -> np.ndarray
     return out
 
 
-def _plain_columns(frame: pd.DataFrame) -> bool:
+def _plain_columns(frame: pd.DataFrame, columns: list[str]) -> bool:
     """Whether pyarrow takes every column as pyogrio would (text, numbers, flags)."""
-    for name in frame.columns:
+    for name in columns:
         values = frame[name]
         dtype = values.dtype
         if isinstance(dtype, pd.StringDtype):
@@ -176,9 +176,9 @@ def write_layer(
         :func:`distinct_shapes` of ``frame["geometry"]`` when already known.
     """
     options = {"layer_options": {"DESCRIPTION": description}} if description else {}
-    attrs = pd.DataFrame(frame.drop(columns="geometry"))
+    attrs = [c for c in frame.columns if c != "geometry"]
     geometry_type = promoted = None
-    if len(frame) and _plain_columns(attrs) and _index_not_written(frame):
+    if len(frame) and _plain_columns(frame, attrs) and _index_not_written(frame):
         shapes = shapes or distinct_shapes(frame["geometry"])
         geoms = frame["geometry"].to_numpy()[shapes.first]
         geometry_type, promoted = _geometry_type(geoms)
@@ -187,7 +187,7 @@ def write_layer(
         gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio", use_arrow=True, **options)
         return
     wkb = _promoted_wkb(geoms, shapes.wkb, promoted) if promoted else shapes.wkb
-    table = pa.Table.from_pandas(attrs, preserve_index=False)
+    table = pa.Table.from_pandas(frame, columns=attrs, preserve_index=False)
     geometry = pa.array(wkb, type=pa.binary()).take(pa.array(shapes.codes))
     table = table.add_column(list(frame.columns).index("geometry"), "geometry", geometry)
     pyogrio.write_arrow(
