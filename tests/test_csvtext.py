@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from coverage.csvtext import csv_bytes
+from coverage.csvtext import csv_bytes, write_csv
 
 _NASTY = ["", " ", "a,b", 'say "hi"', "line\nbreak", "cr\rhere", "\r\n", "小区 1", "tab\there",
           ";", "'", "trailing ", "é", "😀", '"', ",", "x" * 300]  # fmt: skip
@@ -79,3 +80,44 @@ def test_other_column_types_match_pandas(column: pd.Series) -> None:
     assert csv_bytes(frame) == frame.to_csv(index=False).encode("utf-8")
     single = frame[["other"]]  # one column: an empty field is quoted there
     assert csv_bytes(single) == single.to_csv(index=False).encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pd.Series(["a", None, "b,c", np.nan, 'q"'], dtype=object),  # text: through Arrow
+        pd.Series([1, None, -3, 2**62, 0], dtype=object),  # integers: through Arrow
+        pd.Series([1, None, 2**64, 0, 5], dtype=object),  # beyond int64: value by value
+        pd.Series([True, None, False, True, False], dtype=object),
+        pd.Series(["a", 1, 2.5, None, "x\ny"], dtype=object),
+        pd.Series([pd.NA, "a", None, "b", "c"], dtype=object),
+    ],
+)
+def test_object_columns_match_pandas(column: pd.Series) -> None:
+    frame = pd.DataFrame({"n": range(len(column)), "other": column})
+    assert csv_bytes(frame) == frame.to_csv(index=False).encode("utf-8")
+
+
+def test_any_float_bits_match_pandas() -> None:
+    """Float text from ``repr`` of each distinct value is what pandas writes for any bits."""
+    rng = np.random.default_rng(3)
+    bits = rng.integers(0, 2**64 - 1, 25_000, dtype=np.uint64, endpoint=True)
+    single = rng.integers(0, 2**32 - 1, 25_000, dtype=np.uint32, endpoint=True)
+    frame = pd.DataFrame({"x": bits.view(np.float64), "y": single.view(np.float32)})
+    assert csv_bytes(frame) == frame.to_csv(index=False).encode("utf-8")
+
+
+def test_quoting_only_where_needed() -> None:
+    text = ["plain", "小区", "a,b", "x", 'say "hi"', "cr\r", ""]
+    frame = pd.DataFrame({"a": pd.array(text, dtype="str"), "b": text[::-1], "c": 1.5})
+    assert csv_bytes(frame) == frame.to_csv(index=False).encode("utf-8")
+    every = pd.DataFrame({"a": ["1,2", "3,4"], "b": ["5,6", "7,8"]})  # every field quoted
+    assert csv_bytes(every) == every.to_csv(index=False).encode("utf-8")
+
+
+@pytest.mark.parametrize("rows", [slice(None), slice(1000, 1400), slice(0, 0)])
+def test_write_csv_writes_the_same_bytes(rows: slice) -> None:
+    frame = _frame(np.random.default_rng(5)).iloc[rows]
+    out = io.BytesIO()
+    write_csv(frame, out)
+    assert out.getvalue() == csv_bytes(frame) == frame.to_csv(index=False).encode("utf-8")

@@ -35,6 +35,7 @@ RANKS: dict[str, int] = {
     "coords": 20,
     "coord_columns": 20,  # coordinate columns by name (经度(GCJ), lng_bd09): imports nothing
     "csvtext": 20,  # CSV text as pandas writes it, made with pyarrow: imports nothing of ours
+    "gpkglayer": 20,  # GeoPackage layers, each distinct shape to WKB once: imports nothing
     "runinfo": 25,  # the run record (run.json): config and _atomic
     "outputset": 26,  # output sets: staged, committed together, never over an input
     "layer_files": 24,  # inputs, step 1: reading files

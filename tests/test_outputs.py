@@ -207,3 +207,30 @@ def test_table_for_people_flags_and_station_names(lang: str) -> None:
         pd.testing.assert_series_equal(got[col], flags)
     none = outputs.table_for_people(frame, lang=lang, station_names={})
     assert none["nearest_station_name"].isna().all()
+
+
+def test_geopackage_layers_are_the_stacked_frames(
+    analysis_and_files: tuple[cp.Analysis, Path],
+) -> None:
+    """Each compound's shape comes back on each service's row (written once as WKB)."""
+    analysis, out = analysis_and_files
+    assert len(analysis.services) > 1
+    for layer, part in (("compounds", "assessed"), ("stations", "loads"), ("gaps", "gaps")):
+        frame = pd.concat([getattr(r, part) for r in analysis.services.values()], ignore_index=True)
+        back = gpd.read_file(out / "coverage.gpkg", layer=layer)
+        assert back.crs.to_epsg() == 4326
+        assert list(back.columns) == [*frame.columns.drop("geometry"), "geometry"]
+        got, want = back.geometry.to_numpy(), frame.geometry.to_numpy()
+        # no mix of polygons and multipolygons in a layer: polygons come back as one-part ones
+        promoted = shapely.get_type_id(got) != shapely.get_type_id(want)
+        assert (shapely.get_type_id(want[promoted]) == shapely.GeometryType.POLYGON).all()
+        assert (shapely.get_num_geometries(got[promoted]) == 1).all()
+        got[promoted] = shapely.get_geometry(got[promoted], 0)
+        assert shapely.equals_exact(got, want, 0).all()
+        for col in frame.columns.drop("geometry"):
+            values, known = back[col], frame[col]
+            assert (
+                (values.to_numpy() == known.to_numpy()) | (values.isna().to_numpy() & known.isna())
+            ).all(), (layer, col)
+    compounds = pd.concat([r.assessed for r in analysis.services.values()])
+    assert compounds["compound_id"].duplicated().any()  # the same compounds, once per service

@@ -16,17 +16,18 @@ import csv
 import io
 import os
 import re
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["csv_bytes"]
+__all__ = ["csv_bytes", "write_csv"]
 
 
-def _quoting_pattern() -> str:
-    """The characters that make :mod:`csv` (as pandas calls it) quote a field, as a regex.
+def _quoting_characters() -> str:
+    """The characters that make :mod:`csv` (as pandas calls it) quote a field.
 
     Asked of the csv module itself: which line-break characters it quotes has changed
     between Python versions.
@@ -37,34 +38,59 @@ def _quoting_pattern() -> str:
         csv.writer(out, lineterminator=os.linesep).writerow([f"a{char}b", "c"])
         if out.getvalue().startswith('"'):
             quoted.append(char)
-    return "[" + "".join(re.escape(c) for c in quoted) + "]"
+    return "".join(quoted)
 
 
-_NEEDS_QUOTES = _quoting_pattern()
+_QUOTED_CHARACTERS = _quoting_characters()
+_NEEDS_QUOTES = "[" + "".join(re.escape(c) for c in _QUOTED_CHARACTERS) + "]"
+#: The same characters as UTF-8 bytes (all ASCII: never part of a multi-byte character).
+_QUOTED_BYTES = [c.encode("utf-8") for c in _QUOTED_CHARACTERS]
+
+
+def _may_need_quotes(text: pa.Array) -> bool:
+    """Whether the array's text data holds any character that makes a field quoted.
+
+    One search of the whole data buffer per character (most columns have none) instead of
+    a regular expression per field.
+    """
+    data = text.buffers()[2]
+    if data is None:
+        return False
+    raw = data.to_pybytes()
+    return any(char in raw for char in _QUOTED_BYTES)
 
 
 def _quote(text: pa.Array) -> pa.Array:
     """Quote the fields that need it (doubling their quote characters)."""
+    if not _may_need_quotes(text):
+        return text
     needs = pc.match_substring_regex(text, _NEEDS_QUOTES)
     if not pc.any(needs).as_py():
         return text
-    quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
-    return pc.if_else(needs, quoted, text)
+    if pc.any(pc.match_substring(text, '"')).as_py():
+        text_needed = pc.replace_substring(text, '"', '""')
+    else:
+        text_needed = text
+    quoted = pc.binary_join_element_wise('"', text_needed, '"', "")
+    return quoted if pc.all(needs).as_py() else pc.if_else(needs, quoted, text)
 
 
-def _column_text(values: pd.Series) -> pa.Array | None:
-    """The column's fields as pandas writes them (unquoted); None for other dtypes."""
+def _column_text(values: pd.Series) -> tuple[pa.Array, bool] | None:
+    """The column's fields as pandas writes them (unquoted) and whether any may need quotes.
+
+    None for other dtypes. Numbers and flags never need quotes.
+    """
     dtype = values.dtype
     if isinstance(dtype, np.dtype) and dtype.kind == "O":
         return _object_text(values)
     if isinstance(dtype, np.dtype):
         data = values.to_numpy()
         if dtype.kind == "f":
-            return pa.array(_float_text(data), type=pa.string())
+            return pa.array(_float_text(data), type=pa.string()), False
         if dtype.kind in "iu":
-            return pc.cast(pa.array(data), pa.string())
+            return pc.cast(pa.array(data), pa.string()), False
         if dtype.kind == "b":
-            return pc.if_else(pa.array(data), "True", "False")
+            return pc.if_else(pa.array(data), "True", "False"), False
         return None
     if isinstance(dtype, pd.StringDtype):
         try:
@@ -73,7 +99,7 @@ def _column_text(values: pd.Series) -> pa.Array | None:
             return None
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks()
-        return pc.fill_null(arr, "")
+        return pc.fill_null(arr, ""), True
     return None
 
 
@@ -89,18 +115,35 @@ def _float_text(data: np.ndarray) -> np.ndarray:
         text[np.isnan(data)] = ""
         return text
     bits = np.ascontiguousarray(data).view(f"i{data.dtype.itemsize}")
-    _, first, back = np.unique(bits, return_index=True, return_inverse=True)
-    text = data[first].astype(str)[back.reshape(-1)]  # no float_format, decimal "."
+    back, distinct = pd.factorize(bits)  # by hashing: faster than sorting
+    values = distinct.view(data.dtype)
+    if data.dtype == np.float64:  # the same digits as astype(str) (shortest repr), faster
+        text = np.array(list(map(repr, values.tolist())), dtype=object)[back]
+    else:
+        text = values.astype(str)[back]  # no float_format, decimal "."
     text[np.isnan(data)] = ""
     return text
 
 
-def _object_text(values: pd.Series) -> pa.Array:
-    """An object column as pandas writes it: missing values empty, others as ``str()``."""
+def _object_text(values: pd.Series) -> tuple[pa.Array, bool]:
+    """An object column as pandas writes it: missing values empty, others as ``str()``.
+
+    Columns of only text or only integers (besides missing values) are converted by Arrow;
+    others value by value.
+    """
     data = values.to_numpy(dtype=object)
+    kind = pd.api.types.infer_dtype(data, skipna=True)
+    if kind in ("string", "integer"):
+        try:
+            arr = pa.array(data, from_pandas=True, type=pa.string() if kind == "string" else None)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass
+        else:
+            if kind == "string" or pa.types.is_integer(arr.type):
+                return pc.fill_null(pc.cast(arr, pa.string()), ""), kind == "string"
     text = np.array([v if type(v) is str else str(v) for v in data], dtype=object)
     text[pd.isna(data)] = ""
-    return pa.array(text, type=pa.string())
+    return pa.array(text, type=pa.string()), True
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
@@ -123,6 +166,25 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     >>> csv_bytes(t) == t.to_csv(index=False).encode()
     True
     """
+    return b"".join(_csv_parts(frame))
+
+
+def write_csv(frame: pd.DataFrame, file: BinaryIO) -> None:
+    """Write :func:`csv_bytes` of the table to an open binary file (without joining it first).
+
+    Parameters
+    ----------
+    frame
+        The table.
+    file
+        A file open for writing bytes.
+    """
+    for part in _csv_parts(frame):
+        file.write(part)
+
+
+def _csv_parts(frame: pd.DataFrame) -> list[bytes | memoryview]:
+    """The CSV text in pieces: the header line, then the rows (a view of Arrow's buffer)."""
     columns = [_column_text(frame.iloc[:, i]) for i in range(frame.shape[1])]
     if (
         frame.shape[1] < 2
@@ -130,21 +192,24 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
         or any(c is None for c in columns)
         or not all(isinstance(c, str) for c in frame.columns)
     ):
-        return frame.to_csv(index=False).encode("utf-8")
+        return [frame.to_csv(index=False).encode("utf-8")]
     header = pa.array([str(c) for c in frame.columns], type=pa.string())
     head = ",".join(_quote(header).to_pylist()) + os.linesep
     if len(frame) == 0:
-        return head.encode("utf-8")
-    fields = [_quote(c).cast(pa.large_string()) for c in columns if c is not None]
+        return [head.encode("utf-8")]
+    fields = [
+        (_quote(text) if may_quote else text).cast(pa.large_string())
+        for text, may_quote in (c for c in columns if c is not None)
+    ]
     comma, newline, empty = (pa.scalar(v, pa.large_string()) for v in (",", os.linesep, ""))
-    rows = pc.binary_join_element_wise(*fields, comma)
-    lines = pc.binary_join_element_wise(rows, empty, newline)  # row + newline + ""
-    return head.encode("utf-8") + _text_of(lines)
+    # the line break joined to the last field: one pass over the rows' text, not two
+    fields[-1] = pc.binary_join_element_wise(fields[-1], empty, newline)  # field + newline + ""
+    return [head.encode("utf-8"), _text_of(pc.binary_join_element_wise(*fields, comma))]
 
 
-def _text_of(lines: pa.Array) -> bytes:
+def _text_of(lines: pa.Array) -> memoryview:
     """The concatenated values of a large-string array without nulls (its data buffer)."""
     _validity, offsets_buf, data = lines.buffers()
     offsets = np.frombuffer(offsets_buf, dtype=np.int64)
     first, last = offsets[lines.offset], offsets[lines.offset + len(lines)]
-    return data.to_pybytes()[first:last] if data is not None else b""
+    return memoryview(data)[first:last] if data is not None else memoryview(b"")

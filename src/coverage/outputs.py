@@ -30,7 +30,8 @@ import shapely
 from coverage import coords, estimates, labels
 from coverage._atomic import atomic_path
 from coverage.config import Study
-from coverage.csvtext import csv_bytes
+from coverage.csvtext import write_csv
+from coverage.gpkglayer import DistinctShapes, distinct_shapes, write_layer
 from coverage.results import Analysis, StudyInputs
 
 __all__ = [
@@ -100,7 +101,7 @@ def write_csv_for_excel(table: pd.DataFrame, path: str | Path) -> None:
     """Write a table as CSV in UTF-8 with a BOM (what Excel/WPS need to read Chinese text).
 
     The same bytes as ``table.to_csv(path, index=False, encoding="utf-8-sig")``, made about
-    twice as fast (:func:`coverage.csvtext.csv_bytes`).
+    twice as fast (:func:`coverage.csvtext.write_csv`).
 
     Parameters
     ----------
@@ -109,7 +110,9 @@ def write_csv_for_excel(table: pd.DataFrame, path: str | Path) -> None:
     path
         The file.
     """
-    Path(path).write_bytes(codecs.BOM_UTF8 + csv_bytes(table))
+    with Path(path).open("wb") as file:
+        file.write(codecs.BOM_UTF8)
+        write_csv(table, file)
 
 
 def study_uses_gcj02(study: Study, *, inputs: StudyInputs | None = None) -> bool:
@@ -139,24 +142,18 @@ def study_uses_gcj02(study: Study, *, inputs: StudyInputs | None = None) -> bool
     return any(frame is not None and frame.attrs.get("coords") == "gcj02" for frame in read)
 
 
-def _lonlat(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
+def _lonlat(
+    geometry: gpd.GeoSeries | np.ndarray, shapes: DistinctShapes | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """A point of each geometry: the point itself, a point inside a polygon (NaN for none)."""
-    geoms = np.asarray(geometry.values, dtype=object)
-    points = geoms.copy()
-    other = np.flatnonzero(shapely.get_type_id(geoms) != shapely.GeometryType.POINT)  # None: -1
     # the stacked tables repeat each compound's shape once per service: each shape once
     # (the same coordinates give the same point)
-    back, first = _each_shape_once(geoms[other])
-    points[other] = shapely.point_on_surface(geoms[other][first])[back]
-    return shapely.get_x(points), shapely.get_y(points)
-
-
-def _each_shape_once(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every row's distinct shape (by WKB) and the first row of each distinct shape."""
-    codes, uniques = pd.factorize(shapely.to_wkb(geoms), use_na_sentinel=False)
-    first = np.full(len(uniques), -1, dtype=np.int64)
-    first[codes[::-1]] = np.arange(len(codes))[::-1]
-    return codes, first
+    geoms = np.asarray(geometry, dtype=object)
+    shapes = shapes or distinct_shapes(geoms)
+    points = geoms[shapes.first]
+    other = np.flatnonzero(shapely.get_type_id(points) != shapely.GeometryType.POINT)  # None: -1
+    points[other] = shapely.point_on_surface(points[other])
+    return shapely.get_x(points)[shapes.codes], shapely.get_y(points)[shapes.codes]
 
 
 def _insert_after(table: pd.DataFrame, after: str, columns: Mapping[str, Any]) -> None:
@@ -175,8 +172,12 @@ def _whole_as_int(values: pd.Series) -> pd.Series:
     out[small] = v[small].astype(np.int64).astype(object)
     for i in np.flatnonzero(whole & ~small):
         out[i] = int(v[i])
-    for i in np.flatnonzero(finite & ~whole):  # Python's round: correctly rounded decimals
-        out[i] = round(float(v[i]), CSV_DECIMALS)
+    # Python's round (correctly rounded decimals) of each distinct value once: the stacked
+    # tables repeat each compound's (estimated) households once per service
+    part = np.flatnonzero(finite & ~whole)
+    back, distinct = pd.factorize(v[part])
+    rounded = np.array([round(x, CSV_DECIMALS) for x in distinct.tolist()], dtype=object)
+    out[part] = rounded[back]
     return pd.Series(out, index=values.index, dtype=object)
 
 
@@ -255,10 +256,33 @@ def table_for_people(
     >>> table_for_people(t, service_labels={"a": "党群服务站"}).iloc[0].tolist()
     ['a', '党群服务站', 120, '9.9%', '是']
     """
+    return _people_table(
+        frame,
+        lang=lang,
+        service_labels=service_labels,
+        station_names=station_names,
+        locate=locate,
+        gcj02=gcj02,
+        note=note,
+    )
+
+
+def _people_table(
+    frame: pd.DataFrame,
+    *,
+    lang: str | None,
+    service_labels: Mapping[str, str] | None,
+    station_names: Mapping[tuple[str, str], str] | None,
+    locate: bool,
+    gcj02: bool,
+    note: str | None,
+    lonlat: tuple[np.ndarray, np.ndarray] | None = None,
+) -> pd.DataFrame:
+    """:func:`table_for_people`, given the geometry's :func:`_lonlat` when already known."""
     lang = labels.check_language(lang)
     table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore")).copy()
     if locate and "geometry" in frame and len(frame):
-        lon, lat = _lonlat(frame.geometry)
+        lon, lat = lonlat if lonlat is not None else _lonlat(frame.geometry)
         where: dict[str, Any] = {
             "lon": np.round(lon, LONLAT_DECIMALS),
             "lat": np.round(lat, LONLAT_DECIMALS),
@@ -300,6 +324,30 @@ def table_for_people(
     if note:
         table["note"] = note
     return table
+
+
+def _shapes_and_points(
+    frames: Mapping[str, pd.DataFrame],
+) -> tuple[dict[str, DistinctShapes], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Each table's distinct shapes and lon/lat, each distinct shape of all tables once.
+
+    The gaps repeat the compounds' shapes, and both repeat them once per service: the WKB
+    (for the GeoPackage) and the point (for the CSV's lon/lat) of each shape are made once.
+    """
+    frames = {k: v for k, v in frames.items() if "geometry" in v and len(v)}
+    if not frames:
+        return {}, {}
+    geoms = np.concatenate(
+        [np.asarray(f["geometry"].to_numpy(), dtype=object) for f in frames.values()]
+    )
+    every = distinct_shapes(geoms)
+    lon, lat = _lonlat(geoms, every)
+    ends = np.cumsum([len(f) for f in frames.values()]).tolist()
+    shapes, points = {}, {}
+    for name, start, stop in zip(frames, [0, *ends], ends, strict=False):
+        shapes[name] = every.rows(start, stop)
+        points[name] = (lon[start:stop], lat[start:stop])
+    return shapes, points
 
 
 def write_analysis(
@@ -352,6 +400,7 @@ def write_analysis(
         if {"service", "station_id", "name"} <= set(loads.columns)
         else {}
     )
+    shapes, lonlat = _shapes_and_points({"compounds": assessed, "stations": loads, "gaps": ranked})
     written: list[Path] = []
     tables = (
         ("compounds", assessed, True),
@@ -361,7 +410,7 @@ def write_analysis(
     )
     for name, frame, located in tables:
         path = out / f"{name}.csv"
-        table = table_for_people(
+        table = _people_table(
             frame,
             lang=lang,
             service_labels=service_labels,
@@ -369,6 +418,7 @@ def write_analysis(
             locate=located,
             gcj02=gcj02,
             note=analysis.note,
+            lonlat=lonlat.get(name),
         )
         with atomic_path(path) as tmp:
             write_csv_for_excel(table, tmp)
@@ -383,16 +433,15 @@ def write_analysis(
         tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
     written.append(path)
     path = out / "coverage.gpkg"
-    described = {"layer_options": {"DESCRIPTION": analysis.note}} if analysis.note else {}
     with atomic_path(path) as tmp:
         for name, frame in (("compounds", assessed), ("stations", loads), ("gaps", ranked)):
             if len(frame):
-                gdf = gpd.GeoDataFrame(frame, geometry="geometry", crs=4326)
-                gdf.to_file(
-                    tmp, layer=name, driver="GPKG", engine="pyogrio", use_arrow=True, **described
+                write_layer(
+                    frame, tmp, layer=name, description=analysis.note, shapes=shapes.get(name)
                 )
         circles = [r.circles for r in analysis.services.values() if r.circles is not None]
         if circles:
+            described = {"layer_options": {"DESCRIPTION": analysis.note}} if analysis.note else {}
             layer = gpd.GeoDataFrame(pd.concat(circles, ignore_index=True), crs=4326)
             layer.to_file(
                 tmp, layer="circles", driver="GPKG", engine="pyogrio", use_arrow=True, **described
