@@ -308,6 +308,8 @@ def test_an_error_on_the_worker_reaches_the_caller(
         calls.append(threading.current_thread().name)
         raise raised
 
+    monkeypatch.setattr(pipeline, "_OVERLAP", True)  # on by default with three cores or more
+    original = travel.station_field
     monkeypatch.setattr(travel, "station_field", boom)
     with pytest.raises(_BoomError) as caught:
         pipeline.analyze(study, net, data)
@@ -315,7 +317,7 @@ def test_an_error_on_the_worker_reaches_the_caller(
     assert calls and all(name.startswith("coverage-stations") for name in calls)
     assert not _workers()  # the pool was shut down
     # an error on the caller's side while the worker runs: the pool is shut down too
-    monkeypatch.undo()
+    monkeypatch.setattr(travel, "station_field", original)
     failed = InputError("compounds failed")
 
     def fail(*args: Any, **kwargs: Any) -> Any:

@@ -12,6 +12,7 @@ Each step is a function a planner can call on its own in Jupyter::
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -319,8 +320,15 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
     return Analysis(study.name, results, totals, study.note, study.language)
 
 
-_OVERLAP = True
-"""Run the stations' Dijkstra runs on a worker thread while the compounds are snapped."""
+_OVERLAP = (os.cpu_count() or 1) > 2
+"""Run the stations' Dijkstra runs on a worker thread while the compounds are snapped.
+
+Only with a core to spare: the compounds' access rules already run on two threads
+(:mod:`coverage.access`), and SciPy's Dijkstra holds the GIL for each whole run (~0.16 s on
+the 1M-edge benchmark), stalling those threads between their shapely calls. On two cores
+the overlap measured no gain (median difference within +-0.1 s of 3.6 s; see
+``benchmarks/bench_analyze.py``), so it is off there.
+"""
 
 
 class _StationFields:
