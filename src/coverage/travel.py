@@ -876,14 +876,15 @@ def _subgraph(
     """CSR arrays of the subgraph induced by nodes ``idx`` (``loc`` maps global -> local)."""
     starts = csr.indptr[idx].astype(np.int64)
     counts = csr.indptr[idx + 1].astype(np.int64) - starts
-    total = int(counts.sum())
-    offs = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    pos = np.repeat(starts, counts) + offs
+    ends = np.cumsum(counts)
+    # the arcs of the rows, in order: position = start of the row + rank within the row
+    pos = np.repeat(starts - (ends - counts), counts) + np.arange(int(ends[-1]) if len(ends) else 0)
     cols = loc[csr.indices[pos]]
     keep = cols >= 0
-    rows = np.repeat(np.arange(len(idx)), counts)[keep]
-    indptr = np.zeros(len(idx) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=len(idx)), out=indptr[1:])
+    # kept arcs before each row's end: the new row pointers
+    kept = np.zeros(len(pos) + 1, dtype=np.int64)
+    np.cumsum(keep, out=kept[1:])
+    indptr = kept[np.r_[0, ends]]
     itype = csr.indices.dtype
     return indptr.astype(itype), cols[keep].astype(itype), csr.data[pos[keep]]
 
