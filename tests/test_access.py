@@ -1001,3 +1001,29 @@ def test_entries_on_two_threads_equal_one_thread(monkeypatch: pytest.MonkeyPatch
     order1, order2 = np.argsort(raw1[0], kind="stable"), np.argsort(raw2[0], kind="stable")
     assert np.array_equal(raw1[0][order1], raw2[0][order2])
     assert shapely.equals_exact(raw1[1][order1], raw2[1][order2], tolerance=0).all()
+
+
+def test_access_table_texts_made_once_agree_for_every_choice() -> None:
+    import pyproj
+
+    net = grid()
+    boxes = [[(130, 10), (170, 10), (170, 40), (130, 40), (130, 10)]]
+    cmp = pd.concat(
+        [polygons(boxes, ["b"]), points([(150, 110), (60, 140)], ["p", "q"], "compound_id")],
+        ignore_index=True,
+    )
+    snapped = snap_compounds(cmp, net)
+    n_points = len(snapped.x)
+    assert n_points > 3  # the polygon has several access points
+    rng = np.random.default_rng(3)
+    first = snapped.owner.searchsorted(np.arange(3))
+    to_wgs = pyproj.Transformer.from_crs(snapped.crs, 4326, always_xy=True)
+    for _ in range(4):  # each call picks other access points; texts are kept between calls
+        used = np.array([rng.integers(first[0], first[1]), first[1], first[2]])
+        used[rng.random(3) < 0.3] = -1
+        got = access_table(snapped, used)["access_point"].tolist()
+        want = [
+            "" if u < 0 else "{:.6f},{:.6f}".format(*to_wgs.transform(snapped.x[u], snapped.y[u]))
+            for u in used
+        ]
+        assert got == want

@@ -485,6 +485,46 @@ def test_snapped_stations_give_identical_results() -> None:
         nearest_station(cmp, placed, grid(), profile=ADULT)
 
 
+def test_station_field_made_in_advance_gives_identical_results() -> None:
+    net, cmp, st = _random_lattice()
+    origins = snap_compounds(cmp, net)
+    st = pd.concat([st, points([(5000, 5000)], ["s_far"], "station_id")], ignore_index=True)
+    placed = snap_layer(st, net)
+    for profile in (ADULT, ELDERLY, FAST_ROADS):
+        graph = travel_graph(net, profile=profile)
+        field = pickle.loads(pickle.dumps(travel.station_field(graph, placed)))
+        assert "StationField" in repr(field) and len(repr(field)) < 500
+        # the field's minutes are the node times of the stations, per CSR row
+        at_nodes = travel.node_times(graph, placed).minutes
+        np.testing.assert_array_equal(field.minutes[graph.rank], at_nodes)
+        with pytest.warns(CoverageWarning, match="s_far"):
+            a = nearest_station(
+                origins, placed, net, profile=profile, with_access_point=True, station_field=field
+            )
+        with pytest.warns(CoverageWarning, match="s_far"):
+            b = nearest_station(origins, placed, net, profile=profile, with_access_point=True)
+        _assert_identical(a, b)
+    # made from other stations, another profile or another network: refused
+    near = snap_layer(st.iloc[:-1], net)
+    field = travel.station_field(travel_graph(net, profile=ADULT), near)
+    other = snap_layer(st.iloc[:-1].iloc[::-1], net)
+    with pytest.raises(InputError, match="station_field"):
+        nearest_station(origins, other, net, profile=ADULT, station_field=field)
+    with pytest.raises(InputError, match="station_field"):
+        nearest_station(origins, near, net, profile=ELDERLY, station_field=field)
+    with pytest.raises(InputError, match="another network"):
+        travel.station_field(travel_graph(grid(), profile=ADULT), placed)
+    # no station snapped: nothing is reached, as without the field
+    far = snap_layer(st.iloc[-1:], net)
+    field = travel.station_field(travel_graph(net, profile=ADULT), far)
+    assert np.isinf(field.minutes).all() and (field.entry < 0).all()
+    with pytest.warns(CoverageWarning):
+        a = nearest_station(origins, far, net, profile=ADULT, station_field=field)
+    with pytest.warns(CoverageWarning):
+        b = nearest_station(origins, far, net, profile=ADULT)
+    _assert_identical(a, b)
+
+
 # ---------------------------------------------------------------------------------------------
 # real OSM extracts against networkx
 

@@ -51,6 +51,8 @@ def id_issues(
         ``(position, message)`` for every empty id and every row of a repeated one, by
         position.
     """
+    if _distinct_text(ids):  # the usual case, found on the text array itself (no objects)
+        return []
     values = pd.Series(ids, dtype=object).reset_index(drop=True)
     numbers = np.arange(1, len(values) + 1) if rows is None else np.asarray(rows)
     empty = values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy()
@@ -75,6 +77,15 @@ def id_issues(
             )
             issues.append((int(pos), message))
     return sorted(issues, key=lambda item: item[0])
+
+
+def _distinct_text(ids: object) -> bool:
+    """Whether ``ids`` is a text Series with no missing, blank or repeated value."""
+    if not isinstance(ids, pd.Series) or not isinstance(ids.dtype, pd.StringDtype):
+        return False
+    if ids.isna().any() or not pd.Index(ids).is_unique:
+        return False
+    return not bool((ids.str.strip() == "").any())
 
 
 def id_problems(

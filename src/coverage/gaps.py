@@ -34,7 +34,7 @@ import logging
 import math
 import re
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -301,6 +301,33 @@ def _validate_assess_inputs(
 # coverage per compound
 
 
+def _station_counter(
+    compound_ids: pd.Series, within: pd.DataFrame, pair_walk: np.ndarray
+) -> Callable[[float], np.ndarray]:
+    """A function giving, per compound, the number of distinct stations within ``t`` minutes.
+
+    The pairs are coded once (compound position, station code; pairs with a missing id are
+    not counted, as ``groupby(...).nunique()`` would not), sorted by walk time, and made
+    distinct at their first (fastest) row; a threshold then counts one prefix.
+    """
+    comp = pd.Index(compound_ids).get_indexer(pd.Index(within["compound_id"]))
+    stn, uniques = pd.factorize(within["station_id"])
+    ok = (comp >= 0) & (stn >= 0)
+    key = comp[ok].astype(np.int64) * max(len(uniques), 1) + stn[ok]
+    walk = pair_walk[ok]
+    order = np.lexsort((walk, key))
+    key, walk = key[order], walk[order]
+    first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, dtype=bool)
+    owner = key[first] // max(len(uniques), 1)
+    best = walk[first]
+    n = len(compound_ids)
+
+    def count(t: float) -> np.ndarray:
+        return np.bincount(owner[best <= t], minlength=n).astype(np.int64)
+
+    return count
+
+
 def assess_coverage(
     compounds: gpd.GeoDataFrame,
     nearest: pd.DataFrame,
@@ -372,18 +399,12 @@ def assess_coverage(
     out.insert(2, "service", opts.key)
     out.insert(3, "households", compounds[weight].astype("float64").to_numpy())
 
-    pairs = within[["compound_id", "station_id", "walk_min"]]
-    pair_walk = pd.to_numeric(pairs["walk_min"]).to_numpy(dtype="float64")
+    pair_walk = pd.to_numeric(within["walk_min"]).to_numpy(dtype="float64")
+    count_within = _station_counter(out["compound_id"], within, pair_walk)
     inconsistent: set[Any] = set()
     for t in thresholds:
         covered = (walk <= t).to_numpy()
-        counts = (
-            pairs.loc[pair_walk <= t]
-            .groupby("compound_id")["station_id"]
-            .nunique()
-            .reindex(out["compound_id"], fill_value=0)
-            .to_numpy(dtype="int64")
-        )
+        counts = count_within(t)
         out[covered_column(t)] = covered
         out[stations_within_column(t)] = counts
         inconsistent |= set(out.loc[covered != (counts > 0), "compound_id"])

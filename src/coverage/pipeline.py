@@ -12,8 +12,10 @@ Each step is a function a planner can call on its own in Jupyter::
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -347,7 +349,92 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
     Analysis
     """
     by = group_columns(study, data.compounds)
-    origins = snap.snap_study_compounds(study, data.compounds, net, entrances=data.entrances)
+    # each station layer is snapped once and reused by every step below
+    placed_all = {
+        key: snap.snap_layer(
+            data.stations[key], net, id_column="station_id", max_snap_m=study.max_snap_m
+        )
+        for key in study.services
+    }
+    with _StationFields(study, net, placed_all) as fields:
+        # the stations' Dijkstra runs (GIL held) go on a worker while the compounds are
+        # snapped (shapely, GIL free): both only read what was built before
+        origins = snap.snap_study_compounds(study, data.compounds, net, entrances=data.entrances)
+        results, far = _services(study, net, data, origins, placed_all, fields, by, circles)
+    warn_far_stations(study, far)
+    _warn_data_edge(study, results)
+    # the overall rows of each service's summary: summarising every table again cost ~0.1 s
+    totals = gaps.summary_dict_from_summaries(
+        {k: r.summary for k, r in results.items()}, study.services
+    )
+    return Analysis(study.name, results, totals, study.note, study.language)
+
+
+_OVERLAP = (os.cpu_count() or 1) > 2
+"""Run the stations' Dijkstra runs on a worker thread while the compounds are snapped.
+
+Only with a core to spare: the compounds' access rules already run on two threads
+(:mod:`coverage.access`), and SciPy's Dijkstra holds the GIL for each whole run (~0.16 s on
+the 1M-edge benchmark), stalling those threads between their shapely calls. On two cores
+the overlap measured no gain (median difference within +-0.1 s of 3.6 s; see
+``benchmarks/bench_analyze.py``), so it is off there.
+"""
+
+
+class _StationFields:
+    """The services' :func:`coverage.travel.station_field` runs, on one worker thread.
+
+    A context manager: entering builds every profile's travel graph (on this thread: no
+    lazily built attribute is built on the worker) and starts the runs; :meth:`get` waits
+    for one (re-raising the worker's exception here); leaving cancels what has not started
+    and waits for the worker, also on an error. With ``_OVERLAP`` off, each run is made when
+    asked for, on this thread.
+    """
+
+    def __init__(
+        self, study: Study, net: WalkNetwork, placed: dict[str, snap.SnappedPoints]
+    ) -> None:
+        self._jobs = {
+            key: (travel.travel_graph(net, profile=study.profiles[s.profile]), placed[key])
+            for key, s in study.services.items()
+            if len(placed[key])  # an empty layer: nearest_station raises its error
+        }
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: dict[str, Future[travel.StationField]] = {}
+
+    def __enter__(self) -> _StationFields:
+        if _OVERLAP and self._jobs:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="coverage-stations")
+            self._futures = {
+                key: self._pool.submit(travel.station_field, graph, points)
+                for key, (graph, points) in self._jobs.items()
+            }
+        return self
+
+    def get(self, key: str) -> travel.StationField | None:
+        """The field of service ``key`` (``None`` for an empty station layer)."""
+        if key in self._futures:
+            return self._futures[key].result()
+        if key in self._jobs:
+            return travel.station_field(*self._jobs[key])
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _services(
+    study: Study,
+    net: WalkNetwork,
+    data: StudyInputs,
+    origins: snap.SnappedPoints,
+    placed_all: dict[str, snap.SnappedPoints],
+    fields: _StationFields,
+    by: list[str],
+    circles: bool,
+) -> tuple[dict[str, ServiceResult], dict[str, gpd.GeoDataFrame]]:
+    """Every service's tables (the body of :func:`analyze`)."""
     at_edge = dataedge.edge_position(data.compounds, net)
     cut_pieces: Any = None  # which compounds sit on ways the data's edge cuts: when needed
     results: dict[str, ServiceResult] = {}
@@ -356,13 +443,18 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
         t0 = time.perf_counter()
         profile = study.profiles[service.profile]
         stations = data.stations[key]
-        # each layer is snapped once and reused by every step below
-        placed = snap.snap_layer(stations, net, id_column="station_id", max_snap_m=study.max_snap_m)
+        placed = placed_all[key]
+        field = fields.get(key)
         with warnings.catch_warnings():
             # stations far from the network: one warning for the whole study, below
             warnings.simplefilter("ignore", FarFromNetworkWarning)
             nearest = travel.nearest_station(
-                origins, placed, net, profile=profile, with_access_point=True
+                origins,
+                placed,
+                net,
+                profile=profile,
+                with_access_point=True,
+                station_field=field,
             )
         with warnings.catch_warnings():
             # the same stations far from the network were just reported by nearest_station
@@ -424,13 +516,7 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
             len(stations),
             time.perf_counter() - t0,
         )
-    warn_far_stations(study, far)
-    _warn_data_edge(study, results)
-    # the overall rows of each service's summary: summarising every table again cost ~0.1 s
-    totals = gaps.summary_dict_from_summaries(
-        {k: r.summary for k, r in results.items()}, study.services
-    )
-    return Analysis(study.name, results, totals, study.note, study.language)
+    return results, far
 
 
 def warn_far_stations(study: Study, far: dict[str, gpd.GeoDataFrame]) -> None:

@@ -1041,11 +1041,15 @@ def access_table(
         kind[np.flatnonzero(hit)[other]] = "point"
         gate = np.where(other, None, gate)
     is_gate = np.array([g is not None for g in gate], dtype=bool)
-    lon, lat = _transformer(snapped.crs, "EPSG:4326").transform(px, py)
-    text = np.array(
-        [f"{x:.6f},{y:.6f}" for x, y in zip(np.atleast_1d(lon), np.atleast_1d(lat), strict=True)],
-        dtype=object,
-    )
+    # an access point's "lon,lat" is made once per snapped compounds (several services use
+    # mostly the same ones), when first used
+    made = snapped.derived(_LONLAT_TEXT, lambda: np.full(len(snapped.x), None, dtype=object))
+    new = np.unique(at[made[at] == None])  # noqa: E711 (elementwise)
+    if len(new):
+        made[new] = _lonlat_text(snapped.crs, snapped.x[new], snapped.y[new])
+    text = made[at]
+    if x is not None and y is not None and other.any():
+        text[other] = _lonlat_text(snapped.crs, px[other], py[other])
     label[hit] = np.where(is_gate, gate, text)
     return pd.DataFrame(
         {
@@ -1054,6 +1058,22 @@ def access_table(
             "access_point": label,
             "access_points": np.bincount(snapped.owner, minlength=len(used)).astype(np.int64),
         }
+    )
+
+
+class _Key:
+    """A weakly referenceable key of :meth:`SnappedPoints.derived` for products of its own."""
+
+
+_LONLAT_TEXT = _Key()
+
+
+def _lonlat_text(crs: pyproj.CRS | str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``"lon,lat"`` (6 decimals, WGS-84) of metric points, as an object array."""
+    lon, lat = _transformer(crs, "EPSG:4326").transform(x, y)
+    return np.array(
+        [f"{a:.6f},{b:.6f}" for a, b in zip(np.atleast_1d(lon), np.atleast_1d(lat), strict=True)],
+        dtype=object,
     )
 
 

@@ -80,10 +80,12 @@ from coverage.walknetwork import WalkNetwork
 
 __all__ = [
     "NodeTimes",
+    "StationField",
     "TravelGraph",
     "nearest_station",
     "node_times",
     "node_times_by_source",
+    "station_field",
     "to_sparse",
     "travel_graph",
     "walk_times",
@@ -547,8 +549,117 @@ def _multi_source(
     return dist, src
 
 
+@dataclass(frozen=True, eq=False)
+class StationField:
+    """Minutes from the nearest station to every node of one travel graph (made in advance).
+
+    Made by :func:`station_field`: the station side of :func:`nearest_station`, which depends
+    only on the stations and the profile's graph, not on the compounds, so it can be computed
+    while the compounds are being snapped (``nearest_station(..., station_field=field)``).
+    Pickles.
+
+    Attributes
+    ----------
+    stations
+        The snapped stations it was made from (``nearest_station`` checks it gets the same).
+    profile
+        The travel profile of the graph.
+    network_fingerprint
+        :attr:`TravelGraph.network_fingerprint` of the graph.
+    minutes
+        float64 per CSR row of the graph (``TravelGraph.rank`` order), then one per station
+        entry: minutes from the nearest station, ``inf`` where none reaches.
+    entry
+        int per row: the snapped station (position among the stations' snapped points) the
+        time comes from; negative where ``minutes`` is ``inf``.
+    """
+
+    stations: SnappedPoints
+    profile: Profile
+    network_fingerprint: str
+    minutes: np.ndarray
+    entry: np.ndarray
+
+    def __repr__(self) -> str:
+        reached = int(np.isfinite(self.minutes).sum())
+        return (
+            f"<StationField {len(self.stations)} stations, profile {self.profile.name!r}, "
+            f"{reached} rows reached>"
+        )
+
+
+def station_field(graph: TravelGraph, stations: SnappedPoints) -> StationField:
+    """The stations' multi-source Dijkstra run of :func:`nearest_station`, made in advance.
+
+    Reads only the graph's and the stations' arrays (no lazily built attribute of the
+    network), so it may run on another thread while the compounds are snapped.
+
+    Parameters
+    ----------
+    graph
+        The travel graph of the network and profile (:func:`travel_graph`).
+    stations
+        The stations snapped onto the same network (:func:`coverage.snap.snap_layer`); the
+        ones not snapped are left out.
+
+    Returns
+    -------
+    StationField
+
+    Raises
+    ------
+    InputError
+        When ``stations`` is not :class:`~coverage.snap.SnappedPoints` of this graph's network.
+    """
+    _check_sources(graph, stations, None)
+    entries = _entries(stations, graph)
+    if len(entries):
+        dist, src = _multi_source(graph, entries)
+    else:  # no station snapped: nothing reaches any node (nearest_station does not look)
+        dist = np.full(graph.n_nodes, np.inf)
+        src = np.full(graph.n_nodes, -1, dtype=np.int64)
+    dist.flags.writeable = False
+    src.flags.writeable = False
+    return StationField(
+        stations=stations,
+        profile=graph.profile,
+        network_fingerprint=graph.network_fingerprint,
+        minutes=dist,
+        entry=src,
+    )
+
+
+def _same_points(a: SnappedPoints, b: object) -> bool:
+    """Whether ``b`` is ``a`` or snapped points with the same entries (e.g. a pickled copy)."""
+    if a is b:
+        return True
+    if not isinstance(b, SnappedPoints) or len(a) != len(b):
+        return False
+    return all(
+        np.array_equal(getattr(a, name), getattr(b, name))
+        for name in ("owner", "edge", "along_m", "access_m")
+    )
+
+
+def _field_for(prep: _Prepared, field: StationField | None, stations: object) -> None:
+    """Raise unless ``field`` was made from these stations on the prepared graph."""
+    if field is None:
+        return
+    graph = prep.graph
+    if (
+        not _same_points(field.stations, stations)
+        or _profile_key(field.profile) != _profile_key(graph.profile)
+        or field.network_fingerprint != graph.network_fingerprint
+    ):
+        raise InputError(
+            "station_field 与所给站点或出行方式不符 (station_field was made from other stations, "
+            "another profile or another network): make it with station_field(travel_graph("
+            "network, profile=profile), stations) from the same snapped stations"
+        )
+
+
 def _nearest(
-    prep: _Prepared, n_comp: int
+    prep: _Prepared, n_comp: int, field: StationField | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Best minutes, nearest station (position in the layer), access point and its position
     of every compound.
@@ -569,7 +680,7 @@ def _nearest(
     best_y = np.full(n_comp, np.nan)
     if len(st) == 0 or len(aps) == 0:
         return best, best_station, best_ap, best_x, best_y
-    dist, src = _multi_source(prep.graph, st)
+    dist, src = (field.minutes, field.entry) if field is not None else _multi_source(prep.graph, st)
     t_u = _ap_time(dist[aps.u], aps.to_u_min, aps.leg_min)
     t_v = _ap_time(dist[aps.v], aps.to_v_min, aps.leg_min)
     via_v = t_v < t_u
@@ -633,6 +744,7 @@ def nearest_station(
     max_snap_m: float = DEFAULT_MAX_SNAP_M,
     entrances: gpd.GeoDataFrame | None = None,
     with_access_point: bool = False,
+    station_field: StationField | None = None,
 ) -> pd.DataFrame:
     """Walk time from every compound to its nearest station (one multi-source Dijkstra run).
 
@@ -663,6 +775,10 @@ def nearest_station(
         on the edge that point walks to (see :class:`coverage.access.OpenSpans`): it is not
         among the snapped access points, so ``access_index`` is then the compound's first
         one and ``access_x``, ``access_y`` give the point.
+    station_field
+        The stations' Dijkstra run made in advance by :func:`station_field` from the same
+        snapped ``stations`` and this profile's graph (e.g. on another thread while the
+        compounds were snapped); the result is identical to the run made here without it.
 
     Returns
     -------
@@ -676,7 +792,8 @@ def nearest_station(
     ------
     InputError
         When the station layer is empty, ids are missing or duplicated, or geometry is missing;
-        when snapped compounds come with ``entrances`` or belong to another network.
+        when snapped compounds come with ``entrances`` or belong to another network; when
+        ``station_field`` was made from other stations, profile or network.
     CRSError
         When a layer has no CRS.
 
@@ -710,8 +827,9 @@ def nearest_station(
     prep = _prepare(
         compounds, stations, network, profile=profile, max_snap_m=max_snap_m, entrances=entrances
     )
+    _field_for(prep, station_field, stations)
     n_comp = len(prep.compound_ids)
-    best, best_station, best_ap, best_x, best_y = _nearest(prep, n_comp)
+    best, best_station, best_ap, best_x, best_y = _nearest(prep, n_comp, station_field)
     found = np.isfinite(best)
     code = np.where(found, 0, np.where(prep.compound_snapped, 1, np.where(prep.no_access, 3, 2)))
     best[~found] = np.nan
@@ -758,14 +876,15 @@ def _subgraph(
     """CSR arrays of the subgraph induced by nodes ``idx`` (``loc`` maps global -> local)."""
     starts = csr.indptr[idx].astype(np.int64)
     counts = csr.indptr[idx + 1].astype(np.int64) - starts
-    total = int(counts.sum())
-    offs = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    pos = np.repeat(starts, counts) + offs
+    ends = np.cumsum(counts)
+    # the arcs of the rows, in order: position = start of the row + rank within the row
+    pos = np.repeat(starts - (ends - counts), counts) + np.arange(int(ends[-1]) if len(ends) else 0)
     cols = loc[csr.indices[pos]]
     keep = cols >= 0
-    rows = np.repeat(np.arange(len(idx)), counts)[keep]
-    indptr = np.zeros(len(idx) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=len(idx)), out=indptr[1:])
+    # kept arcs before each row's end: the new row pointers
+    kept = np.zeros(len(pos) + 1, dtype=np.int64)
+    np.cumsum(keep, out=kept[1:])
+    indptr = kept[np.r_[0, ends]]
     itype = csr.indices.dtype
     return indptr.astype(itype), cols[keep].astype(itype), csr.data[pos[keep]]
 
