@@ -110,6 +110,19 @@ def test_another_reader_version_rebuilds_the_cache(
     assert "read from the cache" in caplog.text
 
 
+def test_an_edited_reader_rebuilds_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the key holds a digest of osmdata.py and osmfile.py: an edit without a version bump
+    key = osmcache._reader_source()
+    assert len(key) == 16 and key == osmcache._reader_source()
+    osmcache.cached_osm_features(NINGHUA, cache_dir=tmp_path)
+    monkeypatch.setattr(osmcache, "_reader_source", lambda: "0" * 16)
+    with caplog.at_level(logging.INFO, logger="coverage.osmcache"):
+        osmcache.cached_osm_features(NINGHUA, cache_dir=tmp_path)
+    assert "reader_source" in caplog.text
+
+
 @pytest.mark.parametrize("damage", ["truncated frame", "missing frame", "bad manifest"])
 def test_a_corrupt_cache_is_rebuilt_and_logged(
     damage: str, tmp_path: Path, caplog: pytest.LogCaptureFixture

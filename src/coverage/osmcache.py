@@ -5,7 +5,8 @@ assembly (a quarter of a second for a 1 MB extract, seconds for a whole city). T
 returns are cached in the study's cache folder, one folder per file::
 
     <cache_dir>/osm-features-<sha256 of the file's resolved path, 24 hex>/
-        manifest.json         the key: resolved path, size, mtime_ns, READER_VERSION
+        manifest.json         the key: resolved path, size, mtime_ns, READER_VERSION and
+                              a digest of the reader's source (osmdata, osmfile)
         residential.parquet   one GeoParquet file per frame of OsmFeatures
         buildings.parquet
         ...
@@ -21,6 +22,7 @@ OSM file itself is only read.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -34,7 +36,7 @@ import geopandas as gpd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from coverage import osmdata
+from coverage import osmdata, osmfile
 from coverage._atomic import atomic_dir
 
 __all__ = [
@@ -215,7 +217,18 @@ def _file_key(path: str | Path) -> dict[str, Any] | None:
         "size": stat.st_size,
         "mtime_ns": stat.st_mtime_ns,
         "reader_version": READER_VERSION,
+        "reader_source": _reader_source(),
     }
+
+
+@functools.cache
+def _reader_source() -> str:
+    """A digest of the reader's own source files: an edit of them rebuilds every cache, even
+    when :data:`READER_VERSION` was not bumped (a developer's working copy, say)."""
+    digest = hashlib.sha256()
+    for module in (osmdata, osmfile):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _read_frames(

@@ -376,8 +376,8 @@ _OVERLAP = (os.cpu_count() or 1) > 2
 Only with a core to spare: the compounds' access rules already run on two threads
 (:mod:`coverage.access`), and SciPy's Dijkstra holds the GIL for each whole run (~0.16 s on
 the 1M-edge benchmark), stalling those threads between their shapely calls. On two cores
-the overlap measured no gain (median difference within +-0.1 s of 3.6 s; see
-``benchmarks/bench_analyze.py``), so it is off there.
+the overlap measured no gain (median difference within +-0.1 s of 3.6 s; docs/benchmarks.md,
+"speed session 4"), so it is off there. With more cores it is on but not yet measured.
 """
 
 
