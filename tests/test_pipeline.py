@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -260,27 +259,12 @@ def cau(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, Any]:
     return study, net, pipeline.load_inputs(study, network=net)
 
 
-def _workers() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("coverage-stations")]
-
-
-def test_stations_run_beside_the_compounds_gives_identical_results(
-    cau: tuple[Any, Any, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_analyze_gives_nearest_station_s_minutes_and_pickles(cau: tuple[Any, Any, Any]) -> None:
     study, net, data = cau
-    got = {}
-    for overlap in (False, True):
-        monkeypatch.setattr(pipeline, "_OVERLAP", overlap)
-        got[overlap] = pickle.loads(pickle.dumps(pipeline.analyze(study, net, data)))
-    assert not _workers()
-    a, b = got[False], got[True]
-    assert a.summary == b.summary and list(a.services) == list(b.services) == ["party", "meal"]
-    for key in a.services:
-        for name in ("assessed", "loads", "gaps", "summary", "circles"):
-            pd.testing.assert_frame_equal(
-                getattr(a.services[key], name), getattr(b.services[key], name), check_exact=True
-            )
-    # and the station field changes nothing against nearest_station on its own
+    got = pickle.loads(pickle.dumps(pipeline.analyze(study, net, data)))
+    assert list(got.services) == ["party", "meal"]
+    # each station layer snapped once, before the compounds: nothing changes against
+    # nearest_station on its own (the elderly profile's graph)
     direct = travel.nearest_station(
         data.compounds,
         data.stations["meal"],
@@ -289,42 +273,5 @@ def test_stations_run_beside_the_compounds_gives_identical_results(
         entrances=data.entrances,
     )
     np.testing.assert_array_equal(
-        b.services["meal"].assessed["walk_min"].to_numpy(), direct["walk_min"].to_numpy()
+        got.services["meal"].assessed["walk_min"].to_numpy(), direct["walk_min"].to_numpy()
     )
-
-
-class _BoomError(RuntimeError):
-    pass
-
-
-def test_an_error_on_the_worker_reaches_the_caller(
-    cau: tuple[Any, Any, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    study, net, data = cau
-    raised = _BoomError("station run failed")
-    calls: list[str] = []
-
-    def boom(graph: travel.TravelGraph, stations: Any) -> travel.StationField:
-        calls.append(threading.current_thread().name)
-        raise raised
-
-    monkeypatch.setattr(pipeline, "_OVERLAP", True)  # on by default with three cores or more
-    original = travel.station_field
-    monkeypatch.setattr(travel, "station_field", boom)
-    with pytest.raises(_BoomError) as caught:
-        pipeline.analyze(study, net, data)
-    assert caught.value is raised  # the same exception, re-raised in the caller
-    assert calls and all(name.startswith("coverage-stations") for name in calls)
-    assert not _workers()  # the pool was shut down
-    # an error on the caller's side while the worker runs: the pool is shut down too
-    monkeypatch.setattr(travel, "station_field", original)
-    failed = InputError("compounds failed")
-
-    def fail(*args: Any, **kwargs: Any) -> Any:
-        raise failed
-
-    monkeypatch.setattr(pipeline.snap, "snap_study_compounds", fail)
-    with pytest.raises(InputError) as caught_main:
-        pipeline.analyze(study, net, data)
-    assert caught_main.value is failed
-    assert not _workers()

@@ -12,10 +12,8 @@ Each step is a function a planner can call on its own in Jupyter::
 from __future__ import annotations
 
 import logging
-import os
 import time
 import warnings
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -356,11 +354,11 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
         )
         for key in study.services
     }
-    with _StationFields(study, net, placed_all) as fields:
-        # the stations' Dijkstra runs (GIL held) go on a worker while the compounds are
-        # snapped (shapely, GIL free): both only read what was built before
-        origins = snap.snap_study_compounds(study, data.compounds, net, entrances=data.entrances)
-        results, far = _services(study, net, data, origins, placed_all, fields, by, circles)
+    # the stations' Dijkstra runs were measured on a thread beside the compounds' access rules
+    # (shapely, GIL free): SciPy's dijkstra holds the GIL for a whole run and stalls the
+    # access rules' threads, no gain (docs/benchmarks.md, "speed session 4")
+    origins = snap.snap_study_compounds(study, data.compounds, net, entrances=data.entrances)
+    results, far = _services(study, net, data, origins, placed_all, by, circles)
     warn_far_stations(study, far)
     _warn_data_edge(study, results)
     # the overall rows of each service's summary: summarising every table again cost ~0.1 s
@@ -370,67 +368,12 @@ def analyze(study: Study, net: WalkNetwork, data: StudyInputs, *, circles: bool 
     return Analysis(study.name, results, totals, study.note, study.language)
 
 
-_OVERLAP = (os.cpu_count() or 1) > 2
-"""Run the stations' Dijkstra runs on a worker thread while the compounds are snapped.
-
-Only with a core to spare: the compounds' access rules already run on two threads
-(:mod:`coverage.access`), and SciPy's Dijkstra holds the GIL for each whole run (~0.16 s on
-the 1M-edge benchmark), stalling those threads between their shapely calls. On two cores
-the overlap measured no gain (median difference within +-0.1 s of 3.6 s; docs/benchmarks.md,
-"speed session 4"), so it is off there. With more cores it is on but not yet measured.
-"""
-
-
-class _StationFields:
-    """The services' :func:`coverage.travel.station_field` runs, on one worker thread.
-
-    A context manager: entering builds every profile's travel graph (on this thread: no
-    lazily built attribute is built on the worker) and starts the runs; :meth:`get` waits
-    for one (re-raising the worker's exception here); leaving cancels what has not started
-    and waits for the worker, also on an error. With ``_OVERLAP`` off, each run is made when
-    asked for, on this thread.
-    """
-
-    def __init__(
-        self, study: Study, net: WalkNetwork, placed: dict[str, snap.SnappedPoints]
-    ) -> None:
-        self._jobs = {
-            key: (travel.travel_graph(net, profile=study.profiles[s.profile]), placed[key])
-            for key, s in study.services.items()
-            if len(placed[key])  # an empty layer: nearest_station raises its error
-        }
-        self._pool: ThreadPoolExecutor | None = None
-        self._futures: dict[str, Future[travel.StationField]] = {}
-
-    def __enter__(self) -> _StationFields:
-        if _OVERLAP and self._jobs:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="coverage-stations")
-            self._futures = {
-                key: self._pool.submit(travel.station_field, graph, points)
-                for key, (graph, points) in self._jobs.items()
-            }
-        return self
-
-    def get(self, key: str) -> travel.StationField | None:
-        """The field of service ``key`` (``None`` for an empty station layer)."""
-        if key in self._futures:
-            return self._futures[key].result()
-        if key in self._jobs:
-            return travel.station_field(*self._jobs[key])
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-
-
 def _services(
     study: Study,
     net: WalkNetwork,
     data: StudyInputs,
     origins: snap.SnappedPoints,
     placed_all: dict[str, snap.SnappedPoints],
-    fields: _StationFields,
     by: list[str],
     circles: bool,
 ) -> tuple[dict[str, ServiceResult], dict[str, gpd.GeoDataFrame]]:
@@ -444,7 +387,6 @@ def _services(
         profile = study.profiles[service.profile]
         stations = data.stations[key]
         placed = placed_all[key]
-        field = fields.get(key)
         with warnings.catch_warnings():
             # stations far from the network: one warning for the whole study, below
             warnings.simplefilter("ignore", FarFromNetworkWarning)
@@ -454,7 +396,6 @@ def _services(
                 net,
                 profile=profile,
                 with_access_point=True,
-                station_field=field,
             )
         with warnings.catch_warnings():
             # the same stations far from the network were just reported by nearest_station
