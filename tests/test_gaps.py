@@ -734,3 +734,25 @@ def test_plain_parameters_equal_a_service_object(hand):
     pd.testing.assert_frame_equal(
         c, assess_coverage(compounds, nearest, within, service=make_service())
     )
+
+
+def test_station_counts_within_each_threshold_match_a_loop() -> None:
+    # gaps._station_counter against a plain loop over the pairs: repeated pairs (the same
+    # station reached twice), missing station ids (not counted), pairs of unknown compounds,
+    # walk times exactly on a threshold
+    from coverage.gaps import _station_counter
+
+    rng = np.random.default_rng(7)
+    compounds = pd.Series([f"c{i}" for i in range(40)], dtype="str")
+    n = 600
+    comp = rng.choice([*compounds, "unknown"], n)
+    station = rng.choice(["s1", "s2", "s3", "s4", None], n)
+    walk = rng.choice([1.0, 5.0, 7.5, 10.0, 12.0, 15.0, 20.0], n)
+    within = pd.DataFrame({"compound_id": comp, "station_id": station, "walk_min": walk})
+    count = _station_counter(compounds, within, walk)
+    for t in (5.0, 10.0, 15.0):
+        expected = []
+        for c in compounds:
+            near = {s for cc, s, w in zip(comp, station, walk, strict=True) if cc == c and w <= t}
+            expected.append(len(near - {None}))
+        assert count(t).tolist() == expected
